@@ -1,0 +1,1 @@
+"""Pulumi components of kubelet-bootstrap and the pure modules they use."""

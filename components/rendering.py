@@ -1,0 +1,144 @@
+"""Every file and script that lands on a node, rendered from the templates in `templates/`.
+
+Pure functions of validated settings: the same settings always give the same bytes, so a
+re-run of `pulumi up` diffs nothing and `pulumi preview` shows exactly what a change touches.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from components.settings import ClusterSettings, KubeletSettings, NodeSettings, Settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+HEADER = "Managed by kubelet-bootstrap (Pulumi); local changes are overwritten."
+
+# CIS Kubernetes Benchmark 1.12, 4.2.12: only ECDHE suites with AES-GCM or CHACHA20.
+TLS_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+)
+
+
+@dataclass(frozen=True)
+class NodeFile:
+    """One file for a node: what it is, where it goes and with which mode."""
+
+    key: str
+    path: str
+    mode: str
+    content: str
+
+    @property
+    def sha256(self) -> str:
+        return sha256(self.content)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render(template: str, **values: Any) -> str:
+    return _environment().get_template(template).render(**values)
+
+
+def bootstrap_kubeconfig(api_server: str, ca_pem: str, token: str) -> str:
+    """What the tutorial's four `kubectl config` commands write for one node."""
+    ca_data = base64.b64encode(ca_pem.encode()).decode()
+    return render(
+        "kubelet-bootstrap.kubeconfig.j2", api_server=api_server, ca_data=ca_data, token=token
+    )
+
+
+def kubelet_config(kubelet: KubeletSettings, cluster: ClusterSettings, node: NodeSettings) -> str:
+    """The KubeletConfiguration: the tutorial's values, every CIS setting, then extraConfig."""
+    base = render(
+        "kubelet-config.yaml.j2",
+        kubelet=kubelet,
+        cluster=cluster,
+        node=node,
+        tls_cipher_suites=TLS_CIPHER_SUITES,
+    )
+    document = _merge(yaml.safe_load(base), kubelet.extra_config)
+    return f"# {HEADER}\n" + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def kubelet_unit(kubelet: KubeletSettings, node: NodeSettings) -> str:
+    return render("kubelet.service.j2", kubelet=kubelet, node=node, header=HEADER)
+
+
+def node_files(settings: Settings, node: NodeSettings) -> list[NodeFile]:
+    """The node's files that are known before any resource exists, all of which restart it.
+
+    The bootstrap kubeconfig is not among them: it holds the token, which exists only once
+    the token resource does, and the kubelet reads it only until it has a client certificate.
+    """
+    kubelet = settings.kubelet
+    return [
+        NodeFile("ca", kubelet.ca_file, "0644", settings.ca_cert_file.pem),
+        NodeFile(
+            "kubelet-config",
+            kubelet.config_file,
+            "0600",
+            kubelet_config(kubelet, settings.cluster, node),
+        ),
+        NodeFile("kubelet-unit", kubelet.unit_file, "0600", kubelet_unit(kubelet, node)),
+    ]
+
+
+def install_file_script(path: str, mode: str) -> str:
+    return render("install-file.sh.j2", path=path, mode=mode)
+
+
+def remove_file_script(path: str) -> str:
+    return render("remove-file.sh.j2", path=path)
+
+
+def prepare_node_script(kubelet: KubeletSettings) -> str:
+    return render("prepare-node.sh.j2", kubelet=kubelet, disable_swap=kubelet.fail_swap_on)
+
+
+def start_kubelet_script(
+    kubelet: KubeletSettings, node: NodeSettings, restart_files: list[NodeFile]
+) -> str:
+    """The start script names the sha256 of `restart_files`: when one changes, it runs again."""
+    return render("start-kubelet.sh.j2", kubelet=kubelet, node=node, files=restart_files)
+
+
+def stop_kubelet_script(node: NodeSettings) -> str:
+    return render("stop-kubelet.sh.j2", node=node)

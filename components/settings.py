@@ -1,0 +1,418 @@
+"""The stack configuration contract, validated before any resource is registered.
+
+Every problem is collected and reported at once, each naming the key and the value, so an
+operator fixes a stack in one pass and Pulumi never sees half-valid settings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from cryptography import x509
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from components.durations import parse_duration
+from components.kubelet_fields import default_catalog
+
+NAMESPACE = "kubelet-bootstrap"
+
+# Keys whose values are secret: their content never appears in an error message.
+SECRET_KEYS = frozenset({"privateKey", "kubeconfig"})
+
+_DNS_1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_ABSOLUTE_PATH = re.compile(r"^/[^\0\s'\"\\$`]*$")
+
+
+class SettingsError(Exception):
+    """Raised with every problem found in the stack settings, one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"invalid {NAMESPACE} settings ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def _fail(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid", message)
+
+
+# --- value checks -----------------------------------------------------------------------------
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise _fail(f"{value!r} is not an IP address") from None
+
+
+def _dns_name(value: str) -> str:
+    if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
+        raise _fail(f"{value!r} is not a DNS-1123 name (lowercase letters, digits, '-' and '.')")
+    return value
+
+
+def _host(value: str) -> str:
+    try:
+        return _ip(value)
+    except PydanticCustomError:
+        pass
+    try:
+        return _dns_name(value)
+    except PydanticCustomError:
+        raise _fail(f"{value!r} is neither an IP address nor a DNS name") from None
+
+
+def _san(value: str) -> str:
+    if "*" in value:
+        raise _fail(f"{value!r} is a wildcard; a kubelet serving certificate names one host")
+    return _host(value.rstrip(".").lower())
+
+
+def _absolute_path(value: str) -> str:
+    if not _ABSOLUTE_PATH.match(value):
+        raise _fail(f"{value!r} is not an absolute path without spaces or shell characters")
+    return value
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise _fail(f"{value!r} is not an https URL (like https://10.0.0.10:6443)")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise _fail(f"{value!r} has an invalid port") from None
+    return value.rstrip("/")
+
+
+def _duration(value: str) -> str:
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise _fail(f"{value!r} is not a duration (like 24h, 90m or 1h30m)")
+    if not 0 < seconds <= 7 * 24 * 3600:
+        raise _fail(f"{value!r} must be more than 0s and at most 168h")
+    return value
+
+
+def _local_file(value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    if not path.is_file():
+        raise _fail(f"{value!r} does not exist or is not a file")
+    return path
+
+
+def _extra_config(value: dict[str, Any]) -> dict[str, Any]:
+    problems = [u.message for u in default_catalog().unknown_fields(value)]
+    problems += [
+        f"{key!r} is set by kubelet-bootstrap for security; it cannot be overridden"
+        for key in sorted(PROTECTED_KUBELET_FIELDS & value.keys())
+    ]
+    if problems:
+        raise _fail("; ".join(problems))
+    return value
+
+
+# Fields the CIS benchmark or TLS bootstrapping depend on; extraConfig must not weaken them.
+PROTECTED_KUBELET_FIELDS = frozenset(
+    {
+        "address",
+        "authentication",
+        "authorization",
+        "readOnlyPort",
+        "rotateCertificates",
+        "serverTLSBootstrap",
+        "tlsCipherSuites",
+        "tlsMinVersion",
+        "makeIPTablesUtilChains",
+        "featureGates",
+        "healthzBindAddress",
+        "healthzPort",
+        "staticPodURL",
+        "enableServer",
+    }
+)
+
+
+IpAddress = Annotated[str, AfterValidator(_ip)]
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+Host = Annotated[str, AfterValidator(_host)]
+SubjectAltName = Annotated[str, AfterValidator(_san)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+Duration = Annotated[str, AfterValidator(_duration)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class CaCertificate(BaseModel):
+    """The cluster CA certificate, read from `caCertFile` and checked to be a CA."""
+
+    path: str
+    pem: str
+
+
+def _load_ca(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    path = _local_file(value)
+    data = path.read_bytes()
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise _fail(f"{value!r} is not a PEM certificate") from None
+    if len(certs) != 1:
+        raise _fail(f"{value!r} holds {len(certs)} certificates; give exactly the cluster CA")
+    try:
+        is_ca = certs[0].extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise _fail(f"{value!r} is not a CA certificate (basicConstraints CA:TRUE is missing)")
+    return CaCertificate(path=value, pem=data.decode("ascii"))
+
+
+def _load_private_key_file(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return SecretStr(_local_file(value).read_text())
+
+
+def _check_private_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and "PRIVATE KEY-----" not in value.get_secret_value():
+        raise _fail("is not a PEM or OpenSSH private key (the content is not shown)")
+    return value
+
+
+PrivateKey = Annotated[SecretStr, AfterValidator(_check_private_key)]
+
+
+# --- objects --------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    """Base of every settings object: camelCase keys, unknown keys refused with a suggestion."""
+
+    model_config = ConfigDict(alias_generator=to_camel, frozen=True, populate_by_name=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise _fail(f"must be an object, got {type(data).__name__}")
+        known = [f.alias or name for name, f in cls.model_fields.items()]
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_keys",
+                "unknown keys",
+                {"unknown": [(k, _closest(k, known)) for k in unknown]},
+            )
+        return data
+
+
+def _closest(key: str, known: list[str]) -> str | None:
+    lowered = {k.lower(): k for k in known}
+    matches = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[matches[0]] if matches else None
+
+
+class Bastion(_Strict):
+    host: Host
+    port: Port = 22
+    user: str | None = None
+    host_key: str | None = None
+
+
+class SshSettings(_Strict):
+    user: str = "root"
+    port: Port = 22
+    private_key_file: Annotated[PrivateKey | None, BeforeValidator(_load_private_key_file)] = None
+    private_key: PrivateKey | None = None
+    host_key: str | None = None
+    bastion: Bastion | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> SshSettings:
+        if (self.private_key is None) == (self.private_key_file is None):
+            raise _fail("set exactly one of privateKeyFile and privateKey (a secret)")
+        return self
+
+    @property
+    def key(self) -> SecretStr:
+        """The private key, from whichever of the two keys held it."""
+        return self.private_key or self.private_key_file  # type: ignore[return-value]
+
+
+class ClusterSettings(_Strict):
+    dns_domain: DnsName = "cluster.local"
+    dns_service_ip: IpAddress = Field(alias="dnsServiceIP")
+
+
+class KubeletSettings(_Strict):
+    """Kubelet settings; defaults are the tutorial's values, brought to current Kubernetes."""
+
+    binary: AbsolutePath = "/opt/k8s/bin/kubelet"
+    root_dir: AbsolutePath = "/data/k8s/k8s/kubelet"
+    cert_dir: AbsolutePath = "/etc/kubernetes/cert"
+    ca_file: AbsolutePath = "/etc/kubernetes/cert/ca.pem"
+    bootstrap_kubeconfig: AbsolutePath = "/etc/kubernetes/kubelet-bootstrap.kubeconfig"
+    kubeconfig: AbsolutePath = "/etc/kubernetes/kubelet.kubeconfig"
+    config_file: AbsolutePath = "/etc/kubernetes/kubelet-config.yaml"
+    unit_file: AbsolutePath = "/etc/systemd/system/kubelet.service"
+    container_runtime_endpoint: str = "unix:///run/containerd/containerd.sock"
+    cgroup_driver: str = Field("systemd", pattern="^(systemd|cgroupfs)$")
+    max_pods: int = Field(220, ge=1, le=2000)
+    pod_pids_limit: int = Field(4096, ge=-1)
+    event_record_qps: int = Field(0, ge=0, alias="eventRecordQPS")
+    kube_api_qps: int = Field(1000, ge=1, alias="kubeAPIQPS")
+    kube_api_burst: int = Field(2000, ge=1, alias="kubeAPIBurst")
+    registry_pull_qps: int = Field(0, ge=0, alias="registryPullQPS")
+    fail_swap_on: bool = True
+    port: Port = 10250
+    verbosity: int = Field(2, ge=0, le=10)
+    healthz_timeout_seconds: int = Field(180, ge=10, le=3600)
+    extra_config: Annotated[dict[str, Any], AfterValidator(_extra_config)] = {}
+
+
+class BootstrapTokenSettings(_Strict):
+    ttl: Duration = "24h"
+
+    @property
+    def ttl_seconds(self) -> int:
+        return parse_duration(self.ttl)  # type: ignore[return-value]
+
+
+class NodeSettings(_Strict):
+    name: DnsName
+    address: IpAddress
+    ssh_host: Host | None = None
+    extra_sans: list[SubjectAltName] = Field(default_factory=list, alias="extraSANs")
+
+    @property
+    def ssh_target(self) -> str:
+        return self.ssh_host or self.address
+
+
+class Settings(_Strict):
+    """Everything one stack (one cluster) needs, checked."""
+
+    api_server: Annotated[str, AfterValidator(_https_url)]
+    ca_cert_file: Annotated[CaCertificate, BeforeValidator(_load_ca)]
+    kubeconfig: SecretStr | None = None
+    ssh: SshSettings
+    cluster: ClusterSettings
+    kubelet: KubeletSettings = KubeletSettings()
+    bootstrap_token: BootstrapTokenSettings = BootstrapTokenSettings()
+    nodes: list[NodeSettings] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_nodes(self) -> Settings:
+        for attribute in ("name", "address"):
+            seen: dict[str, int] = {}
+            for index, node in enumerate(self.nodes):
+                value = getattr(node, attribute)
+                if value in seen:
+                    raise _fail(
+                        f"nodes[{index}].{attribute}: {value!r} is already used by nodes[{seen[value]}]"
+                    )
+                seen[value] = index
+        return self
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
+    """Validate the stack's raw config (keys without the namespace) into Settings."""
+    data = dict(raw)
+    if data.get("kubeconfig") is None and environ.get("KUBECONFIG"):
+        data["kubeconfig"] = environ["KUBECONFIG"]
+    problems: list[str] = []
+    if "kubeconfig" in data:
+        try:
+            data["kubeconfig"] = read_kubeconfig(data["kubeconfig"])
+        except ValueError as error:
+            problems.append(f"kubeconfig: {error}")
+            del data["kubeconfig"]
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        raise SettingsError(problems + _describe(error)) from None
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def read_kubeconfig(value: Any) -> str:
+    """The admin kubeconfig given as a path or as content; returns the content."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a path or the kubeconfig content")
+    if "\n" not in value.strip():
+        path = Path(os.path.expanduser(value))
+        if not path.is_file():
+            raise ValueError(f"{value!r} does not exist or is not a file")
+        value = path.read_text()
+    try:
+        document = yaml.safe_load(value)
+    except yaml.YAMLError:
+        document = None
+    if not isinstance(document, dict) or not document.get("clusters"):
+        raise ValueError("is not a kubeconfig with clusters (the content is not shown)")
+    return value
+
+
+def _describe(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False):
+        path = _path(item["loc"])
+        if item["type"] == "unknown_keys":
+            for key, suggestion in item["ctx"]["unknown"]:
+                hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+                problems.append(f"{_join(path, key)}: unknown key{hint}")
+        elif item["type"] == "invalid":
+            problems.append(f"{path}: {item['msg']}" if path else item["msg"])
+        elif item["type"] == "missing":
+            problems.append(f"{path}: is required")
+        else:
+            problems.append(f"{path}: {_with_value(item)}")
+    return problems
+
+
+def _with_value(item: Mapping[str, Any]) -> str:
+    last = item["loc"][-1] if item["loc"] else ""
+    if last in SECRET_KEYS or isinstance(item["input"], (dict, list)):
+        return item["msg"]
+    return f"{item['msg']} (got {item['input']!r})"
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+    return path
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

@@ -1,0 +1,34 @@
+"""The stack's configuration under the `kubelet-bootstrap` namespace, as one raw mapping.
+
+Pulumi hands a program its configuration as JSON in the environment (`PULUMI_CONFIG`), which
+is also how the offline engine runs it. Reading every key of the namespace, not only the known
+ones, lets a misspelt top-level key be refused instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+
+from components.settings import NAMESPACE
+
+
+def read_stack_config() -> dict[str, Any]:
+    """Every `kubelet-bootstrap:*` key, objects and lists parsed from their JSON."""
+    prefix = f"{NAMESPACE}:"
+    raw: dict[str, Any] = {}
+    for full_key, value in pulumi.runtime.get_config_env().items():
+        if full_key.startswith(prefix):
+            raw[full_key[len(prefix) :]] = _parse(value)
+    return raw
+
+
+def _parse(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value

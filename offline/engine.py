@@ -1,0 +1,230 @@
+"""An offline stand-in for the Pulumi engine: runs the real program under Pulumi mocks.
+
+The Pulumi CLI cannot be installed here, and the plan, the tests and the benchmark must not
+need a cluster. This module runs `__main__.py` exactly as the CLI would hand it its stack
+configuration (`PULUMI_CONFIG`), and records every registration as the engine receives it:
+type, name, parent, dependencies, and the raw serialized inputs with their secret markers.
+Mocks drop dependencies and secrets, so the recording monitor keeps the raw request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import runpy
+import string
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime import mocks
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_ROOT / "__main__.py"
+PROJECT = "kubelet-bootstrap"
+
+# The marker Pulumi's wire format puts on a secret value.
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class Registration:
+    """One resource as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    """Deserialized inputs: secrets unwrapped, so tests can read them."""
+    secret_paths: set[str]
+    """Dotted paths of the inputs that arrived marked secret."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Recording:
+    """What one run of the program registered, in order."""
+
+    resources: list[Registration] = field(default_factory=list)
+    stack_outputs: dict[str, Any] = field(default_factory=dict)
+    stack_output_secrets: set[str] = field(default_factory=set)
+    secret_values: set[str] = field(default_factory=set)
+    """Every secret the offline engine made up (token secrets), to mask in what it prints."""
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+    def named(self, name: str) -> Registration:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """A MockMonitor that keeps what the plain one throws away."""
+
+    def __init__(self, mocks_: mocks.Mocks, recording: Recording) -> None:
+        super().__init__(mocks_)
+        self.recording = recording
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != STACK_TYPE:
+            raw = json_format.MessageToDict(request.object)
+            registration = self.resources.get(response.urn)
+            self.recording.resources.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=bool(request.custom),
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    inputs=_unwrap(raw),
+                    secret_paths=set(_secret_paths(raw)),
+                    outputs=dict(registration.state) if registration else {},
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if request.urn.split("::")[2] == STACK_TYPE:
+            raw = json_format.MessageToDict(request.outputs)
+            self.recording.stack_outputs = _unwrap(raw)
+            self.recording.stack_output_secrets = {
+                path.split(".")[0] for path in _secret_paths(raw)
+            }
+        return super().RegisterResourceOutputs(request)
+
+
+class OfflineMocks(mocks.Mocks):
+    """Plausible, deterministic outputs for the resources this program uses."""
+
+    def __init__(self, stack: str, clock: datetime, recording: Recording) -> None:
+        self.stack = stack
+        self.clock = clock
+        self.recording = recording
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "random:index/randomString:RandomString":
+            outputs["result"] = self._fake(args.name, args.inputs)
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = self._fake(args.name, args.inputs)
+            self.recording.secret_values.add(outputs["result"])
+        elif args.typ == "pulumi-python:dynamic:Resource" and "ttl_seconds" in args.inputs:
+            expires = self.clock + timedelta(seconds=int(args.inputs["ttl_seconds"]))
+            outputs["expiration"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{args.name}-id", outputs
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+    def _fake(self, name: str, inputs: Mapping[str, Any]) -> str:
+        """A value of the requested length from [a-z0-9], stable for a stack and name."""
+        alphabet = string.ascii_lowercase + string.digits
+        digest = hashlib.sha256(f"{self.stack}/{name}".encode()).digest()
+        length = int(inputs.get("length", 16))
+        return "".join(alphabet[b % len(alphabet)] for b in (digest * 2)[:length])
+
+
+def run_program(
+    config: Mapping[str, Any],
+    stack: str = "dev",
+    *,
+    clock: datetime | None = None,
+    program: Path = PROGRAM,
+) -> Recording:
+    """Run the program for `config` (full keys, like `kubelet-bootstrap:nodes`) and record it.
+
+    Exceptions of the program propagate, after whatever it registered has been recorded.
+    """
+    recording = Recording()
+    offline = OfflineMocks(stack, clock or datetime.now(UTC), recording)
+    monitor = RecordingMonitor(offline, recording)
+    with _stack_config(config), _working_directory(PROJECT_ROOT):
+        mocks.set_mocks(offline, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        # set_mocks made a root stack of its own; the program gets a fresh one, as under the CLI.
+        set_root_resource(None)  # type: ignore[arg-type]
+        _sync_await(run_in_stack(_run_path(program)))
+    return recording
+
+
+def _run_path(program: Path) -> Callable[[], None]:
+    def run() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    return run
+
+
+@contextlib.contextmanager
+def _stack_config(config: Mapping[str, Any]) -> Iterator[None]:
+    """Hand the program its configuration the way the Pulumi CLI does."""
+    saved = os.environ.get("PULUMI_CONFIG")
+    os.environ["PULUMI_CONFIG"] = json.dumps(
+        {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in config.items()
+        }
+    )
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PULUMI_CONFIG"]
+        else:
+            os.environ["PULUMI_CONFIG"] = saved
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    """Pulumi runs a program in its project directory; relative paths in settings rely on it."""
+    saved = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
+
+
+def _unwrap(value: Any) -> Any:
+    if _is_secret(value):
+        return _unwrap(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def _secret_paths(value: Any, path: str = "") -> Iterator[str]:
+    if _is_secret(value):
+        yield path
+        yield from _secret_paths(value.get("value"), path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_paths(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secret_paths(item, f"{path}[{index}]")

@@ -1,0 +1,206 @@
+"""Tests of components.kubelet_fields: typos in KubeletConfiguration keys are caught."""
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.kubelet_fields import (
+    BUNDLED_FIELDS,
+    FieldCatalog,
+    UnknownField,
+    default_catalog,
+)
+
+SHARED_FIELDS = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "kubelet-config-v1beta1-fields.json"
+)
+
+CATALOG = FieldCatalog.load()
+ROOT_FIELDS = sorted(CATALOG.structs["KubeletConfiguration"])
+
+
+def test_bundled_copy_is_byte_identical_to_shared_data() -> None:
+    assert SHARED_FIELDS.is_file(), f"shared catalog missing at {SHARED_FIELDS}"
+    assert BUNDLED_FIELDS.read_bytes() == SHARED_FIELDS.read_bytes()
+
+
+def test_load_reads_a_fresh_catalog_and_default_is_cached() -> None:
+    assert FieldCatalog.load() is not FieldCatalog.load()
+    assert default_catalog() is default_catalog()
+    assert default_catalog() == CATALOG
+    assert "Kubernetes 1.34" in CATALOG.source
+
+
+def test_kind_and_api_version_are_root_fields() -> None:
+    document = {
+        "kind": "KubeletConfiguration",
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+    }
+    assert {"kind", "apiVersion"} <= set(ROOT_FIELDS)
+    assert CATALOG.unknown_fields(document) == []
+
+
+def test_realistic_config_with_nested_structs_and_free_form_maps_passes() -> None:
+    document = {
+        "kind": "KubeletConfiguration",
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "address": "172.27.137.240",
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True, "cacheTTL": "2m0s"},
+            "x509": {"clientCAFile": "/etc/kubernetes/cert/ca.pem"},
+        },
+        "authorization": {
+            "mode": "Webhook",
+            "webhook": {"cacheAuthorizedTTL": "5m0s", "cacheUnauthorizedTTL": "30s"},
+        },
+        "featureGates": {"Anything": True, "RotateKubeletServerCertificate": True},
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "10%"},
+        "maxPods": 220,
+        "reservedMemory": [{"numaNode": 0, "limits": {"memory": "1Gi"}}],
+        "shutdownGracePeriodByPodPriority": [
+            {"priority": 100000, "shutdownGracePeriodSeconds": 10},
+        ],
+        "logging": {"format": "json", "notInOurCatalog": True},
+        "registerWithTaints": [{"key": "k", "effect": "NoSchedule", "anyKey": 1}],
+    }
+    assert CATALOG.unknown_fields(document) == []
+
+
+def test_root_typo_is_reported_with_case_insensitive_suggestion() -> None:
+    [unknown] = CATALOG.unknown_fields({"maxpods": 220, "podPidsLimit": 4096})
+    assert unknown == UnknownField(path="maxpods", key="maxpods", suggestion="maxPods")
+    assert unknown.message == (
+        "maxpods: unknown KubeletConfiguration field 'maxpods'; did you mean 'maxPods'?"
+    )
+
+
+def test_root_misspelling_suggests_the_closest_field() -> None:
+    [unknown] = CATALOG.unknown_fields({"readOnlyPrt": 0})
+    assert unknown.suggestion == "readOnlyPort"
+
+
+def test_nested_typo_reports_dotted_path_and_suggestion() -> None:
+    document = {"authentication": {"webhook": {"enabled": True, "cacheTTl": "2m0s"}}}
+    [unknown] = CATALOG.unknown_fields(document)
+    assert unknown.path == "authentication.webhook.cacheTTl"
+    assert unknown.key == "cacheTTl"
+    assert unknown.suggestion == "cacheTTL"
+    assert unknown.message == (
+        "authentication.webhook.cacheTTl: unknown KubeletConfiguration field"
+        " 'cacheTTl'; did you mean 'cacheTTL'?"
+    )
+
+
+@pytest.mark.parametrize("key", ["zzzzqqq", "networkPlugin", "imagePullPolicy"])
+def test_unrelated_key_gets_no_suggestion(key: str) -> None:
+    [unknown] = CATALOG.unknown_fields({key: 1})
+    assert unknown.suggestion is None
+    assert unknown.message == f"{key}: unknown KubeletConfiguration field {key!r}"
+
+
+def test_lists_of_structs_are_checked_per_element() -> None:
+    assert CATALOG.structs["KubeletConfiguration"]["reservedMemory"] == "[]MemoryReservation"
+    document = {
+        "reservedMemory": [
+            {"numaNode": 0, "limits": {"memory": "1Gi"}},
+            {"numaNod": 1, "limits": {"memory": "1Gi"}},
+        ]
+    }
+    assert CATALOG.unknown_fields(document) == [
+        UnknownField(path="reservedMemory[1].numaNod", key="numaNod", suggestion="numaNode")
+    ]
+
+
+def test_findings_come_in_document_order_and_unknown_subtrees_are_not_entered() -> None:
+    document = {
+        "authentcation": {"whatever": 1},
+        "authorization": {"mod": "Webhook"},
+        "maxPods": 110,
+        "zzzzqqq": {"alsoUnknown": 2},
+    }
+    assert [u.path for u in CATALOG.unknown_fields(document)] == [
+        "authentcation",
+        "authorization.mod",
+        "zzzzqqq",
+    ]
+    assert [u.suggestion for u in CATALOG.unknown_fields(document)] == [
+        "authentication",
+        "mode",
+        None,
+    ]
+
+
+def test_non_mapping_where_a_struct_belongs_is_left_to_type_checking() -> None:
+    document = {
+        "authentication": "yes",
+        "authorization": None,
+        "reservedMemory": {"numaNode": 0},
+        "shutdownGracePeriodByPodPriority": ["not a struct"],
+    }
+    assert CATALOG.unknown_fields(document) == []
+
+
+def test_maps_of_structs_are_checked_per_value(tmp_path: Path) -> None:
+    # The 1.34 catalog has no map whose values are structs, so this uses a made-up one.
+    assert not [
+        (struct, name)
+        for struct, fields in CATALOG.structs.items()
+        for name, go_type in fields.items()
+        if go_type.lstrip("*").startswith("map[")
+        and go_type.rsplit("]", 1)[1].lstrip("*") in CATALOG.structs
+    ]
+    catalog_file = tmp_path / "fields.json"
+    catalog_file.write_text(
+        json.dumps(
+            {
+                "source": "test",
+                "structs": {
+                    "Root": {
+                        "pools": "map[string]*Pool",
+                        "groups": "map[string][]Pool",
+                    },
+                    "Pool": {"size": "int32"},
+                },
+            }
+        )
+    )
+    catalog = FieldCatalog.load(catalog_file)
+    document = {
+        "pools": {"a": {"size": 1}, "b": {"sise": 2}},
+        "groups": {"g": [{"size": 1}, {"Size": 2}]},
+    }
+    assert catalog.unknown_fields(document, root="Root") == [
+        UnknownField("pools.b.sise", "sise", "size", root="Root"),
+        UnknownField("groups.g[1].Size", "Size", "size", root="Root"),
+    ]
+    assert catalog.unknown_fields(document, root="Root")[0].message == (
+        "pools.b.sise: unknown Root field 'sise'; did you mean 'size'?"
+    )
+
+
+def test_unknown_root_struct_is_rejected() -> None:
+    with pytest.raises(ValueError, match="NoSuchStruct"):
+        CATALOG.unknown_fields({}, root="NoSuchStruct")
+
+
+@given(st.lists(st.sampled_from(ROOT_FIELDS), unique=True))
+def test_every_root_field_is_accepted(names: list[str]) -> None:
+    assert CATALOG.unknown_fields(dict.fromkeys(names)) == []
+
+
+@given(
+    known=st.lists(st.sampled_from(ROOT_FIELDS), unique=True),
+    key=st.text().filter(lambda text: text not in ROOT_FIELDS),
+    value=st.none() | st.integers() | st.text() | st.dictionaries(st.text(), st.integers()),
+)
+def test_any_other_root_key_is_reported_exactly_once(
+    known: list[str], key: str, value: object
+) -> None:
+    document = {**dict.fromkeys(known), key: value}
+    [unknown] = CATALOG.unknown_fields(document)
+    assert (unknown.path, unknown.key) == (key, key)
+    assert unknown.suggestion is None or unknown.suggestion in ROOT_FIELDS
