@@ -1,0 +1,44 @@
+"""Shared fixtures: a CA file, an SSH key, and a way to run the program offline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offline.engine import Recording, run_program
+from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key, stack_config
+
+
+@pytest.fixture(scope="session")
+def ssh_key() -> str:
+    return make_ssh_key()
+
+
+@pytest.fixture(scope="session")
+def ca_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    path.write_text(make_certificate(ca=True))
+    return path
+
+
+@pytest.fixture
+def config(ca_file: Path, ssh_key: str) -> Callable[..., dict[str, Any]]:
+    """`config(nodes=5, kubelet={...})`: a valid stack configuration with overrides."""
+
+    def make(nodes: int = 3, **overrides: Any) -> dict[str, Any]:
+        return stack_config(ca_file, ssh_key, nodes, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def run() -> Callable[[dict[str, Any]], Recording]:
+    """Run the real program offline for a configuration, with a fixed clock."""
+
+    def execute(config: dict[str, Any], stack: str = "test") -> Recording:
+        return run_program(config, stack, clock=FIXED_CLOCK)
+
+    return execute
