@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make plan` (offline plan of the dev stack) and `make test`.
+# Neither downloads the Pulumi CLI or its plugins: the program runs under Pulumi's mocks.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+PLAN_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: plan test lint bench tools clean
+
+plan: $(VENV)/.installed
+	$(PY) -m offline.plan --stack $(STACK) --throwaway-ssh-key $(PLAN_ARGS)
+
+test: $(VENV)/.installed tools lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.graph
+
+# The real tools the artifact tests run: shellcheck and systemd-analyze, from Debian.
+tools:
+	@command -v shellcheck >/dev/null && command -v systemd-analyze >/dev/null || { \
+		echo "installing shellcheck and systemd from Debian"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck systemd >/dev/null; }
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf build .pytest_cache .hypothesis

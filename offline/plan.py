@@ -1,0 +1,168 @@
+"""`make plan`: run the real program for a stack offline and show what it would deploy.
+
+Prints the resources as a tree with their dependencies and secret inputs, the stack outputs,
+and writes each node's files under `build/<stack>/<node>/<path on the node>`. Token secrets
+are made up by the offline engine and masked unless `--show-secrets`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from offline.engine import PROJECT, PROJECT_ROOT, Recording, Registration, run_program
+
+MASK = "[secret]"
+_DEST = re.compile(r"^dest='([^']+)'$", re.MULTILINE)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to plan")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "build")
+    parser.add_argument("--show-secrets", action="store_true", help="do not mask token secrets")
+    parser.add_argument(
+        "--throwaway-ssh-key",
+        action="store_true",
+        help="plan with a freshly made SSH key instead of the stack's (nothing connects offline)",
+    )
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    try:
+        config = stack_config(args.stack, throwaway_ssh_key=args.throwaway_ssh_key)
+        recording = run_program(config, args.stack)
+    except (ValueError, pulumi.RunError) as error:
+        print(f"plan for stack {args.stack!r} failed:\n{error}", file=sys.stderr)
+        return 2
+
+    mask = (lambda text: text) if args.show_secrets else _masker(recording.secret_values)
+    print(mask(render_tree(recording, f"{PROJECT}-{args.stack}")))
+    print(mask(render_outputs(recording)))
+    written = write_node_files(recording, args.out / args.stack, mask)
+    print(f"\nwrote {len(written)} files under {args.out / args.stack}")
+    return 0
+
+
+def stack_config(stack: str, *, throwaway_ssh_key: bool = False) -> dict[str, Any]:
+    """The config of `Pulumi.<stack>.yaml`, as the CLI would pass it to the program."""
+    path = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise ValueError(f"{path.name} does not exist; stacks here: {_stacks()}")
+    config = dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+    if throwaway_ssh_key:
+        ssh = dict(config.get("kubelet-bootstrap:ssh") or {})
+        ssh.pop("privateKeyFile", None)
+        ssh["privateKey"] = _throwaway_key()
+        config["kubelet-bootstrap:ssh"] = ssh
+    encrypted = [key for key, value in config.items() if _has_secure_value(value)]
+    if encrypted:
+        raise ValueError(
+            f"{', '.join(encrypted)}: encrypted with the stack's secrets provider, which only the "
+            "Pulumi CLI can decrypt; plan offline with plaintext test values"
+        )
+    return config
+
+
+def _stacks() -> str:
+    return ", ".join(sorted(p.name.split(".")[1] for p in PROJECT_ROOT.glob("Pulumi.*.yaml")))
+
+
+def _has_secure_value(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "secure" in value or any(_has_secure_value(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure_value(v) for v in value)
+    return False
+
+
+def _throwaway_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _masker(secrets: set[str]):
+    def mask(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    return mask
+
+
+def render_tree(recording: Recording, stack_name: str) -> str:
+    """The resources under the stack, children sorted by name, each with what it waits for."""
+    by_urn = recording.by_urn()
+    children: dict[str, list[Registration]] = defaultdict(list)
+    for resource in recording.resources:
+        parent = resource.parent if resource.parent in by_urn else ""
+        children[parent].append(resource)
+    lines = [f"{stack_name} ({len(recording.resources)} resources)"]
+
+    def walk(parent: str, indent: str) -> None:
+        kids = sorted(children[parent], key=lambda r: (r.custom, r.name, _short_type(r.type)))
+        for index, resource in enumerate(kids):
+            last = index == len(kids) - 1
+            lines.append(f"{indent}{'└─' if last else '├─'} {_describe(resource, by_urn)}")
+            walk(resource.urn, indent + ("   " if last else "│  "))
+
+    walk("", "")
+    return "\n".join(lines)
+
+
+def _describe(resource: Registration, by_urn: dict[str, Registration]) -> str:
+    text = f"{_short_type(resource.type)} {resource.name}"
+    waits = sorted(by_urn[urn].name for urn in resource.dependencies if urn in by_urn)
+    if waits:
+        text += f"  ← after {', '.join(waits)}"
+    secrets = sorted(p for p in resource.secret_paths if "." not in p and p != "__provider")
+    if secrets:
+        text += f"  [secret: {', '.join(secrets)}]"
+    return text
+
+
+def _short_type(type_: str) -> str:
+    if type_.startswith("pulumi:providers:"):
+        return f"provider:{type_.split(':')[-1]}"
+    return type_.split(":")[-1]
+
+
+def render_outputs(recording: Recording) -> str:
+    shown = {
+        key: MASK if key in recording.stack_output_secrets else value
+        for key, value in sorted(recording.stack_outputs.items())
+    }
+    return "\nStack outputs:\n" + yaml.safe_dump(shown, sort_keys=True).rstrip()
+
+
+def write_node_files(recording: Recording, out: Path, mask) -> list[Path]:
+    """Write what each file command would write, to out/<node>/<path on the node>."""
+    by_urn = recording.by_urn()
+    written = []
+    for resource in recording.resources:
+        destination = _DEST.search(str(resource.inputs.get("create", "")))
+        if not destination or "stdin" not in resource.inputs:
+            continue
+        node = by_urn[resource.parent].name
+        path = out / node / destination.group(1).lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(mask(resource.inputs["stdin"]))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    sys.exit(main())
