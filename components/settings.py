@@ -334,9 +334,8 @@ class Settings(_Strict):
             for index, node in enumerate(self.nodes):
                 value = getattr(node, attribute)
                 if value in seen:
-                    raise _fail(
-                        f"nodes[{index}].{attribute}: {value!r} is already used by nodes[{seen[value]}]"
-                    )
+                    where = f"nodes[{index}].{attribute}"
+                    raise _fail(f"{where}: {value!r} is already used by nodes[{seen[value]}]")
                 seen[value] = index
         return self
 
