@@ -46,7 +46,9 @@ def make_ssh_key() -> str:
 
 
 def node_list(count: int) -> list[dict[str, Any]]:
-    return [{"name": f"node-{i}", "address": f"10.0.{i // 250}.{i % 250 + 1}"} for i in range(count)]
+    return [
+        {"name": f"node-{i}", "address": f"10.0.{i // 250}.{i % 250 + 1}"} for i in range(count)
+    ]
 
 
 def stack_config(ca_file: Path, ssh_key: str, nodes: int = 3, **overrides: Any) -> dict[str, Any]:
