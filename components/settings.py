@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -63,8 +63,9 @@ def _fail(message: str) -> PydanticCustomError:
 
 
 def _ip(value: str) -> str:
+    # A scoped IPv6 address (fe80::1%eth0) is no address a kubelet binds or a certificate names.
     try:
-        return str(ipaddress.ip_address(value))
+        return str(ipaddress.ip_address(value if "%" not in value else ""))
     except ValueError:
         raise _fail(f"{value!r} is not an IP address") from None
 
@@ -119,8 +120,14 @@ def _duration(value: str) -> str:
 
 
 def _local_file(value: str) -> Path:
+    if "\n" in value or "PRIVATE KEY" in value:
+        raise _fail("is content, not a path (the value is not shown)")
     path = Path(os.path.expanduser(value))
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError:  # a name too long for the file system
+        exists = False
+    if not exists:
         raise _fail(f"{value!r} does not exist or is not a file")
     return path
 
@@ -212,30 +219,11 @@ PrivateKey = Annotated[SecretStr, AfterValidator(_check_private_key)]
 
 
 class _Strict(BaseModel):
-    """Base of every settings object: camelCase keys, unknown keys refused with a suggestion."""
+    """Base of every settings object: camelCase keys, unknown keys refused (see `_describe`)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, frozen=True, populate_by_name=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_unknown_keys(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            raise _fail(f"must be an object, got {type(data).__name__}")
-        known = [f.alias or name for name, f in cls.model_fields.items()]
-        unknown = [key for key in data if key not in known]
-        if unknown:
-            raise PydanticCustomError(
-                "unknown_keys",
-                "unknown keys",
-                {"unknown": [(k, _closest(k, known)) for k in unknown]},
-            )
-        return data
-
-
-def _closest(key: str, known: list[str]) -> str | None:
-    lowered = {k.lower(): k for k in known}
-    matches = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[matches[0]] if matches else None
+    model_config = ConfigDict(
+        alias_generator=to_camel, frozen=True, populate_by_name=False, extra="forbid"
+    )
 
 
 class Bastion(_Strict):
@@ -327,18 +315,6 @@ class Settings(_Strict):
     bootstrap_token: BootstrapTokenSettings = BootstrapTokenSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_nodes(self) -> Settings:
-        for attribute in ("name", "address"):
-            seen: dict[str, int] = {}
-            for index, node in enumerate(self.nodes):
-                value = getattr(node, attribute)
-                if value in seen:
-                    where = f"nodes[{index}].{attribute}"
-                    raise _fail(f"{where}: {value!r} is already used by nodes[{seen[value]}]")
-                seen[value] = index
-        return self
-
 
 # --- loading --------------------------------------------------------------------------------
 
@@ -355,6 +331,7 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.enviro
         except ValueError as error:
             problems.append(f"kubeconfig: {error}")
             del data["kubeconfig"]
+    problems += _duplicate_nodes(data.get("nodes"))
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
@@ -364,15 +341,47 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.enviro
     return settings
 
 
+def _duplicate_nodes(nodes: Any) -> list[str]:
+    """Every node name or address used twice, checked on the raw list so no error hides it."""
+    if not isinstance(nodes, list):
+        return []
+    problems = []
+    for key, canonical in (("name", str), ("address", _canonical_ip)):
+        seen: dict[str, int] = {}
+        for index, node in enumerate(nodes):
+            value = node.get(key) if isinstance(node, Mapping) else None
+            if not isinstance(value, str):
+                continue
+            if canonical(value) in seen:
+                first = seen[canonical(value)]
+                problems.append(
+                    f"nodes[{index}].{key}: {value!r} is already used by nodes[{first}]"
+                )
+            else:
+                seen[canonical(value)] = index
+    return problems
+
+
+def _canonical_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value
+
+
 def read_kubeconfig(value: Any) -> str:
     """The admin kubeconfig given as a path or as content; returns the content."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a path or the kubeconfig content")
     if "\n" not in value.strip():
         path = Path(os.path.expanduser(value))
-        if not path.is_file():
-            raise ValueError(f"{value!r} does not exist or is not a file")
-        value = path.read_text()
+        try:
+            value = path.read_text()
+        except OSError:
+            raise ValueError(
+                "is neither a readable kubeconfig file nor kubeconfig content "
+                "(the value is not shown: it may be a secret)"
+            ) from None
     try:
         document = yaml.safe_load(value)
     except yaml.YAMLError:
@@ -386,10 +395,10 @@ def _describe(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors(include_url=False):
         path = _path(item["loc"])
-        if item["type"] == "unknown_keys":
-            for key, suggestion in item["ctx"]["unknown"]:
-                hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-                problems.append(f"{_join(path, key)}: unknown key{hint}")
+        if item["type"] == "extra_forbidden":
+            suggestion = _closest(str(item["loc"][-1]), _known_keys(item["loc"][:-1]))
+            hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+            problems.append(f"{path}: unknown key{hint}")
         elif item["type"] == "invalid":
             problems.append(f"{path}: {item['msg']}" if path else item["msg"])
         elif item["type"] == "missing":
@@ -397,6 +406,32 @@ def _describe(error: ValidationError) -> list[str]:
         else:
             problems.append(f"{path}: {_with_value(item)}")
     return problems
+
+
+def _closest(key: str, known: list[str]) -> str | None:
+    lowered = {k.lower(): k for k in known}
+    matches = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[matches[0]] if matches else None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the settings object at `loc` accepts, to suggest one for a typo."""
+    model: type[BaseModel] | None = Settings
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        model = _model_in(field.annotation) if field else None
+    return [f.alias or n for n, f in model.model_fields.items()] if model else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        if found := _model_in(argument):
+            return found
+    return None
 
 
 def _with_value(item: Mapping[str, Any]) -> str:

@@ -151,12 +151,14 @@ def run_program(
     *,
     clock: datetime | None = None,
     program: Path = PROGRAM,
+    recording: Recording | None = None,
 ) -> Recording:
     """Run the program for `config` (full keys, like `kubelet-bootstrap:nodes`) and record it.
 
-    Exceptions of the program propagate, after whatever it registered has been recorded.
+    Exceptions of the program propagate, after whatever it registered has been recorded into
+    `recording` (pass one to inspect a failed run).
     """
-    recording = Recording()
+    recording = recording if recording is not None else Recording()
     offline = OfflineMocks(stack, clock or datetime.now(UTC), recording)
     monitor = RecordingMonitor(offline, recording)
     with _stack_config(config), _working_directory(PROJECT_ROOT):

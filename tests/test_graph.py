@@ -1,0 +1,560 @@
+"""The resource graph the program registers, recorded by the offline engine.
+
+Which resources exist per node and per stack, who parents whom, which dependency edges
+order the rollout, what is marked secret, and what the stack exports.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from offline.engine import Recording, Registration
+from tests.factories import FIXED_CLOCK, make_certificate
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER = "pulumi:providers:kubernetes"
+TOKEN = "kubelet-bootstrap:index:BootstrapToken"
+NODE = "kubelet-bootstrap:index:KubeletNode"
+RBAC = "kubelet-bootstrap:index:BootstrapRbac"
+COMMAND = "command:remote:Command"
+RANDOM_STRING = "random:index/randomString:RandomString"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+SECRET = "kubernetes:core/v1:Secret"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+
+FILE_KEYS = ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit")
+RBAC_API_GROUP = "rbac.authorization.k8s.io"
+
+# The tutorial's bindings (DESIGN.md "RBAC"): binding -> (Group subject, ClusterRole).
+EXPECTED_BINDINGS = {
+    "kubelet-bootstrap": ("system:bootstrappers", "system:node-bootstrapper"),
+    "auto-approve-csrs-for-group": (
+        "system:bootstrappers",
+        "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+    ),
+    "node-client-cert-renewal": (
+        "system:nodes",
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+    ),
+    "node-server-cert-renewal": ("system:nodes", "approve-node-server-renewal-csr"),
+}
+
+SHARED_RESOURCES = {
+    (PROVIDER, "cluster"),
+    (RBAC, "bootstrap-rbac"),
+    (CLUSTER_ROLE, "approve-node-server-renewal-csr"),
+    *((BINDING, name) for name in EXPECTED_BINDINGS),
+}
+
+ADMIN_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: kubernetes
+  cluster:
+    server: https://10.0.0.10:6443
+users:
+- name: admin
+  user:
+    token: admin-token-for-tests
+contexts:
+- name: admin@kubernetes
+  context: {cluster: kubernetes, user: admin}
+current-context: admin@kubernetes
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program falls back to $KUBECONFIG; the tests must not depend on the machine's."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def node_names(count: int) -> list[str]:
+    return [f"node-{i}" for i in range(count)]
+
+
+def expected_node_resources(node: str) -> set[tuple[str, str]]:
+    return {
+        (TOKEN, node),
+        (RANDOM_STRING, f"{node}-token-id"),
+        (RANDOM_PASSWORD, f"{node}-token-secret"),
+        (DYNAMIC, f"{node}-token-expiration"),
+        (SECRET, f"{node}-bootstrap-token"),
+        (NODE, node),
+        *((COMMAND, f"{node}-{key}") for key in (*FILE_KEYS, "prepare", "start-kubelet")),
+    }
+
+
+def type_names(recording: Recording) -> list[tuple[str, str]]:
+    return [(r.type, r.name) for r in recording.resources]
+
+
+def component(recording: Recording, type_: str, name: str) -> Registration:
+    [match] = [r for r in recording.resources if r.type == type_ and r.name == name]
+    return match
+
+
+def deps(recording: Recording, name: str) -> set[str]:
+    return set(recording.named(name).dependencies)
+
+
+def urns(recording: Recording, *names: str) -> set[str]:
+    return {recording.named(name).urn for name in names}
+
+
+def rbac_urns(recording: Recording) -> set[str]:
+    return {r.urn for r in recording.resources if r.type in (CLUSTER_ROLE, BINDING)}
+
+
+def owner(recording: Recording, registration: Registration) -> str | None:
+    """The node a resource belongs to: a node's components, and whatever they parent."""
+    by_urn = recording.by_urn()
+    current: Registration | None = registration
+    while current is not None:
+        if current.type in (TOKEN, NODE):
+            return current.name
+        current = by_urn.get(current.parent)
+    return None
+
+
+def dependency_closure(recording: Recording, start: Registration) -> set[str]:
+    by_urn = recording.by_urn()
+    seen: set[str] = set()
+    pending = list(start.dependencies)
+    while pending:
+        urn = pending.pop()
+        if urn not in seen:
+            seen.add(urn)
+            pending.extend(by_urn[urn].dependencies)
+    return seen
+
+
+def is_secret_path(registration: Registration, path: str) -> bool:
+    """Whether `path` arrived marked secret itself or inside a value marked secret."""
+    return any(
+        path == marked or path.startswith(f"{marked}.") or path.startswith(f"{marked}[")
+        for marked in registration.secret_paths
+    )
+
+
+def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar of an input tree with its dotted path, spelt like `secret_paths`."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from leaves(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def canonical(recording: Recording) -> list[str]:
+    """Each registration as sorted-key JSON, in a stable order (registration order is async)."""
+    return sorted(
+        json.dumps(
+            [r.type, r.name, r.parent, sorted(r.dependencies), r.inputs, sorted(r.secret_paths)],
+            sort_keys=True,
+        )
+        for r in recording.resources
+    )
+
+
+def installed_path(command: Registration) -> str:
+    match = re.search(r"^dest='([^']+)'$", command.inputs["create"], re.MULTILINE)
+    assert match, f"{command.name} does not install a file"
+    return match.group(1)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sensitive_texts(recording: Recording, ssh_key: str) -> list[str]:
+    """The token secrets the engine generated, the SSH key, and each line of its body."""
+    key_lines = [line for line in ssh_key.splitlines() if len(line) > 20 and "-----" not in line]
+    assert recording.secret_values, "the engine generated no token secret to look for"
+    return [*recording.secret_values, ssh_key, *key_lines]
+
+
+@pytest.fixture(params=[1, 5], ids=["1-node", "5-nodes"])
+def sized(request: pytest.FixtureRequest, config: Callable, run: Callable) -> tuple[int, Recording]:
+    return request.param, run(config(nodes=request.param))
+
+
+# --- which resources exist --------------------------------------------------------------------
+
+
+def test_exactly_the_expected_resources_per_node_and_per_stack(
+    sized: tuple[int, Recording],
+) -> None:
+    count, recording = sized
+    expected = set(SHARED_RESOURCES)
+    for node in node_names(count):
+        expected |= expected_node_resources(node)
+    registered = type_names(recording)
+    assert len(registered) == len(set(registered)), "a resource was registered twice"
+    assert set(registered) == expected
+
+
+def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callable) -> None:
+    counts = {n: len(run(config(nodes=n)).resources) for n in (1, 2, 5)}
+    per_node = len(expected_node_resources("n"))
+    assert per_node == 12
+    assert counts == {n: len(SHARED_RESOURCES) + per_node * n for n in (1, 2, 5)}
+    by_type = {
+        n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, SECRET, BINDING, RBAC)}
+        for n in (1, 5)
+    }
+    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 4, RBAC: 1}
+    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 4, RBAC: 1}
+
+
+def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
+    recording = run(config(nodes=2))
+    role = recording.named("approve-node-server-renewal-csr")
+    assert role.inputs["metadata"]["name"] == "approve-node-server-renewal-csr"
+    assert role.inputs["rules"] == [
+        {
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["certificatesigningrequests/selfnodeserver"],
+            "verbs": ["create"],
+        }
+    ]
+    for name, (group, cluster_role) in EXPECTED_BINDINGS.items():
+        binding = recording.named(name)
+        assert binding.type == BINDING
+        assert binding.inputs["metadata"]["name"] == name
+        assert binding.inputs["roleRef"] == {
+            "apiGroup": RBAC_API_GROUP,
+            "kind": "ClusterRole",
+            "name": cluster_role,
+        }
+        assert binding.inputs["subjects"] == [
+            {"apiGroup": RBAC_API_GROUP, "kind": "Group", "name": group}
+        ]
+    # The binding of our own ClusterRole waits for it.
+    assert role.urn in deps(recording, "node-server-cert-renewal")
+
+
+# --- parents ----------------------------------------------------------------------------------
+
+
+def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) -> None:
+    count, recording = sized
+    stack_children = {
+        (r.type, r.name) for r in recording.resources if r.parent.split("::")[2] == STACK_TYPE
+    }
+    assert stack_children == {(PROVIDER, "cluster"), (RBAC, "bootstrap-rbac")} | {
+        (kind, node) for node in node_names(count) for kind in (TOKEN, NODE)
+    }
+    rbac = component(recording, RBAC, "bootstrap-rbac")
+    for registration in recording.of_type(CLUSTER_ROLE) + recording.of_type(BINDING):
+        assert registration.parent == rbac.urn, registration.name
+    for node in node_names(count):
+        token = component(recording, TOKEN, node)
+        for suffix in ("token-id", "token-secret", "token-expiration", "bootstrap-token"):
+            assert recording.named(f"{node}-{suffix}").parent == token.urn, suffix
+        kubelet = component(recording, NODE, node)
+        for key in (*FILE_KEYS, "prepare", "start-kubelet"):
+            assert recording.named(f"{node}-{key}").parent == kubelet.urn, key
+
+
+# --- dependency edges -------------------------------------------------------------------------
+
+
+def test_start_waits_for_files_preparation_token_and_rbac(sized: tuple[int, Recording]) -> None:
+    count, recording = sized
+    for node in node_names(count):
+        start = deps(recording, f"{node}-start-kubelet")
+        files = urns(recording, *(f"{node}-{key}" for key in FILE_KEYS))
+        assert files <= start
+        assert urns(recording, f"{node}-prepare", f"{node}-bootstrap-token") <= start
+        assert len(rbac_urns(recording)) == 5
+        assert rbac_urns(recording) <= start
+
+
+def test_token_secret_waits_for_its_id_secret_and_expiration(
+    sized: tuple[int, Recording],
+) -> None:
+    count, recording = sized
+    for node in node_names(count):
+        assert deps(recording, f"{node}-bootstrap-token") >= urns(
+            recording, f"{node}-token-id", f"{node}-token-secret", f"{node}-token-expiration"
+        )
+
+
+def test_no_node_depends_on_another_node_even_transitively(config: Callable, run: Callable) -> None:
+    recording = run(config(nodes=5))
+    by_urn = recording.by_urn()
+    checked = 0
+    for registration in recording.resources:
+        mine = owner(recording, registration)
+        if mine is None:
+            continue
+        direct = {owner(recording, by_urn[urn]) for urn in registration.dependencies}
+        closure = {
+            owner(recording, by_urn[urn]) for urn in dependency_closure(recording, registration)
+        }
+        assert direct <= {mine, None}, registration.name
+        assert closure <= {mine, None}, registration.name
+        checked += 1
+    assert checked == 5 * 12
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+def test_token_secret_and_bootstrap_kubeconfig_are_secret(sized: tuple[int, Recording]) -> None:
+    count, recording = sized
+    for node in node_names(count):
+        secret = recording.named(f"{node}-bootstrap-token")
+        assert is_secret_path(secret, "stringData.token-secret")
+        bootstrap = recording.named(f"{node}-bootstrap-kubeconfig")
+        assert is_secret_path(bootstrap, "stdin")
+        assert secret.inputs["stringData"]["token-secret"] in bootstrap.inputs["stdin"]
+
+
+@pytest.mark.parametrize("source", ["privateKey", "privateKeyFile"])
+def test_ssh_private_key_is_secret_on_every_command(
+    source: str, config: Callable, run: Callable, ssh_key: str, tmp_path: Path
+) -> None:
+    ssh: dict[str, Any] = {"user": "root", "bastion": {"host": "10.0.9.9"}}
+    if source == "privateKey":
+        ssh["privateKey"] = ssh_key
+    else:
+        (tmp_path / "id_ed25519").write_text(ssh_key)
+        ssh["privateKeyFile"] = str(tmp_path / "id_ed25519")
+    recording = run(config(nodes=2, ssh=ssh))
+    commands = recording.of_type(COMMAND)
+    assert len(commands) == 12
+    for command in commands:
+        connection = command.inputs["connection"]
+        assert connection["privateKey"] == ssh_key
+        assert is_secret_path(command, "connection.privateKey"), command.name
+        assert connection["proxy"]["privateKey"] == ssh_key
+        assert is_secret_path(command, "connection.proxy.privateKey"), command.name
+
+
+def test_provider_kubeconfig_is_secret_when_configured(config: Callable, run: Callable) -> None:
+    recording = run(config(nodes=1, kubeconfig=ADMIN_KUBECONFIG))
+    provider = recording.named("cluster")
+    assert provider.type == PROVIDER
+    assert provider.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert is_secret_path(provider, "kubeconfig")
+
+
+def test_provider_kubeconfig_from_the_environment_is_secret(
+    config: Callable, run: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "admin.kubeconfig"
+    path.write_text(ADMIN_KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    provider = run(config(nodes=1)).named("cluster")
+    assert provider.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert is_secret_path(provider, "kubeconfig")
+
+
+def test_provider_has_no_kubeconfig_when_none_is_configured(
+    config: Callable, run: Callable
+) -> None:
+    assert "kubeconfig" not in run(config(nodes=1)).named("cluster").inputs
+
+
+def test_secrets_appear_only_under_secret_paths_and_never_in_scripts(
+    config: Callable, run: Callable, ssh_key: str
+) -> None:
+    recording = run(config(nodes=3, kubeconfig=ADMIN_KUBECONFIG))
+    texts = [*sensitive_texts(recording, ssh_key), "admin-token-for-tests"]
+    found = 0
+    for registration in recording.resources:
+        for path, value in leaves(registration.inputs):
+            if not isinstance(value, str):
+                continue
+            for text in texts:
+                if text in value:
+                    found += 1
+                    assert is_secret_path(registration, path), (registration.name, path)
+                    assert path not in ("create", "delete"), (registration.name, path)
+    # Each node: its Secret and its bootstrap kubeconfig hold the token, six commands the key.
+    assert found >= 3 * (2 + 6)
+    for command in recording.of_type(COMMAND):
+        for field in ("create", "delete"):
+            script = command.inputs.get(field, "")
+            assert not any(text in script for text in texts), (command.name, field)
+
+
+def test_stack_outputs_hold_secrets_only_in_secret_outputs(
+    config: Callable, run: Callable, ssh_key: str
+) -> None:
+    recording = run(config(nodes=2))
+    texts = sensitive_texts(recording, ssh_key)
+    for name, value in recording.stack_outputs.items():
+        if name in recording.stack_output_secrets:
+            continue
+        dumped = json.dumps(value)
+        assert not any(text in dumped for text in texts), name
+
+
+# --- the bootstrap token Secret ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ttl", "lifetime"), [(None, timedelta(hours=24)), ("90m", timedelta(minutes=90))]
+)
+def test_bootstrap_token_secret(
+    ttl: str | None, lifetime: timedelta, config: Callable, run: Callable
+) -> None:
+    overrides = {"bootstrapToken": {"ttl": ttl}} if ttl else {}
+    recording = run(config(nodes=2, **overrides))
+    expiration = (FIXED_CLOCK + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert expiration.endswith("Z")
+    token_ids = set()
+    for node in node_names(2):
+        secret = recording.named(f"{node}-bootstrap-token")
+        data = secret.inputs["stringData"]
+        token_id, token_secret = data["token-id"], data["token-secret"]
+        assert re.fullmatch(r"[a-z0-9]{6}", token_id)
+        assert re.fullmatch(r"[a-z0-9]{16}", token_secret)
+        assert secret.inputs["metadata"]["name"] == f"bootstrap-token-{token_id}"
+        assert secret.inputs["metadata"]["namespace"] == "kube-system"
+        assert secret.inputs["type"] == "bootstrap.kubernetes.io/token"
+        assert data["usage-bootstrap-authentication"] == "true"
+        assert data["usage-bootstrap-signing"] == "true"
+        assert data["auth-extra-groups"] == f"system:bootstrappers:{node}"
+        assert data["expiration"] == expiration
+        assert recording.named(f"{node}-token-expiration").inputs["ttl_seconds"] == (
+            lifetime.total_seconds()
+        )
+        token_ids.add(token_id)
+    assert len(token_ids) == 2
+
+
+def test_token_generators_ask_for_the_bootstrap_token_alphabet(
+    config: Callable, run: Callable
+) -> None:
+    """The mocks make up the values, so the real constraint is what the generators are asked."""
+    recording = run(config(nodes=1))
+    for name, length in (("node-0-token-id", 6), ("node-0-token-secret", 16)):
+        inputs = recording.named(name).inputs
+        assert inputs["length"] == length
+        assert inputs["upper"] is False
+        assert inputs["special"] is False
+        assert inputs.get("lower", True) is not False
+        assert inputs.get("numeric", True) is not False
+
+
+# --- stability and change propagation ---------------------------------------------------------
+
+
+def test_two_runs_with_the_same_settings_are_byte_identical(
+    config: Callable, run: Callable
+) -> None:
+    settings = config(nodes=3)
+    first, second = run(settings), run(settings)
+    # `__provider` of the dynamic TokenExpiration is compared too: dill pickles the provider
+    # by reference (module and class name, no state), so it is the same bytes in every run.
+    provider = first.named("node-0-token-expiration").inputs["__provider"]
+    assert b"components.token_expiration" in base64.b64decode(provider)
+    assert canonical(first) == canonical(second)
+    assert json.dumps(first.stack_outputs, sort_keys=True) == json.dumps(
+        second.stack_outputs, sort_keys=True
+    )
+
+
+def test_start_changes_with_the_kubelet_config(config: Callable, run: Callable) -> None:
+    default = run(config(nodes=1))
+    changed = run(config(nodes=1, kubelet={"maxPods": 110}))
+    assert yaml.safe_load(changed.named("node-0-kubelet-config").inputs["stdin"])["maxPods"] == 110
+    assert (
+        default.named("node-0-start-kubelet").inputs["create"]
+        != changed.named("node-0-start-kubelet").inputs["create"]
+    )
+
+
+def test_start_does_not_change_with_the_token(config: Callable, run: Callable) -> None:
+    settings = config(nodes=1)
+    a, b = run(settings, stack="a"), run(settings, stack="b")
+    bootstrap = "node-0-bootstrap-kubeconfig"
+    assert a.secret_values != b.secret_values
+    assert a.named(bootstrap).inputs["stdin"] != b.named(bootstrap).inputs["stdin"]
+    start = "node-0-start-kubelet"
+    assert a.named(start).inputs["create"] == b.named(start).inputs["create"]
+
+
+def test_file_commands_carry_content_in_stdin_never_in_create(
+    config: Callable, run: Callable, tmp_path: Path
+) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_text(make_certificate(ca=True, common_name="other-ca"))
+    default = run(config(nodes=1))
+    kubelet = {"maxPods": 110, "verbosity": 4}
+    changed = run(config(nodes=1, caCertFile=str(other_ca), kubelet=kubelet))
+    for key in FILE_KEYS:
+        name = f"node-0-{key}"
+        before, after = default.named(name), changed.named(name)
+        # New content, same script: the content only ever travels as stdin.
+        assert before.inputs["stdin"] != after.inputs["stdin"], name
+        assert before.inputs["create"] == after.inputs["create"], name
+        assert before.inputs["delete"] == after.inputs["delete"], name
+        content_lines = [
+            line
+            for line in before.inputs["stdin"].splitlines()
+            if len(line) > 16 and not line.startswith("#")
+        ]
+        assert content_lines, name
+        assert not any(line in before.inputs["create"] for line in content_lines), name
+
+
+# --- stack outputs ----------------------------------------------------------------------------
+
+
+def test_stack_outputs(config: Callable, run: Callable) -> None:
+    recording = run(config(nodes=3))
+    outputs = recording.stack_outputs
+    assert set(outputs) == {"nodes", "bootstrapKubeconfigSha256", "rbac"}
+    assert recording.stack_output_secrets == {"bootstrapKubeconfigSha256"}
+    assert "nodes" not in recording.stack_output_secrets
+    assert set(outputs["nodes"]) == set(node_names(3))
+    for index, node in enumerate(node_names(3)):
+        exported = outputs["nodes"][node]
+        secret = recording.named(f"{node}-bootstrap-token")
+        assert exported["tokenId"] == secret.inputs["stringData"]["token-id"]
+        assert exported["kubeletEndpoint"] == f"https://10.0.0.{index + 1}:10250"
+        installed = {
+            installed_path(recording.named(f"{node}-{key}")): recording.named(f"{node}-{key}")
+            for key in ("ca", "kubelet-config", "kubelet-unit")
+        }
+        assert (
+            set(exported["filesSha256"])
+            == set(installed)
+            == {
+                "/etc/kubernetes/cert/ca.pem",
+                "/etc/kubernetes/kubelet-config.yaml",
+                "/etc/systemd/system/kubelet.service",
+            }
+        )
+        for path, command in installed.items():
+            assert exported["filesSha256"][path] == sha256(command.inputs["stdin"]), path
+        bootstrap = recording.named(f"{node}-bootstrap-kubeconfig").inputs["stdin"]
+        assert outputs["bootstrapKubeconfigSha256"][node] == sha256(bootstrap)
+    assert outputs["rbac"] == {
+        "clusterRoles": ["approve-node-server-renewal-csr"],
+        "clusterRoleBindings": list(EXPECTED_BINDINGS),
+    }

@@ -1,0 +1,478 @@
+"""Bad stack settings: refused with a message naming the key and value, before any resource.
+
+Every case runs the real program under the offline engine, with a Recording of its own that
+keeps what a failing run registered: nothing, for every bad setting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from offline import engine
+from tests.factories import FIXED_CLOCK, NS, make_certificate, node_list, stack_config
+
+URL_HINT = "is not an https URL (like https://10.0.0.10:6443)"
+NOT_DNS = "is not a DNS-1123 name (lowercase letters, digits, '-' and '.')"
+BAD_TTL = "must be more than 0s and at most 168h"
+PROTECTED = "is set by kubelet-bootstrap for security; it cannot be overridden"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program falls back to $KUBECONFIG; the tests must not depend on the machine's."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Files:
+    """Files the cases point settings at, by the placeholder names expected messages use."""
+
+    ca: Path
+    leaf: Path
+    two: Path
+    not_pem: Path
+    missing: Path
+    key_file: Path
+    ssh_key: str
+
+    def placeholders(self) -> dict[str, str]:
+        return {name: str(value) for name, value in vars(self).items() if name != "ssh_key"}
+
+
+@pytest.fixture
+def files(tmp_path: Path, ca_file: Path, ssh_key: str) -> Files:
+    made = Files(
+        ca=ca_file,
+        leaf=tmp_path / "leaf.pem",
+        two=tmp_path / "two.pem",
+        not_pem=tmp_path / "not-pem.pem",
+        missing=tmp_path / "missing.pem",
+        key_file=tmp_path / "id_ed25519",
+        ssh_key=ssh_key,
+    )
+    made.leaf.write_text(make_certificate(ca=False, common_name="kubelet"))
+    made.two.write_text(make_certificate(ca=True) + make_certificate(ca=True))
+    made.not_pem.write_text("this is not a certificate\n")
+    made.key_file.write_text(ssh_key)
+    return made
+
+
+def settings_for(files: Files, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A valid three-node configuration with top-level keys replaced (None removes one)."""
+    config = stack_config(files.ca, files.ssh_key, 3)
+    for key, value in overrides.items():
+        if value is None:
+            config.pop(f"{NS}:{key}", None)
+        else:
+            config[f"{NS}:{key}"] = value
+    return config
+
+
+def nodes_with(index: int, **changes: Any) -> list[dict[str, Any]]:
+    """The default three nodes, with one of them changed."""
+    nodes = node_list(3)
+    nodes[index] = {**nodes[index], **changes}
+    return nodes
+
+
+def run_failing(config: dict[str, Any]) -> tuple[str, engine.Recording]:
+    """Run the program for bad settings: its error message and what it registered."""
+    recording = engine.Recording()
+    with pytest.raises(Exception) as failure:
+        engine.run_program(config, "test", clock=FIXED_CLOCK, recording=recording)
+    error = failure.value
+    assert isinstance(error, pulumi.RunError), (
+        f"{type(error).__name__} instead of a settings error, after registering"
+        f" {len(recording.resources)} resources: {error}"
+    )
+    return str(error), recording
+
+
+def problems(message: str) -> list[str]:
+    """The problem lines of a settings error, without their `  - ` bullets."""
+    header, *lines = message.splitlines()
+    assert header.startswith("invalid kubelet-bootstrap settings ("), header
+    assert all(line.startswith("  - ") for line in lines), lines
+    return [line[4:] for line in lines]
+
+
+# --- the table of bad settings ----------------------------------------------------------------
+
+BAD_SETTINGS = [
+    pytest.param(
+        lambda f: {"nodes": nodes_with(1, name="Kube_Node")},
+        f"nodes[1].name: 'Kube_Node' {NOT_DNS}",
+        id="node-name-not-dns-1123",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(2, name="node-0")},
+        "nodes[2].name: 'node-0' is already used by nodes[0]",
+        id="duplicate-node-name",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(1, address="10.0.0.1")},
+        "nodes[1].address: '10.0.0.1' is already used by nodes[0]",
+        id="duplicate-node-address",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(2, address="10.0.0.300")},
+        "nodes[2].address: '10.0.0.300' is not an IP address",
+        id="node-address-not-ip",
+    ),
+    pytest.param(
+        # The kubelet binds this address; a zone cannot be bound, and the quote breaks YAML.
+        lambda f: {"nodes": nodes_with(1, address='fe80::1%eth0"')},
+        """nodes[1].address: 'fe80::1%eth0"' is not an IP address""",
+        id="node-address-ipv6-zone",
+    ),
+    pytest.param(
+        lambda f: {"cluster": {"dnsServiceIP": "10.254.0.two"}},
+        "cluster.dnsServiceIP: '10.254.0.two' is not an IP address",
+        id="dns-service-ip-not-ip",
+    ),
+    pytest.param(
+        lambda f: {"cluster": {"dnsServiceIP": 'fe80::a%x"'}},
+        """cluster.dnsServiceIP: 'fe80::a%x"' is not an IP address""",
+        id="dns-service-ip-ipv6-zone",
+    ),
+    pytest.param(
+        lambda f: {"apiServer": "http://10.0.0.10:6443"},
+        f"apiServer: 'http://10.0.0.10:6443' {URL_HINT}",
+        id="api-server-http",
+    ),
+    pytest.param(
+        lambda f: {"apiServer": "kube-apiserver"},
+        f"apiServer: 'kube-apiserver' {URL_HINT}",
+        id="api-server-not-url",
+    ),
+    pytest.param(
+        lambda f: {"caCertFile": str(f.missing)},
+        "caCertFile: '{missing}' does not exist or is not a file",
+        id="ca-missing",
+    ),
+    pytest.param(
+        lambda f: {"caCertFile": str(f.not_pem)},
+        "caCertFile: '{not_pem}' is not a PEM certificate",
+        id="ca-not-pem",
+    ),
+    pytest.param(
+        lambda f: {"caCertFile": str(f.leaf)},
+        "caCertFile: '{leaf}' is not a CA certificate (basicConstraints CA:TRUE is missing)",
+        id="ca-not-a-ca",
+    ),
+    pytest.param(
+        lambda f: {"caCertFile": str(f.two)},
+        "caCertFile: '{two}' holds 2 certificates; give exactly the cluster CA",
+        id="ca-two-certificates",
+    ),
+    pytest.param(
+        lambda f: {"caCertFile": "/tmp/" + "c" * 300 + ".pem"},
+        f"caCertFile: '/tmp/{'c' * 300}.pem' does not exist or is not a file",
+        id="ca-path-name-too-long",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"maxPods": 0}},
+        "kubelet.maxPods: Input should be greater than or equal to 1 (got 0)",
+        id="max-pods-0",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"maxPods": 5000}},
+        "kubelet.maxPods: Input should be less than or equal to 2000 (got 5000)",
+        id="max-pods-5000",
+    ),
+    pytest.param(
+        lambda f: {"bootstrapToken": {"ttl": "1 day"}},
+        "bootstrapToken.ttl: '1 day' is not a duration (like 24h, 90m or 1h30m)",
+        id="ttl-1-day",
+    ),
+    pytest.param(
+        lambda f: {"bootstrapToken": {"ttl": "0s"}},
+        f"bootstrapToken.ttl: '0s' {BAD_TTL}",
+        id="ttl-0s",
+    ),
+    pytest.param(
+        lambda f: {"bootstrapToken": {"ttl": "200h"}},
+        f"bootstrapToken.ttl: '200h' {BAD_TTL}",
+        id="ttl-200h",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"maxpods": 100}}},
+        "kubelet.extraConfig: maxpods: unknown KubeletConfiguration field 'maxpods';"
+        " did you mean 'maxPods'?",
+        id="extra-config-maxpods",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"imageGCHighThresholdPrecent": 80}}},
+        "kubelet.extraConfig: imageGCHighThresholdPrecent: unknown KubeletConfiguration field"
+        " 'imageGCHighThresholdPrecent'; did you mean 'imageGCHighThresholdPercent'?",
+        id="extra-config-misspelt",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"readOnlyPort": 10255}}},
+        f"kubelet.extraConfig: 'readOnlyPort' {PROTECTED}",
+        id="extra-config-read-only-port",
+    ),
+    pytest.param(
+        lambda f: {
+            "kubelet": {"extraConfig": {"authentication": {"anonymous": {"enabled": True}}}}
+        },
+        f"kubelet.extraConfig: 'authentication' {PROTECTED}",
+        id="extra-config-authentication",
+    ),
+    pytest.param(
+        lambda f: {"apiserver": "https://10.0.0.10:6443"},
+        "apiserver: unknown key; did you mean 'apiServer'?",
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "prot": 2222}},
+        "ssh.prot: unknown key; did you mean 'port'?",
+        id="unknown-ssh-key",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "bastion": {"host": "10.0.9.9", "usr": "a"}}},
+        "ssh.bastion.usr: unknown key; did you mean 'user'?",
+        id="unknown-bastion-key",
+    ),
+    pytest.param(
+        lambda f: {"cluster": {"dnsServiceIP": "10.254.0.2", "dnsDomian": "cluster.local"}},
+        "cluster.dnsDomian: unknown key; did you mean 'dnsDomain'?",
+        id="unknown-cluster-key",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"maxPod": 110}},
+        "kubelet.maxPod: unknown key; did you mean 'maxPods'?",
+        id="unknown-kubelet-key",
+    ),
+    pytest.param(
+        lambda f: {"bootstrapToken": {"tll": "1h"}},
+        "bootstrapToken.tll: unknown key; did you mean 'ttl'?",
+        id="unknown-bootstrap-token-key",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(2, adress="10.0.0.9")},
+        "nodes[2].adress: unknown key; did you mean 'address'?",
+        id="unknown-node-key",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"user": "root"}},
+        "ssh: set exactly one of privateKeyFile and privateKey (a secret)",
+        id="ssh-no-key",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "privateKeyFile": str(f.key_file)}},
+        "ssh: set exactly one of privateKeyFile and privateKey (a secret)",
+        id="ssh-both-keys",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKeyFile": str(f.missing)}},
+        "ssh.privateKeyFile: '{missing}' does not exist or is not a file",
+        id="ssh-key-file-missing",
+    ),
+    pytest.param(
+        lambda f: {"nodes": []},
+        "nodes: List should have at least 1 item after validation, not 0",
+        id="no-nodes",
+    ),
+    pytest.param(
+        lambda f: {"nodes": None},
+        "nodes: is required",
+        id="nodes-missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), BAD_SETTINGS)
+def test_bad_settings_fail_naming_key_and_value_and_register_nothing(
+    overrides: Callable[[Files], dict[str, Any]], expected: str, files: Files
+) -> None:
+    message, recording = run_failing(settings_for(files, overrides(files)))
+    assert problems(message) == [expected.format(**files.placeholders())]
+    assert message.startswith("invalid kubelet-bootstrap settings (1 problem):\n")
+    assert recording.resources == []
+
+
+# Secret values that are not what they should be: named, never shown.
+SECRET_CONTENT = [
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": "hunter2-is-my-passphrase-not-a-key"}},
+        "hunter2-is-my-passphrase-not-a-key",
+        "ssh.privateKey: is not a PEM or OpenSSH private key (the content is not shown)",
+        id="private-key-not-a-key",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIsecret\nline two"}},
+        "AAAAC3NzaC1lZDI1NTE5AAAAIsecret",
+        "ssh.privateKey: is not a PEM or OpenSSH private key (the content is not shown)",
+        id="private-key-is-a-public-key",
+    ),
+    pytest.param(
+        lambda f: {"kubeconfig": "users:\n- name: admin\n  user: {token: s3cr3t-admin-token}\n"},
+        "s3cr3t-admin-token",
+        "kubeconfig: is not a kubeconfig with clusters (the content is not shown)",
+        id="kubeconfig-without-clusters",
+    ),
+    pytest.param(
+        # A bearer token pasted where the kubeconfig belongs: one line, so not multi-line content.
+        lambda f: {"kubeconfig": "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl"},
+        "c2VjcmV0LXBheWxvYWQ",
+        "kubeconfig: ",
+        id="kubeconfig-one-line-token",
+    ),
+    pytest.param(
+        # The key itself pasted where its path belongs.
+        lambda f: {"ssh": {"privateKeyFile": f.ssh_key}},
+        "b3BlbnNzaC1rZXktdjE",
+        "ssh.privateKeyFile: ",
+        id="private-key-file-given-the-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overrides", "secret", "expected"), SECRET_CONTENT)
+def test_bad_secret_settings_are_named_but_never_shown(
+    overrides: Callable[[Files], dict[str, Any]], secret: str, expected: str, files: Files
+) -> None:
+    config = settings_for(files, overrides(files))
+    assert secret in str(config), "the case must carry the secret it checks for"
+    message, recording = run_failing(config)
+    assert secret not in message
+    [problem] = problems(message)
+    assert problem.startswith(expected), problem
+    if not expected.endswith(": "):
+        assert problem == expected
+    assert recording.resources == []
+
+
+def test_several_problems_are_reported_together(files: Files) -> None:
+    overrides = {
+        "nodes": nodes_with(2, address="10.0.0.300"),
+        "kubelet": {"maxPods": 0},
+        "bootstrapToken": {"ttl": "1 day"},
+        "ssh": {"privateKey": files.ssh_key, "prot": 22},
+        "apiServer": "http://10.0.0.10:6443",
+    }
+    message, recording = run_failing(settings_for(files, overrides))
+    assert message.startswith("invalid kubelet-bootstrap settings (5 problems):\n")
+    assert sorted(problems(message)) == sorted(
+        [
+            "nodes[2].address: '10.0.0.300' is not an IP address",
+            "kubelet.maxPods: Input should be greater than or equal to 1 (got 0)",
+            "bootstrapToken.ttl: '1 day' is not a duration (like 24h, 90m or 1h30m)",
+            "ssh.prot: unknown key; did you mean 'port'?",
+            f"apiServer: 'http://10.0.0.10:6443' {URL_HINT}",
+        ]
+    )
+    assert recording.resources == []
+
+
+def test_a_top_level_typo_does_not_hide_the_other_problems(files: Files) -> None:
+    """settings.py promises every problem at once, so one pass fixes a stack."""
+    overrides = {"apiserver": "https://x", "nodes": nodes_with(2, address="10.0.0.300")}
+    message, recording = run_failing(settings_for(files, overrides))
+    assert sorted(problems(message)) == [
+        "apiserver: unknown key; did you mean 'apiServer'?",
+        "nodes[2].address: '10.0.0.300' is not an IP address",
+    ]
+    assert recording.resources == []
+
+
+def test_a_duplicate_name_does_not_hide_a_duplicate_address(files: Files) -> None:
+    nodes = node_list(3)
+    nodes[2] = dict(nodes[0])
+    message, recording = run_failing(settings_for(files, {"nodes": nodes}))
+    assert problems(message) == [
+        "nodes[2].name: 'node-0' is already used by nodes[0]",
+        "nodes[2].address: '10.0.0.1' is already used by nodes[0]",
+    ]
+    assert recording.resources == []
+
+
+# --- what is accepted -------------------------------------------------------------------------
+
+
+def test_a_passed_recording_sees_what_a_good_run_registers(files: Files) -> None:
+    """So that an empty recording of a failing run means nothing was registered."""
+    recording = engine.Recording()
+    returned = engine.run_program(
+        settings_for(files, {}), "test", clock=FIXED_CLOCK, recording=recording
+    )
+    assert returned is recording
+    assert len(recording.resources) == 7 + 3 * 12
+
+
+def test_known_extra_config_is_merged_into_the_kubelet_config(files: Files) -> None:
+    extra = {"evictionHard": {"memory.available": "200Mi"}, "imageGCHighThresholdPercent": 80}
+    config = settings_for(files, {"kubelet": {"extraConfig": extra}})
+    recording = engine.run_program(config, "test", clock=FIXED_CLOCK)
+    document = yaml.safe_load(recording.named("node-0-kubelet-config").inputs["stdin"])
+    assert document["evictionHard"]["memory.available"] == "200Mi"
+    assert document["imageGCHighThresholdPercent"] == 80
+    assert document["readOnlyPort"] == 0
+
+
+def test_a_private_key_file_is_accepted(files: Files) -> None:
+    config = settings_for(files, {"ssh": {"privateKeyFile": str(files.key_file)}})
+    recording = engine.run_program(config, "test", clock=FIXED_CLOCK)
+    connection = recording.named("node-0-prepare").inputs["connection"]
+    assert connection["privateKey"] == files.ssh_key
+
+
+# --- node addresses, any string ---------------------------------------------------------------
+
+ADDRESSES = st.one_of(
+    st.text(max_size=40),
+    st.ip_addresses().map(str),
+    st.builds(lambda ip, zone: f"{ip}%{zone}", st.ip_addresses(v=6), st.text(min_size=1)),
+)
+
+
+def bindable_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP in `text`, if it is one the kubelet can bind and name in its serving certificate.
+
+    `ipaddress` also takes an IPv6 zone (`fe80::1%eth0`, any text after the `%`); the kubelet's
+    IP parsing does not, and a certificate's IP SAN has no zone, so a zone is not an address.
+    """
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return None if getattr(ip, "scope_id", None) else ip
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@example(address='fe80::1%eth0"')
+@given(address=ADDRESSES)
+def test_a_node_address_is_accepted_exactly_when_it_is_an_ip(
+    address: str, ca_file: Path, ssh_key: str
+) -> None:
+    config = stack_config(ca_file, ssh_key, 1)
+    config[f"{NS}:nodes"] = [{"name": "node-0", "address": address}]
+    ip = bindable_ip(address)
+    if ip is None:
+        message, recording = run_failing(config)
+        assert problems(message) == [f"nodes[0].address: {address!r} is not an IP address"]
+        assert recording.resources == []
+        return
+    recording = engine.run_program(config, "test", clock=FIXED_CLOCK)
+    document = yaml.safe_load(recording.named("node-0-kubelet-config").inputs["stdin"])
+    assert document["address"] == str(ip)
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    assert recording.stack_outputs["nodes"]["node-0"]["kubeletEndpoint"] == f"https://{host}:10250"
