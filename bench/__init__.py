@@ -1,0 +1,1 @@
+"""Benchmarks of kubelet-bootstrap under the offline engine (`make bench`)."""
