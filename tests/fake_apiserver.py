@@ -1,0 +1,1219 @@
+"""A fake kube-apiserver serving the certificates.k8s.io/v1 CSR API over HTTPS, for tests.
+
+It exists so the CSR approver can be tested against the official `kubernetes` client end to
+end (TLS, bearer token, list + watch, the /approval subresource, 409 on a stale
+resourceVersion) without a cluster. It keeps the real API's semantics where an approver can
+observe them:
+
+- one global, monotonically increasing resourceVersion; every change is an event;
+- LIST returns a `CertificateSigningRequestList` whose `metadata.resourceVersion` is the point
+  to WATCH from; WATCH streams newline-delimited JSON events (chunked) for every change after
+  that point, then live changes, and closes at `timeoutSeconds`; a point older than the
+  compaction point gets an `ERROR` event with a 410 `Expired` Status, in a 200 stream, exactly
+  as the watch cache answers (the client retries once, then raises ApiException(410));
+- PUT `.../{name}/approval` only changes `status.conditions`, 409s on a stale resourceVersion,
+  fills condition timestamps, and refuses (422) Approved together with Denied, removing an
+  Approved/Denied/Failed condition, or a True-only condition with another status;
+- errors are `Status` objects, so the client raises `ApiException` with the right `status`.
+
+Selectors, PATCH, the /status subresource and authorization are not implemented. Objects
+added with `FakeApiServer.create` skip validation on purpose: an approver must not rely on
+the API server having rejected a malformed request.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import datetime
+import ipaddress
+import json
+import queue
+import re
+import secrets
+import socket
+import socketserver
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+GROUP = "certificates.k8s.io"
+API_VERSION = "certificates.k8s.io/v1"
+KIND = "CertificateSigningRequest"
+RESOURCE = "certificatesigningrequests"
+COLLECTION_PATH = f"/apis/{GROUP}/v1/{RESOURCE}"
+BUMP_ANNOTATION = "fake-apiserver.test/bumps"
+
+Clock = Callable[[], datetime.datetime]
+Json = dict[str, Any]
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    """metav1.Time as JSON: seconds precision, UTC, `Z`."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- Status objects ---------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An error the API server answers with a `Status` object and HTTP `code`."""
+
+    def __init__(self, code: int, reason: str, message: str, details: Json | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> Json:
+        body: Json = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def _details(name: str) -> Json:
+    return {"name": name, "group": GROUP, "kind": RESOURCE}
+
+
+def not_found(name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{RESOURCE}.{GROUP} "{name}" not found', _details(name))
+
+
+def conflict(name: str) -> ApiError:
+    message = (
+        f'Operation cannot be fulfilled on {RESOURCE}.{GROUP} "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again"
+    )
+    return ApiError(409, "Conflict", message, _details(name))
+
+
+def already_exists(name: str) -> ApiError:
+    return ApiError(
+        409, "AlreadyExists", f'{RESOURCE}.{GROUP} "{name}" already exists', _details(name)
+    )
+
+
+def expired(since: int, oldest: int) -> ApiError:
+    return ApiError(410, "Expired", f"too old resource version: {since} ({oldest})")
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+# --- validation (k8s.io/kubernetes pkg/apis/certificates/validation) ---------------------------
+
+_NO_VALUE: Any = object()
+_CAUSE_REASONS = {
+    "Invalid value": "FieldValueInvalid",
+    "Required value": "FieldValueRequired",
+    "Unsupported value": "FieldValueNotSupported",
+    "Duplicate value": "FieldValueDuplicate",
+    "Forbidden": "FieldValueForbidden",
+}
+TRUE_ONLY_CONDITIONS = ("Approved", "Denied", "Failed")
+KNOWN_USAGES = frozenset(
+    {
+        "signing",
+        "digital signature",
+        "content commitment",
+        "key encipherment",
+        "key agreement",
+        "data encipherment",
+        "cert sign",
+        "crl sign",
+        "encipher only",
+        "decipher only",
+        "any",
+        "server auth",
+        "client auth",
+        "code signing",
+        "email protection",
+        "s/mime",
+        "ipsec end system",
+        "ipsec tunnel",
+        "ipsec user",
+        "timestamping",
+        "ocsp signing",
+        "microsoft sgc",
+        "netscape sgc",
+    }
+)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One `field.Error`, printed the way Go prints it inside an Invalid Status."""
+
+    type: str
+    field: str
+    detail: str = ""
+    value: Any = _NO_VALUE
+
+    def body(self) -> str:
+        text = self.type
+        if self.value is not _NO_VALUE:
+            text += f": {json.dumps(self.value)}"
+        return f"{text}: {self.detail}" if self.detail else text
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.body()}"
+
+
+def invalid(name: str, errors: list[FieldError]) -> ApiError:
+    listed = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(map(str, errors)) + "]"
+    causes = [
+        {"reason": _CAUSE_REASONS[e.type], "message": e.body(), "field": e.field} for e in errors
+    ]
+    details = {"name": name, "group": GROUP, "kind": KIND, "causes": causes}
+    return ApiError(422, "Invalid", f'{KIND}.{GROUP} "{name}" is invalid: {listed}', details)
+
+
+def validate_conditions(conditions: list[Json]) -> list[FieldError]:
+    """validateConditions: types required and unique, True-only types, Approved xor Denied."""
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, condition in enumerate(conditions):
+        path = f"status.conditions[{i}]"
+        kind, status = condition.get("type", ""), condition.get("status", "")
+        if not kind:
+            errors.append(FieldError("Required value", f"{path}.type"))
+        allowed = ("True",) if kind in TRUE_ONLY_CONDITIONS else ("False", "True", "Unknown")
+        if not status:
+            errors.append(FieldError("Required value", f"{path}.status"))
+        elif status not in allowed:
+            supported = ", ".join(f'"{s}"' for s in allowed)
+            errors.append(
+                FieldError(
+                    "Unsupported value", f"{path}.status", f"supported values: {supported}", status
+                )
+            )
+        if kind in ("Approved", "Denied") and {"Approved", "Denied"} <= seen | {kind}:
+            message = "Approved and Denied conditions are mutually exclusive"
+            errors.append(FieldError("Invalid value", f"{path}.type", message, kind))
+        if kind in seen:
+            errors.append(FieldError("Duplicate value", f"{path}.type", value=kind))
+        seen.add(kind)
+    return errors
+
+
+def validate_no_removal(old: list[Json], new: list[Json]) -> list[FieldError]:
+    """Approved, Denied and Failed conditions can never be removed once added."""
+    errors = []
+    for kind in TRUE_ONLY_CONDITIONS:
+        if sum(c.get("type") == kind for c in new) < sum(c.get("type") == kind for c in old):
+            detail = f'updates may not remove a condition of type "{kind}"'
+            errors.append(FieldError("Forbidden", "status.conditions", detail))
+    return errors
+
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+
+
+def parse_request(pem: bytes) -> x509.CertificateSigningRequest:
+    """certificates.ParseCSR + CheckSignature: the first PEM block only, which must verify."""
+    match = _PEM_BLOCK.search(pem)
+    if match is None or match.group(1) != b"CERTIFICATE REQUEST":
+        raise ValueError("PEM block type must be CERTIFICATE REQUEST")
+    try:
+        request = x509.load_der_x509_csr(base64.b64decode(match.group(2)))
+    except ValueError as error:
+        raise ValueError(f"asn1: structure error: {error}") from error
+    if not request.is_signature_valid:
+        raise ValueError("x509: signature verification failure")
+    return request
+
+
+def validate_create(csr: Json) -> list[FieldError]:
+    """The create-time checks of validateCertificateSigningRequest that a client can trip."""
+    spec = csr.get("spec") or {}
+    errors: list[FieldError] = []
+    try:
+        parse_request(base64.b64decode(spec.get("request", ""), validate=True))
+    except ValueError as error:
+        errors.append(FieldError("Invalid value", "spec.request", str(error), "<request>"))
+    usages = spec.get("usages") or []
+    if not usages:
+        errors.append(FieldError("Required value", "spec.usages", "usages must be provided"))
+    for i, usage in enumerate(usages):
+        if usage not in KNOWN_USAGES:
+            errors.append(FieldError("Unsupported value", f"spec.usages[{i}]", value=usage))
+        if usage in usages[:i]:
+            errors.append(FieldError("Duplicate value", f"spec.usages[{i}]", value=usage))
+    signer = spec.get("signerName", "")
+    if not signer:
+        errors.append(
+            FieldError("Required value", "spec.signerName", "signerName must be provided")
+        )
+    elif signer.count("/") != 1 or "." not in signer.split("/")[0]:
+        detail = "must be a fully qualified domain and path of the form 'example.com/signer-name'"
+        errors.append(FieldError("Invalid value", "spec.signerName", detail, signer))
+    seconds = spec.get("expirationSeconds")
+    if seconds is not None and seconds < 600:
+        detail = "may not specify a duration less than 600 seconds (10 minutes)"
+        errors.append(FieldError("Invalid value", "spec.expirationSeconds", detail, seconds))
+    return errors
+
+
+def _normalize_time(value: Any, path: str) -> str:
+    try:
+        return rfc3339(datetime.datetime.fromisoformat(str(value)))
+    except ValueError as error:
+        raise bad_request(f'{path}: parsing time "{value}" as RFC3339: {error}') from error
+
+
+def populate_condition_timestamps(
+    new: list[Json], old: list[Json], now: datetime.datetime
+) -> list[Json]:
+    """populateConditionTimestamps: set missing lastUpdateTime / lastTransitionTime.
+
+    lastTransitionTime is inherited from an old condition with the same type and status.
+    """
+    result = []
+    for i, condition in enumerate(new):
+        condition = dict(condition)
+        for key in ("lastUpdateTime", "lastTransitionTime"):
+            if condition.get(key):
+                condition[key] = _normalize_time(condition[key], f"status.conditions[{i}].{key}")
+        if not condition.get("lastUpdateTime"):
+            condition["lastUpdateTime"] = rfc3339(now)
+        if not condition.get("lastTransitionTime"):
+            inherited = [
+                c.get("lastTransitionTime")
+                for c in old
+                if (c.get("type"), c.get("status"))
+                == (condition.get("type"), condition.get("status"))
+            ]
+            condition["lastTransitionTime"] = next(filter(None, inherited), rfc3339(now))
+        result.append({k: v for k, v in condition.items() if v is not None})
+    return result
+
+
+def _conditions_of(body: Json) -> list[Json]:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+        raise bad_request("status.conditions: expected a list of objects")
+    return conditions
+
+
+# --- the store: objects, resourceVersions, events, watchers ------------------------------------
+
+_CLOSE = object()
+
+
+@dataclass(eq=False)  # watchers are compared by identity
+class Watcher:
+    """One open watch: the events it still has to send, and whether it wants bookmarks."""
+
+    backlog: list[Json]
+    bookmarks: bool
+    events: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+
+    def stream(self, deadline: float) -> Iterator[Json]:
+        """Backlog first, then live events, until the deadline or the server stops."""
+        yield from self.backlog
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                return
+            if event is _CLOSE:
+                return
+            yield event
+
+
+class CsrStore:
+    """The API server's storage and watch cache for CSRs, thread-safe, without HTTP."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Condition()
+        self._objects: dict[str, Json] = {}
+        self._events: list[tuple[int, Json]] = []
+        self._rv = 100  # not 0: "0" means "any version" to a watch
+        self._compacted = 0
+        self._watchers: list[Watcher] = []
+        self._conflict_next: set[str] = set()
+        self._closed = False
+
+    # reads
+
+    @property
+    def resource_version(self) -> int:
+        with self._lock:
+            return self._rv
+
+    def get(self, name: str) -> Json:
+        with self._lock:
+            return copy.deepcopy(self._require(name))
+
+    def list(self) -> tuple[list[Json], int]:
+        with self._lock:
+            items = [copy.deepcopy(self._objects[n]) for n in sorted(self._objects)]
+            return items, self._rv
+
+    def _require(self, name: str) -> Json:
+        if name not in self._objects:
+            raise not_found(name)
+        return self._objects[name]
+
+    # writes
+
+    def create(self, csr: Json) -> Json:
+        """Store a new CSR: name from generateName if needed, uid, creationTimestamp, rv."""
+        obj = copy.deepcopy(csr)
+        obj["apiVersion"], obj["kind"] = API_VERSION, KIND
+        metadata = obj.setdefault("metadata", {})
+        obj.setdefault("status", {})
+        with self._lock:
+            if not metadata.get("name"):
+                if not metadata.get("generateName"):
+                    detail = "name or generateName is required"
+                    raise invalid("", [FieldError("Required value", "metadata.name", detail)])
+                metadata["name"] = self._generate_name(metadata["generateName"])
+            if metadata["name"] in self._objects:
+                raise already_exists(metadata["name"])
+            metadata["uid"] = str(uuid.uuid4())
+            metadata["creationTimestamp"] = rfc3339(self._clock())
+            return self._commit("ADDED", obj)
+
+    def _generate_name(self, prefix: str) -> str:
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        while True:
+            name = prefix + "".join(secrets.choice(alphabet) for _ in range(5))
+            if name not in self._objects:
+                return name
+
+    def delete(self, name: str) -> Json:
+        with self._lock:
+            obj = copy.deepcopy(self._require(name))
+            return self._commit("DELETED", obj)
+
+    def update_approval(self, name: str, body: Json) -> Json:
+        """PUT /approval: only status.conditions change; 409 on a stale resourceVersion."""
+        with self._lock:
+            if name in self._conflict_next:
+                self._conflict_next.discard(name)
+                self._bump(name)
+            old = self._require(name)
+            self._check_update_target(name, body, old)
+            old_conditions = old.get("status", {}).get("conditions", [])
+            new_conditions = _conditions_of(body)
+            new_conditions = populate_condition_timestamps(
+                new_conditions, old_conditions, self._clock()
+            )
+            errors = validate_conditions(new_conditions) + validate_no_removal(
+                old_conditions, new_conditions
+            )
+            if errors:
+                raise invalid(name, errors)
+            if new_conditions == old_conditions:
+                return copy.deepcopy(old)  # a no-op update does not bump the resourceVersion
+            obj = copy.deepcopy(old)
+            obj["status"]["conditions"] = new_conditions
+            return self._commit("MODIFIED", obj)
+
+    def update_metadata(self, name: str, body: Json) -> Json:
+        """PUT on the object itself: spec and status are reset to the stored ones, as the real
+        csrStrategy does, so only labels and annotations can change (conditions are lost)."""
+        with self._lock:
+            old = self._require(name)
+            self._check_update_target(name, body, old)
+            obj = copy.deepcopy(old)
+            for key in ("labels", "annotations"):
+                value = (body.get("metadata") or {}).get(key)
+                obj["metadata"].pop(key, None)
+                if value:
+                    obj["metadata"][key] = value
+            if obj == old:
+                return copy.deepcopy(old)
+            return self._commit("MODIFIED", obj)
+
+    @staticmethod
+    def _check_update_target(name: str, body: Json, old: Json) -> None:
+        metadata = body.get("metadata") or {}
+        if metadata.get("name") != name:
+            raise bad_request(
+                f"the name of the object ({metadata.get('name', '')}) does not match the name "
+                f"on the URL ({name})"
+            )
+        sent = metadata.get("resourceVersion")
+        if sent and sent != old["metadata"]["resourceVersion"]:
+            raise conflict(name)
+
+    def mutate(self, name: str, change: Callable[[Json], None]) -> Json:
+        """Apply `change` to a copy of the object and commit it as a MODIFIED event (test hook)."""
+        with self._lock:
+            obj = copy.deepcopy(self._require(name))
+            change(obj)
+            return self._commit("MODIFIED", obj)
+
+    def bump(self, name: str) -> Json:
+        """A concurrent writer touched the object: new resourceVersion, MODIFIED event."""
+        with self._lock:
+            return self._bump(name)
+
+    def _bump(self, name: str) -> Json:
+        obj = copy.deepcopy(self._require(name))
+        annotations = obj["metadata"].setdefault("annotations", {})
+        annotations[BUMP_ANNOTATION] = str(int(annotations.get(BUMP_ANNOTATION, "0")) + 1)
+        return self._commit("MODIFIED", obj)
+
+    def conflict_next_approval(self, name: str) -> None:
+        with self._lock:
+            self._require(name)
+            self._conflict_next.add(name)
+
+    def compact(self) -> int:
+        """Forget every event up to now: watching from an older resourceVersion gets 410."""
+        with self._lock:
+            self._compacted = self._rv
+            self._events = []
+            return self._rv
+
+    def _commit(self, kind: str, obj: Json) -> Json:
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            del self._objects[name]
+        else:
+            self._objects[name] = obj
+        event = {"type": kind, "object": copy.deepcopy(obj)}
+        self._events.append((self._rv, event))
+        for watcher in self._watchers:
+            watcher.events.put(event)
+        return copy.deepcopy(obj)
+
+    # watches
+
+    def subscribe(self, since: int | None, *, bookmarks: bool = False) -> Watcher:
+        """Register a watch from `since` (None: synthetic ADDED for every current object)."""
+        with self._lock:
+            if self._closed:
+                raise ApiError(503, "ServiceUnavailable", "the server is shutting down")
+            if since is None:
+                backlog = [
+                    {"type": "ADDED", "object": copy.deepcopy(self._objects[n])}
+                    for n in sorted(self._objects)
+                ]
+            elif since < self._compacted:
+                raise expired(since, self._compacted)
+            else:
+                backlog = [event for rv, event in self._events if rv > since]
+            watcher = Watcher(backlog, bookmarks)
+            self._watchers.append(watcher)
+            self._lock.notify_all()
+            return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        with self._lock:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
+            self._lock.notify_all()
+
+    def bookmark(self) -> None:
+        """Send a BOOKMARK with the current resourceVersion to watches that asked for them."""
+        with self._lock:
+            event = {
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": KIND,
+                    "apiVersion": API_VERSION,
+                    "metadata": {"resourceVersion": str(self._rv)},
+                },
+            }
+            for watcher in self._watchers:
+                if watcher.bookmarks:
+                    watcher.events.put(event)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def watch_count(self) -> int:
+        with self._lock:
+            return len(self._watchers)
+
+    def wait_for_watchers(self, count: int, timeout: float) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._watchers) >= count, timeout)
+
+    def close(self, timeout: float) -> None:
+        """End every watch stream and wait (bounded) for their handlers to let go."""
+        with self._lock:
+            self._closed = True
+            for watcher in self._watchers:
+                watcher.events.put(_CLOSE)
+            self._lock.wait_for(lambda: not self._watchers, timeout)
+
+
+# The kube-controller-manager signer backdates notBefore to tolerate clock skew.
+BACKDATE = datetime.timedelta(minutes=5)
+
+
+# --- TLS material -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A throwaway CA and a 127.0.0.1 serving certificate it signed, made with cryptography."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+    server_key: ec.EllipticCurvePrivateKey
+    server_certificate: x509.Certificate
+
+    @classmethod
+    def create(cls, now: datetime.datetime) -> CertificateAuthority:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-apiserver-ca")])
+        since = now - BACKDATE
+        ca = (
+            _certificate_builder(
+                name, name, key.public_key(), since, now + datetime.timedelta(days=2)
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_key_usage(cert_sign=True), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        server_key = ec.generate_private_key(ec.SECP256R1())
+        server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
+        sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        server = (
+            _certificate_builder(
+                server_name, name, server_key.public_key(), since, now + datetime.timedelta(days=1)
+            )
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(key, ca, server_key, server)
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server SSLContext; the key only touches disk inside a directory deleted at once."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        with tempfile.TemporaryDirectory() as directory:
+            cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
+            cert_file.write_bytes(self.server_certificate.public_bytes(serialization.Encoding.PEM))
+            key_file.write_bytes(
+                self.server_key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            context.load_cert_chain(cert_file, key_file)
+        return context
+
+    def sign(
+        self,
+        request: x509.CertificateSigningRequest,
+        usages: list[str],
+        not_before: datetime.datetime,
+        not_after: datetime.datetime,
+    ) -> x509.Certificate:
+        """Sign like the csrsigning controller: subject and SANs copied, usages from spec."""
+        builder = _certificate_builder(
+            request.subject,
+            self.certificate.subject,
+            request.public_key(),
+            not_before,
+            min(not_after, self.certificate.not_valid_after_utc),
+        )
+        try:
+            san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            builder = builder.add_extension(san.value, critical=False)
+        except x509.ExtensionNotFound:
+            pass
+        builder = builder.add_extension(_key_usage(*usages), critical=True)
+        extended = [_EXTENDED_USAGES[u] for u in usages if u in _EXTENDED_USAGES]
+        if extended:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=False, path_length=None), critical=True
+        )
+        return builder.sign(self.key, hashes.SHA256())
+
+
+def _certificate_builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: Any,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+
+
+_EXTENDED_USAGES = {
+    "server auth": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client auth": ExtendedKeyUsageOID.CLIENT_AUTH,
+    "code signing": ExtendedKeyUsageOID.CODE_SIGNING,
+    "email protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    "timestamping": ExtendedKeyUsageOID.TIME_STAMPING,
+    "ocsp signing": ExtendedKeyUsageOID.OCSP_SIGNING,
+}
+
+
+def _key_usage(*usages: str, cert_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature="digital signature" in usages or "signing" in usages,
+        content_commitment="content commitment" in usages,
+        key_encipherment="key encipherment" in usages,
+        data_encipherment="data encipherment" in usages,
+        key_agreement="key agreement" in usages,
+        key_cert_sign=cert_sign or "cert sign" in usages,
+        crl_sign=cert_sign or "crl sign" in usages,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a request asks for: a counted `kind` and the object name, if any."""
+
+    kind: str
+    name: str | None = None
+
+
+def route(method: str, path: str, query: dict[str, list[str]]) -> Route:
+    """Map a request to a kind: list, watch, create, get, delete, update, approval."""
+    path = path.rstrip("/")
+    if path == COLLECTION_PATH:
+        if method == "GET":
+            return Route("watch" if _flag(query, "watch") else "list")
+        if method == "POST":
+            return Route("create")
+        raise _method_not_allowed()
+    rest = path.removeprefix(COLLECTION_PATH + "/")
+    name, _, subresource = rest.partition("/")
+    if rest == path or not name or subresource not in ("", "approval"):
+        message = "the server could not find the requested resource"
+        raise ApiError(404, "NotFound", message, {})
+    kind = _OBJECT_ROUTES.get((subresource, method))
+    if kind is None:
+        raise _method_not_allowed()
+    return Route(kind, name)
+
+
+# (subresource, method) -> kind, for paths naming one object.
+_OBJECT_ROUTES = {
+    ("", "GET"): "get",
+    ("", "DELETE"): "delete",
+    ("", "PUT"): "update",
+    ("approval", "GET"): "get",
+    ("approval", "PUT"): "approval",
+}
+
+
+def _method_not_allowed() -> ApiError:
+    message = "the server does not allow this method on the requested resource"
+    return ApiError(405, "MethodNotAllowed", message, {})
+
+
+def _flag(query: dict[str, list[str]], key: str) -> bool:
+    return query.get(key, ["false"])[0].lower() in ("true", "1")
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a bearer token authenticates as; the API server copies it into a new CSR's spec."""
+
+    username: str
+    groups: tuple[str, ...] = ("system:masters", "system:authenticated")
+    uid: str = ""
+
+
+@dataclass
+class _Fault:
+    error: ApiError
+    times: int
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection; dispatches requests to the FakeApiServer that owns the HTTP server."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # watch events are small writes that must leave at once
+    server: _HttpServer
+
+    def setup(self) -> None:
+        # The TLS handshake runs here, in the connection's thread, not in the accept loop.
+        self.request.settimeout(5)
+        self.request.do_handshake()
+        self.request.settimeout(None)
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request counter is the log tests read."""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def _handle(self, method: str) -> None:
+        fake = self.server.fake
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        raw_body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            user = fake._authenticate(self.headers.get("Authorization", ""))
+            target = route(method, url.path, query)
+            fake._record(target.kind)
+            fake._inject_fault(target.kind)
+            if target.kind == "watch":
+                self._watch(query)
+                return
+            code, payload = fake._serve(target, _parse_body(raw_body, method), user)
+        except ApiError as error:
+            code, payload = error.code, error.status()
+        self._send_json(code, payload)
+
+    def _send_json(self, code: int, payload: Json) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _watch(self, query: dict[str, list[str]]) -> None:
+        """Chunked newline-delimited JSON events until timeoutSeconds or server stop."""
+        fake = self.server.fake
+        since = _resource_version(query)
+        timeout = _seconds(query, "timeoutSeconds", fake.max_watch_seconds)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            watcher = fake.store.subscribe(since, bookmarks=_flag(query, "allowWatchBookmarks"))
+        except ApiError as error:  # too old: the watch cache answers with an ERROR event
+            self._write_chunk({"type": "ERROR", "object": error.status()})
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        try:
+            for event in watcher.stream(time.monotonic() + timeout):
+                self._write_chunk(event)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away (or stop() cut the connection)
+            self.close_connection = True
+        finally:
+            fake.store.unsubscribe(watcher)
+
+    def _write_chunk(self, event: Json) -> None:
+        data = json.dumps(event).encode() + b"\n"
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+
+
+def _parse_body(raw: bytes, method: str) -> Json:
+    if method not in ("POST", "PUT"):
+        return {}
+    try:
+        body = json.loads(raw or b"null")
+    except json.JSONDecodeError as error:
+        raise bad_request(f"couldn't get version/kind; json parse error: {error}") from error
+    if not isinstance(body, dict):
+        raise bad_request("the body of the request was in an unknown format")
+    return body
+
+
+def _seconds(query: dict[str, list[str]], key: str, default: float) -> float:
+    value = query.get(key, [""])[0]
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError as error:
+        raise bad_request(f'invalid {key} "{value}"') from error
+
+
+def _resource_version(query: dict[str, list[str]]) -> int | None:
+    value = query.get("resourceVersion", [""])[0]
+    if value in ("", "0"):
+        return None
+    if not value.isdigit():
+        raise bad_request(f'invalid resource version "{value}"')
+    return int(value)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer over TLS that remembers its connections so stop() can cut them."""
+
+    daemon_threads = False  # server_close() joins every connection thread
+    block_on_close = True
+
+    def __init__(self, fake: FakeApiServer, context: ssl.SSLContext) -> None:
+        self.fake = fake
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.socket = context.wrap_socket(
+            self.socket, server_side=True, do_handshake_on_connect=False
+        )
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # skip HTTPServer's reverse DNS lookup
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self) -> None:
+        """Unblock threads reading idle keep-alive connections (shutdown, not close)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connection-level failures (TLS refused, client gone) are normal in tests."""
+
+
+# --- the facade tests use ------------------------------------------------------------------------
+
+
+class FakeApiServer:
+    """The fake API server: `with FakeApiServer() as server:` then `server.kubeconfig()`.
+
+    Test hooks act on the store directly (no HTTP, not counted): create, get, list, delete,
+    approve, deny, issue, bump, conflict_next_approval, compact, bookmark, fail_next.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        clock: Clock = utc_now,
+        max_watch_seconds: float = 60.0,
+        signing_duration: datetime.timedelta = datetime.timedelta(days=365),
+    ) -> None:
+        self.token = token or secrets.token_hex(16)
+        self.max_watch_seconds = max_watch_seconds
+        self.signing_duration = signing_duration
+        self.store = CsrStore(clock)
+        self.ca = CertificateAuthority.create(clock())
+        self._clock = clock
+        self._users = {self.token: User("kubernetes-admin")}
+        self._counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+        self._faults: dict[str, _Fault] = {}
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+
+    def start(self) -> Self:
+        """Serve on 127.0.0.1, an ephemeral port; a stopped server cannot be started again."""
+        if self.store.closed:
+            raise RuntimeError("a stopped FakeApiServer cannot be restarted; make a new one")
+        self._httpd = _HttpServer(self, self.ca.server_context())
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """End watch streams, stop accepting, cut idle connections, join every thread."""
+        if self._httpd is None or self._thread is None:
+            return
+        self.store.close(timeout=2.0)
+        self._httpd.shutdown()
+        self._httpd.cut_connections()
+        self._httpd.server_close()
+        self._thread.join()
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the fake API server is not started")
+        return f"https://127.0.0.1:{self._httpd.server_port}"
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.ca.ca_pem
+
+    def add_token(self, token: str, user: User) -> None:
+        """Accept another bearer token, authenticating as `user` (e.g. a node)."""
+        self._users[token] = user
+
+    def kubeconfig(self, token: str | None = None) -> str:
+        """A kubeconfig YAML for this server: CA embedded, bearer token (default: the admin's)."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "fake",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(self.ca_pem).decode(),
+                    },
+                }
+            ],
+            "users": [{"name": "approver", "user": {"token": token or self.token}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "approver"}}],
+            "current-context": "fake",
+        }
+        return yaml.safe_dump(config, sort_keys=False)
+
+    # request counting and fault injection
+
+    def counts(self) -> Counter[str]:
+        """Requests served so far by kind (list, watch, get, create, delete, update, approval,
+        unauthorized); a copy."""
+        with self._counts_lock:
+            return Counter(self._counts)
+
+    def reset_counts(self) -> None:
+        with self._counts_lock:
+            self._counts.clear()
+
+    def fail_next(
+        self,
+        kind: str,
+        code: int = 500,
+        reason: str = "InternalError",
+        message: str = "injected failure",
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` requests of `kind` with an error Status (e.g. 503, 429)."""
+        with self._counts_lock:
+            self._faults[kind] = _Fault(ApiError(code, reason, message, {}), times)
+
+    def _record(self, kind: str) -> None:
+        with self._counts_lock:
+            self._counts[kind] += 1
+
+    def _inject_fault(self, kind: str) -> None:
+        with self._counts_lock:
+            fault = self._faults.get(kind)
+            if fault is None:
+                return
+            fault.times -= 1
+            if fault.times <= 0:
+                del self._faults[kind]
+        raise fault.error
+
+    def _authenticate(self, header: str) -> User:
+        scheme, _, token = header.partition(" ")
+        user = self._users.get(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            self._record("unauthorized")
+            raise unauthorized()
+        return user
+
+    # request handling
+
+    def _serve(self, target: Route, body: Json, user: User) -> tuple[int, Json]:
+        """Answer one non-watch request: (HTTP code, JSON body)."""
+        name = target.name or ""
+        if target.kind == "list":
+            items, rv = self.store.list()
+            for item in items:  # list items carry no kind/apiVersion, as in the real API
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+            listing = {"kind": f"{KIND}List", "apiVersion": API_VERSION}
+            return 200, {**listing, "metadata": {"resourceVersion": str(rv)}, "items": items}
+        if target.kind == "get":
+            return 200, self.store.get(name)
+        if target.kind == "create":
+            return 201, self._create_from_request(body, user)
+        if target.kind == "delete":
+            deleted = self.store.delete(name)
+            details = {**_details(name), "uid": deleted["metadata"]["uid"]}
+            return 200, {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": details,
+            }
+        if target.kind == "approval":
+            return 200, self.store.update_approval(name, body)
+        if target.kind == "update":
+            return 200, self.store.update_metadata(name, body)
+        raise _method_not_allowed()
+
+    def _create_from_request(self, body: Json, user: User) -> Json:
+        """POST: validated, and spec.username/groups/uid come from the token, not the body."""
+        errors = validate_create(body)
+        if errors:
+            raise invalid((body.get("metadata") or {}).get("name", ""), errors)
+        spec = body["spec"]
+        for key in ("username", "groups", "uid", "extra"):
+            spec.pop(key, None)
+        spec["username"], spec["groups"] = user.username, list(user.groups)
+        if user.uid:
+            spec["uid"] = user.uid
+        body.setdefault("metadata", {}).pop("resourceVersion", None)
+        body["status"] = {}
+        return self.store.create(body)
+
+    # test hooks
+
+    @property
+    def resource_version(self) -> int:
+        return self.store.resource_version
+
+    def create(self, csr: Json) -> Json:
+        """Store a CSR as given (no validation, spec.username/groups kept): the stored object."""
+        return self.store.create(csr)
+
+    def get(self, name: str) -> Json:
+        return self.store.get(name)
+
+    def list(self) -> list[Json]:
+        return self.store.list()[0]
+
+    def delete(self, name: str) -> Json:
+        return self.store.delete(name)
+
+    def approve(
+        self, name: str, reason: str = "TestApprove", message: str = "approved by the test"
+    ) -> Json:
+        return self._add_condition(name, "Approved", reason, message)
+
+    def deny(
+        self, name: str, reason: str = "TestDeny", message: str = "denied by the test"
+    ) -> Json:
+        return self._add_condition(name, "Denied", reason, message)
+
+    def _add_condition(self, name: str, kind: str, reason: str, message: str) -> Json:
+        current = self.store.get(name)
+        conditions = current.get("status", {}).get("conditions", [])
+        condition = {"type": kind, "status": "True", "reason": reason, "message": message}
+        current["status"]["conditions"] = [*conditions, condition]
+        return self.store.update_approval(name, current)
+
+    def issue(
+        self,
+        name: str,
+        *,
+        lifetime: datetime.timedelta | None = None,
+        require_approved: bool = True,
+    ) -> x509.Certificate:
+        """Play the signer: sign the request with the test CA into status.certificate.
+
+        The lifetime is the smallest of `lifetime`, spec.expirationSeconds and the signing
+        duration, like the kube-controller-manager signer (which also backdates 5 minutes).
+        """
+        csr = self.store.get(name)
+        types = {c.get("type") for c in csr.get("status", {}).get("conditions", [])}
+        if require_approved and ("Approved" not in types or "Denied" in types):
+            raise ValueError(f"{name} is not approved")
+        request = parse_request(base64.b64decode(csr["spec"]["request"]))
+        durations = [self.signing_duration, lifetime]
+        if csr["spec"].get("expirationSeconds"):
+            durations.append(datetime.timedelta(seconds=csr["spec"]["expirationSeconds"]))
+        now = self._clock()
+        not_after = now + min(d for d in durations if d is not None)
+        usages = csr["spec"].get("usages", [])
+        certificate = self.ca.sign(request, usages, now - BACKDATE, not_after)
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+
+        def set_certificate(obj: Json) -> None:
+            obj["status"]["certificate"] = base64.b64encode(pem).decode()
+
+        self.store.mutate(name, set_certificate)
+        return certificate
+
+    def bump(self, name: str) -> Json:
+        """Simulate a concurrent writer: the object gets a new resourceVersion (MODIFIED)."""
+        return self.store.bump(name)
+
+    def conflict_next_approval(self, name: str) -> None:
+        """Make the next approval of `name` lose a race: the object is bumped just before it."""
+        self.store.conflict_next_approval(name)
+
+    def compact(self) -> int:
+        """Compact history at the current resourceVersion (returned); older watches get 410."""
+        return self.store.compact()
+
+    def bookmark(self) -> None:
+        self.store.bookmark()
+
+    def wait_for_watchers(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Block until `count` watch streams are open (so a test can change things after)."""
+        if not self.store.wait_for_watchers(count, timeout):
+            raise TimeoutError(f"{count} watch(es) not open after {timeout}s")
