@@ -9,6 +9,9 @@ import pulumi_kubernetes as k8s
 
 from components.bootstrap_rbac import BootstrapRbac
 from components.bootstrap_token import BootstrapToken
+from components.csr_approval import ServingCsrApproval
+from components.inventory import inventory_entry, kubelet_target
+from components.kubelet_api_check import KubeletApiVerification
 from components.kubelet_node import KubeletNode
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
@@ -20,14 +23,8 @@ try:
 except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
-cluster = pulumi.ResourceOptions(
-    provider=k8s.Provider(
-        "cluster",
-        kubeconfig=pulumi.Output.secret(settings.kubeconfig.get_secret_value())
-        if settings.kubeconfig
-        else None,
-    )
-)
+admin_kubeconfig = pulumi.Output.secret(settings.kubeconfig.get_secret_value())
+cluster = pulumi.ResourceOptions(provider=k8s.Provider("cluster", kubeconfig=admin_kubeconfig))
 
 # 1. Bootstrap Token Auth and its RBAC (kubelet-bootstrap, csr-crb.yaml).
 rbac = BootstrapRbac(opts=cluster)
@@ -46,6 +43,27 @@ for node in settings.nodes:
     )
     nodes[node.name] = (token, kubelet)
 
+# 4. Approve each kubelet's serving CSR, only if it is genuine (kubectl certificate approve).
+approval = ServingCsrApproval(
+    "serving-csr-approval",
+    admin_kubeconfig,
+    [inventory_entry(node) for node in settings.nodes],
+    settings.csr_approval.timeout_seconds,
+    opts=pulumi.ResourceOptions(depends_on=[kubelet.start for _, kubelet in nodes.values()]),
+)
+
+# 5. Check each kubelet's API as the tutorial does with curl, unless turned off.
+if settings.verification.enabled:
+    KubeletApiVerification(
+        "kubelet-api-verification",
+        admin_kubeconfig,
+        settings.ca_cert_file.pem,
+        [kubelet_target(node, settings.kubelet.port) for node in settings.nodes],
+        settings.verification.timeout_seconds,
+        after=[approval],
+        opts=cluster,
+    )
+
 pulumi.export(
     "nodes",
     {
@@ -62,3 +80,4 @@ pulumi.export(
     {name: kubelet.bootstrap_kubeconfig_sha256 for name, (_, kubelet) in nodes.items()},
 )
 pulumi.export("rbac", rbac.names)
+pulumi.export("servingCertificates", approval.approved)

@@ -16,6 +16,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi_command import remote
 
+from components.csr_approval import ServingCsrApproval
+from components.kubelet_api_check import KubeletApiCheck
 from components.token_expiration import TokenExpiration
 
 NODES = pulumi.Config("bench").require_int("nodes")
@@ -50,6 +52,7 @@ for binding in RBAC_BINDINGS:
     )
 rbac.register_outputs({})
 
+starts = []
 for index in range(NODES):
     name = f"node-{index}"
 
@@ -83,10 +86,29 @@ for index in range(NODES):
         create="true",
         opts=pulumi.ResourceOptions(parent=node),
     )
-    remote.Command(
+    start = remote.Command(
         f"{name}-start-kubelet",
         connection=CONNECTION,
         create="true",
         opts=pulumi.ResourceOptions(parent=node, depends_on=[*writes, prepare, secret, rbac]),
     )
+    starts.append(start)
     node.register_outputs({})
+
+approval = ServingCsrApproval(
+    "serving-csr-approval", "", [], 60, opts=pulumi.ResourceOptions(depends_on=starts)
+)
+verification = pulumi.ComponentResource(
+    "kubelet-bootstrap:index:KubeletApiVerification", "kubelet-api-verification", None, cluster
+)
+in_verification = pulumi.ResourceOptions(parent=verification)
+account = k8s.core.v1.ServiceAccount("kubelet-api-test", opts=in_verification)
+binding = k8s.rbac.v1.ClusterRoleBinding(
+    "kubelet-api-test", role_ref=ROLE_REF, opts=in_verification
+)
+KubeletApiCheck(
+    "kubelet-api-verification-check",
+    {},
+    opts=pulumi.ResourceOptions(parent=verification, depends_on=[account, binding, approval]),
+)
+verification.register_outputs({})

@@ -82,7 +82,7 @@ def _certificates_api(kubeconfig: str) -> Any:
     return client.CertificatesV1Api(client.ApiClient(configuration))
 
 
-class ServingCsrApproval(Resource):
+class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrApproval"):
     """Approves each node's kubelet serving CSR once, and renewals on `pulumi up --refresh`."""
 
     approved: pulumi.Output[dict[str, Any]]

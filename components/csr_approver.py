@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from components.csr_policy import (
@@ -28,10 +28,9 @@ from components.csr_policy import (
     Verdict,
     evaluate,
 )
+from components.kube_watch import ListWatch
 
 _CONFLICT_RETRIES = 5
-# A watch is reopened at least this often, so the deadline is checked even when all is quiet.
-_WATCH_SLICE_SECONDS = 30
 
 
 @dataclass
@@ -78,14 +77,12 @@ class ServingCsrApprover:
         """
         required = set(required)
         deadline = time.monotonic() + timeout_seconds
-        resource_version = self._list()
-        resource_version = self._watch_until(
-            lambda: required <= self.approvals.keys(), resource_version, deadline
-        )
+        csrs = ListWatch(self.api.list_certificate_signing_request, self._consider)
+        csrs.sync()
+        csrs.follow_until(lambda: required <= self.approvals.keys(), deadline)
         if not required <= self.approvals.keys():
             raise ApprovalTimeoutError(required - self.approvals.keys(), timeout_seconds, self.made)
-        issue_deadline = min(deadline, time.monotonic() + issue_grace_seconds)
-        self._watch_until(self._all_issued, resource_version, issue_deadline)
+        csrs.follow_until(self._all_issued, min(deadline, time.monotonic() + issue_grace_seconds))
         return self.approvals
 
     def pending(self) -> list[str]:
@@ -97,42 +94,8 @@ class ServingCsrApprover:
             if evaluate(self._as_dict(csr), self.inventory).action is not Action.IGNORE
         )
 
-    def _list(self) -> str:
-        listing = self.api.list_certificate_signing_request()
-        for csr in listing.items:
-            self._consider(csr)
-        return listing.metadata.resource_version
-
     def _all_issued(self) -> bool:
         return all(approval.not_after for approval in self.approvals.values())
-
-    def _watch_until(self, done: Callable[[], bool], resource_version: str, deadline: float) -> str:
-        """Handle watch events from `resource_version` until `done()` or the deadline."""
-        while not done() and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                resource_version = self._watch(resource_version, remaining, done)
-            except ApiException as error:
-                if error.status != 410:
-                    raise
-                resource_version = self._list()  # the watch fell behind compaction
-        return resource_version
-
-    def _watch(self, resource_version: str, remaining: float, done: Callable[[], bool]) -> str:
-        watcher = watch.Watch()
-        seconds = max(1, int(min(remaining, _WATCH_SLICE_SECONDS)))
-        for event in watcher.stream(
-            self.api.list_certificate_signing_request,
-            resource_version=resource_version,
-            timeout_seconds=seconds,
-            allow_watch_bookmarks=True,
-        ):
-            csr = event["object"]
-            resource_version = csr.metadata.resource_version
-            if event["type"] in ("ADDED", "MODIFIED"):
-                self._consider(csr)
-            if done():
-                watcher.stop()
-        return resource_version
 
     def _consider(self, csr: Any) -> None:
         """Judge one CSR and act on the verdict, judging again after a conflict."""

@@ -292,6 +292,15 @@ class BootstrapTokenSettings(_Strict):
         return parse_duration(self.ttl)  # type: ignore[return-value]
 
 
+class CsrApprovalSettings(_Strict):
+    timeout_seconds: int = Field(900, ge=30, le=7200)
+
+
+class VerificationSettings(_Strict):
+    enabled: bool = True
+    timeout_seconds: int = Field(600, ge=10, le=7200)
+
+
 class NodeSettings(_Strict):
     name: DnsName
     address: IpAddress
@@ -308,11 +317,13 @@ class Settings(_Strict):
 
     api_server: Annotated[str, AfterValidator(_https_url)]
     ca_cert_file: Annotated[CaCertificate, BeforeValidator(_load_ca)]
-    kubeconfig: SecretStr | None = None
+    kubeconfig: SecretStr
     ssh: SshSettings
     cluster: ClusterSettings
     kubelet: KubeletSettings = KubeletSettings()
     bootstrap_token: BootstrapTokenSettings = BootstrapTokenSettings()
+    csr_approval: CsrApprovalSettings = CsrApprovalSettings()
+    verification: VerificationSettings = VerificationSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
 
@@ -330,7 +341,7 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.enviro
             data["kubeconfig"] = read_kubeconfig(data["kubeconfig"])
         except ValueError as error:
             problems.append(f"kubeconfig: {error}")
-            del data["kubeconfig"]
+            data["kubeconfig"] = ""  # reported above; let the rest be validated
     problems += _duplicate_nodes(data.get("nodes"))
     try:
         settings = Settings.model_validate(data)
@@ -391,6 +402,12 @@ def read_kubeconfig(value: Any) -> str:
     return value
 
 
+_MISSING_HINTS = {
+    "kubeconfig": " (or $KUBECONFIG): the admin kubeconfig the Kubernetes provider and CSR "
+    "approval use",
+}
+
+
 def _describe(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors(include_url=False):
@@ -402,7 +419,7 @@ def _describe(error: ValidationError) -> list[str]:
         elif item["type"] == "invalid":
             problems.append(f"{path}: {item['msg']}" if path else item["msg"])
         elif item["type"] == "missing":
-            problems.append(f"{path}: is required")
+            problems.append(f"{path}: is required{_MISSING_HINTS.get(path, '')}")
         else:
             problems.append(f"{path}: {_with_value(item)}")
     return problems

@@ -32,7 +32,7 @@ class TokenExpirationProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=changed)
 
 
-class TokenExpiration(Resource):
+class TokenExpiration(Resource, module="kubelet-bootstrap", name="TokenExpiration"):
     """The expiration timestamp of one bootstrap token."""
 
     expiration: pulumi.Output[str]

@@ -129,7 +129,7 @@ class OfflineMocks(mocks.Mocks):
         elif args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = self._fake(args.name, args.inputs)
             self.recording.secret_values.add(outputs["result"])
-        elif args.typ == "pulumi-python:dynamic:Resource" and "ttl_seconds" in args.inputs:
+        elif args.typ == "pulumi-python:dynamic/kubelet-bootstrap:TokenExpiration":
             expires = self.clock + timedelta(seconds=int(args.inputs["ttl_seconds"]))
             outputs["expiration"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"{args.name}-id", outputs

@@ -28,7 +28,7 @@ def ca_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def config(ca_file: Path, ssh_key: str) -> Callable[..., dict[str, Any]]:
     """`config(nodes=5, kubelet={...})`: a valid stack configuration with overrides."""
 
-    def make(nodes: int = 3, **overrides: Any) -> dict[str, Any]:
+    def make(nodes: int | list[dict[str, Any]] = 3, **overrides: Any) -> dict[str, Any]:
         return stack_config(ca_file, ssh_key, nodes, **overrides)
 
     return make

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -45,20 +47,48 @@ def make_ssh_key() -> str:
     )
 
 
+ADMIN_TOKEN = "admin-token-for-tests-only"
+
+
+def admin_kubeconfig(ca_pem: str, server: str = "https://10.0.0.10:6443") -> str:
+    """Admin kubeconfig content, as a stack would hold it in its secret config."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "kubernetes",
+                    "cluster": {
+                        "server": server,
+                        "certificate-authority-data": base64.b64encode(ca_pem.encode()).decode(),
+                    },
+                }
+            ],
+            "users": [{"name": "admin", "user": {"token": ADMIN_TOKEN}}],
+            "contexts": [{"name": "admin", "context": {"cluster": "kubernetes", "user": "admin"}}],
+            "current-context": "admin",
+        }
+    )
+
+
 def node_list(count: int) -> list[dict[str, Any]]:
     return [
         {"name": f"node-{i}", "address": f"10.0.{i // 250}.{i % 250 + 1}"} for i in range(count)
     ]
 
 
-def stack_config(ca_file: Path, ssh_key: str, nodes: int = 3, **overrides: Any) -> dict[str, Any]:
+def stack_config(
+    ca_file: Path, ssh_key: str, nodes: int | list[dict[str, Any]] = 3, **overrides: Any
+) -> dict[str, Any]:
     """A valid stack configuration (full keys); `overrides` replace top-level keys by short name."""
     config: dict[str, Any] = {
         "apiServer": "https://10.0.0.10:6443",
         "caCertFile": str(ca_file),
+        "kubeconfig": admin_kubeconfig(ca_file.read_text()),
         "ssh": {"user": "root", "privateKey": ssh_key},
         "cluster": {"dnsDomain": "cluster.local", "dnsServiceIP": "10.254.0.2"},
-        "nodes": node_list(nodes),
+        "nodes": node_list(nodes) if isinstance(nodes, int) else nodes,
     }
     config.update(overrides)
     return {f"{NS}:{key}": value for key, value in config.items() if value is not None}

@@ -31,7 +31,7 @@ from kubernetes.config import kube_config
 from components import rendering
 from components.kubelet_fields import default_catalog
 from components.settings import KubeletSettings, NodeSettings, Settings, load_settings
-from tests.factories import make_certificate
+from tests.factories import admin_kubeconfig, make_certificate
 from tests.tools import require_tool
 
 API_SERVER = "https://10.0.0.10:6443"
@@ -88,6 +88,7 @@ def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
         raw: dict[str, Any] = {
             "apiServer": API_SERVER,
             "caCertFile": str(ca_path),
+            "kubeconfig": admin_kubeconfig(ca_pem),
             "ssh": {"privateKey": ssh_key},
             "cluster": cluster or {"dnsServiceIP": DNS_SERVICE_IP},
             "nodes": nodes or [{"name": "node-0", "address": "10.0.0.1"}],
@@ -466,7 +467,7 @@ def test_unit_with_custom_paths_passes_systemd_analyze_verify(
     [
         ("Restart=always\n", "Restart=always\nRestartt=always\n", "Unknown key 'Restartt'"),
         ("Restart=always\n", "Restart=sometimes\n", "sometimes"),
-        ("--hostname-override=node-0 \\\n", "--hostname-override=node-0\n", "'--v'"),
+        ("--node-ip=10.0.0.1 \\\n", "--node-ip=10.0.0.1\n", "'--v'"),
         ("[Service]\n", "", "ExecStart"),
     ],
     ids=["unknown-directive", "bad-value", "missing-continuation", "no-service-section"],
@@ -537,6 +538,8 @@ def test_unit_starts_the_kubelet_with_the_required_flags(build: BuildSettings) -
         "--cert-dir": "/etc/kubernetes/cert",
         "--root-dir": "/data/k8s/k8s/kubelet",
         "--hostname-override": "worker-7",
+        # The node's InternalIP, and so its serving CSR's IP SAN, is the address in the stack.
+        "--node-ip": "10.0.0.7",
         "--v": "2",
     }
     assert values(sections, "Service", "WorkingDirectory") == [kubelet.root_dir]

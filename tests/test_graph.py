@@ -15,10 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 
-from offline.engine import Recording, Registration
+from offline.engine import Recording, Registration, run_program
 from tests.factories import FIXED_CLOCK, make_certificate
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -29,10 +30,14 @@ RBAC = "kubelet-bootstrap:index:BootstrapRbac"
 COMMAND = "command:remote:Command"
 RANDOM_STRING = "random:index/randomString:RandomString"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-DYNAMIC = "pulumi-python:dynamic:Resource"
+EXPIRATION = "pulumi-python:dynamic/kubelet-bootstrap:TokenExpiration"
+APPROVAL = "pulumi-python:dynamic/kubelet-bootstrap:ServingCsrApproval"
+API_CHECK = "pulumi-python:dynamic/kubelet-bootstrap:KubeletApiCheck"
 SECRET = "kubernetes:core/v1:Secret"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
+VERIFICATION = "kubelet-bootstrap:index:KubeletApiVerification"
 
 FILE_KEYS = ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit")
 RBAC_API_GROUP = "rbac.authorization.k8s.io"
@@ -56,6 +61,11 @@ SHARED_RESOURCES = {
     (RBAC, "bootstrap-rbac"),
     (CLUSTER_ROLE, "approve-node-server-renewal-csr"),
     *((BINDING, name) for name in EXPECTED_BINDINGS),
+    (APPROVAL, "serving-csr-approval"),
+    (VERIFICATION, "kubelet-api-verification"),
+    (SERVICE_ACCOUNT, "kubelet-api-test"),
+    (BINDING, "kubelet-api-test"),
+    (API_CHECK, "kubelet-api-verification-check"),
 }
 
 ADMIN_KUBECONFIG = """\
@@ -94,7 +104,7 @@ def expected_node_resources(node: str) -> set[tuple[str, str]]:
         (TOKEN, node),
         (RANDOM_STRING, f"{node}-token-id"),
         (RANDOM_PASSWORD, f"{node}-token-secret"),
-        (DYNAMIC, f"{node}-token-expiration"),
+        (EXPIRATION, f"{node}-token-expiration"),
         (SECRET, f"{node}-bootstrap-token"),
         (NODE, node),
         *((COMMAND, f"{node}-{key}") for key in (*FILE_KEYS, "prepare", "start-kubelet")),
@@ -119,7 +129,8 @@ def urns(recording: Recording, *names: str) -> set[str]:
 
 
 def rbac_urns(recording: Recording) -> set[str]:
-    return {r.urn for r in recording.resources if r.type in (CLUSTER_ROLE, BINDING)}
+    rbac = recording.named("bootstrap-rbac").urn
+    return {r.urn for r in recording.resources if r.parent == rbac}
 
 
 def owner(recording: Recording, registration: Registration) -> str | None:
@@ -222,8 +233,8 @@ def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callabl
         n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, SECRET, BINDING, RBAC)}
         for n in (1, 5)
     }
-    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 4, RBAC: 1}
-    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 4, RBAC: 1}
+    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 5, RBAC: 1}
+    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 5, RBAC: 1}
 
 
 def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
@@ -261,12 +272,20 @@ def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) 
     stack_children = {
         (r.type, r.name) for r in recording.resources if r.parent.split("::")[2] == STACK_TYPE
     }
-    assert stack_children == {(PROVIDER, "cluster"), (RBAC, "bootstrap-rbac")} | {
-        (kind, node) for node in node_names(count) for kind in (TOKEN, NODE)
-    }
+    assert stack_children == {
+        (PROVIDER, "cluster"),
+        (RBAC, "bootstrap-rbac"),
+        (APPROVAL, "serving-csr-approval"),
+        (VERIFICATION, "kubelet-api-verification"),
+    } | {(kind, node) for node in node_names(count) for kind in (TOKEN, NODE)}
     rbac = component(recording, RBAC, "bootstrap-rbac")
     for registration in recording.of_type(CLUSTER_ROLE) + recording.of_type(BINDING):
-        assert registration.parent == rbac.urn, registration.name
+        if registration.name != "kubelet-api-test":
+            assert registration.parent == rbac.urn, registration.name
+    verification = component(recording, VERIFICATION, "kubelet-api-verification")
+    for name in ("kubelet-api-test", "kubelet-api-verification-check"):
+        for registration in (r for r in recording.resources if r.name == name):
+            assert registration.parent == verification.urn, name
     for node in node_names(count):
         token = component(recording, TOKEN, node)
         for suffix in ("token-id", "token-secret", "token-expiration", "bootstrap-token"):
@@ -366,15 +385,77 @@ def test_provider_kubeconfig_from_the_environment_is_secret(
     path = tmp_path / "admin.kubeconfig"
     path.write_text(ADMIN_KUBECONFIG)
     monkeypatch.setenv("KUBECONFIG", str(path))
-    provider = run(config(nodes=1)).named("cluster")
+    provider = run(config(nodes=1, kubeconfig=None)).named("cluster")
     assert provider.inputs["kubeconfig"] == ADMIN_KUBECONFIG
     assert is_secret_path(provider, "kubeconfig")
 
 
-def test_provider_has_no_kubeconfig_when_none_is_configured(
+def test_without_any_kubeconfig_the_program_registers_nothing(
     config: Callable, run: Callable
 ) -> None:
-    assert "kubeconfig" not in run(config(nodes=1)).named("cluster").inputs
+    recording = Recording()
+    with pytest.raises(pulumi.RunError, match=r"kubeconfig: is required \(or \$KUBECONFIG\)"):
+        run_program(config(nodes=1, kubeconfig=None), "test", recording=recording)
+    assert recording.resources == []
+
+
+# --- serving CSR approval and verification -----------------------------------------------------
+
+
+def test_approval_waits_for_every_kubelet_start(config: Callable, run: Callable) -> None:
+    recording = run(config(nodes=3))
+    approval = recording.named("serving-csr-approval")
+    assert set(approval.dependencies) == urns(
+        recording, *(f"{n}-start-kubelet" for n in node_names(3))
+    )
+
+
+def test_approval_is_told_each_nodes_identity_and_the_kubeconfig_as_a_secret(
+    config: Callable, run: Callable
+) -> None:
+    nodes = [
+        {"name": "node-0", "address": "10.0.0.1", "extraSANs": ["node-0.example.com", "192.0.2.9"]},
+        {"name": "node-1", "address": "10.0.0.2"},
+    ]
+    approval = run(config(nodes=nodes, kubeconfig=ADMIN_KUBECONFIG)).named("serving-csr-approval")
+    assert approval.inputs["nodes"] == [
+        {
+            "name": "node-0",
+            "ips": ["10.0.0.1", "192.0.2.9"],
+            "dns_names": ["node-0", "node-0.example.com"],
+        },
+        {"name": "node-1", "ips": ["10.0.0.2"], "dns_names": ["node-1"]},
+    ]
+    assert approval.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert is_secret_path(approval, "kubeconfig")
+    assert approval.inputs["timeout_seconds"] == 900
+
+
+def test_verification_runs_after_approval_with_the_tutorials_service_account(
+    config: Callable, run: Callable
+) -> None:
+    recording = run(config(nodes=2, kubeconfig=ADMIN_KUBECONFIG))
+    check = recording.named("kubelet-api-verification-check")
+    assert recording.named("serving-csr-approval").urn in check.dependencies
+    assert {r.urn for r in recording.resources if r.name == "kubelet-api-test"} <= set(
+        check.dependencies
+    )
+    assert is_secret_path(check, "kubeconfig")
+    assert check.inputs["nodes"] == [
+        {"name": "node-0", "address": "10.0.0.1", "port": 10250},
+        {"name": "node-1", "address": "10.0.0.2", "port": 10250},
+    ]
+    binding = component(recording, BINDING, "kubelet-api-test")
+    assert binding.inputs["roleRef"]["name"] == "system:kubelet-api-admin"
+    assert binding.inputs["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kubelet-api-test", "namespace": "default"}
+    ]
+
+
+def test_verification_can_be_turned_off(config: Callable, run: Callable) -> None:
+    recording = run(config(nodes=1, verification={"enabled": False}))
+    assert not [r for r in recording.resources if "kubelet-api" in r.name]
+    assert recording.named("serving-csr-approval")
 
 
 def test_secrets_appear_only_under_secret_paths_and_never_in_scripts(

@@ -1,0 +1,111 @@
+"""`KubeletApiVerification`: the tutorial's kubelet API checks, after serving CSRs are approved.
+
+The ServiceAccount `kubelet-api-test` and its binding to `system:kubelet-api-admin` are the
+tutorial's; the check itself is a dynamic resource that runs on the machine running Pulumi,
+which must reach every node's kubelet port (see `kubelet_verification`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+SERVICE_ACCOUNT = "kubelet-api-test"
+NAMESPACE = "default"
+CLUSTER_ROLE = "system:kubelet-api-admin"
+
+
+class KubeletApiCheckProvider(ResourceProvider):
+    """Runs the checks on create and on every change of what they check."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_="kubelet-api-check", outs=_checked(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_checked(news))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        keys = ("kubeconfig", "ca_pem", "nodes", "service_account", "timeout_seconds")
+        return DiffResult(changes=any(olds.get(k) != news.get(k) for k in keys), replaces=[])
+
+
+def _checked(props: dict[str, Any]) -> dict[str, Any]:
+    import sys
+
+    from kubernetes import client
+
+    from components.kube_client import api_client
+    from components.kubelet_verification import KubeletTarget, verify
+
+    targets = [KubeletTarget(n["name"], n["address"], int(n["port"])) for n in props["nodes"]]
+    verify(
+        client.CoreV1Api(api_client(props["kubeconfig"])),
+        targets,
+        props["ca_pem"],
+        (props["service_account"]["namespace"], props["service_account"]["name"]),
+        float(props["timeout_seconds"]),
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    return {**props, "verified": [t.name for t in targets]}
+
+
+class KubeletApiCheck(Resource, module="kubelet-bootstrap", name="KubeletApiCheck"):
+    """Every node Ready; every kubelet refuses anonymous requests and serves the test token."""
+
+    verified: pulumi.Output[list[str]]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(KubeletApiCheckProvider(), name, {**props, "verified": None}, opts)
+
+
+class KubeletApiVerification(pulumi.ComponentResource):
+    """The tutorial's `kubelet-api-test` ServiceAccount and binding, and the check using them."""
+
+    check: KubeletApiCheck
+
+    def __init__(
+        self,
+        name: str,
+        kubeconfig: pulumi.Input[str],
+        ca_pem: str,
+        nodes: list[dict[str, Any]],
+        timeout_seconds: int,
+        after: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kubelet-bootstrap:index:KubeletApiVerification", name, None, opts)
+        account = k8s.core.v1.ServiceAccount(
+            SERVICE_ACCOUNT,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        binding = k8s.rbac.v1.ClusterRoleBinding(
+            SERVICE_ACCOUNT,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=CLUSTER_ROLE
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.check = KubeletApiCheck(
+            f"{name}-check",
+            {
+                "kubeconfig": pulumi.Output.secret(kubeconfig),
+                "ca_pem": ca_pem,
+                "nodes": nodes,
+                "service_account": {"namespace": NAMESPACE, "name": SERVICE_ACCOUNT},
+                "timeout_seconds": timeout_seconds,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, binding, *after]),
+        )
+        self.register_outputs({"verified": self.check.verified})

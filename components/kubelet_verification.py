@@ -1,0 +1,132 @@
+"""The tutorial's last check, automated: every node Ready, every kubelet API authenticating.
+
+Each kubelet is called on its API port with TLS verified against the cluster CA: its serving
+certificate is CA-signed once approved, which is the point of approving it. An anonymous
+request must be refused with 401, and a request with the token of the `kubelet-api-test`
+ServiceAccount (bound to `system:kubelet-api-admin`) must read `/metrics`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from components.kube_watch import ListWatch
+
+TOKEN_SECONDS = 600
+METRICS_PATH = "/metrics"
+
+
+class VerificationError(Exception):
+    """A node or kubelet failed the check; the message names the node, request and status."""
+
+
+@dataclass(frozen=True)
+class KubeletTarget:
+    """Where one node's kubelet API answers."""
+
+    name: str
+    address: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"https://{host}:{self.port}{METRICS_PATH}"
+
+
+def wait_until_ready(
+    core: client.CoreV1Api, names: Iterable[str], timeout_seconds: float, log: Callable[[str], None]
+) -> None:
+    """Return once every named Node reports Ready; list once, then watch."""
+    waiting = set(names)
+    total = len(waiting)
+
+    def handle(node: Any) -> None:
+        name = node.metadata.name
+        if name in waiting and _is_ready(node):
+            waiting.discard(name)
+            log(f"{name}: node Ready ({total - len(waiting)}/{total})")
+
+    nodes = ListWatch(core.list_node, handle)
+    nodes.sync()
+    nodes.follow_until(lambda: not waiting, time.monotonic() + timeout_seconds)
+    if waiting:
+        raise VerificationError(
+            f"not Ready after {timeout_seconds:g}s: {', '.join(sorted(waiting))} "
+            "(look at `kubectl describe node` and `journalctl -u kubelet` on each)"
+        )
+
+
+def _is_ready(node: Any) -> bool:
+    conditions = (node.status and node.status.conditions) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
+def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> str:
+    """A short-lived token of the ServiceAccount from the TokenRequest API; never stored."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
+    )
+    response = core.create_namespaced_service_account_token(name, namespace, request)
+    return response.status.token
+
+
+def check_kubelet_api(target: KubeletTarget, ca_pem: str, token: str, timeout: float) -> None:
+    """Anonymous must get 401 and the token 200, over TLS verified against the cluster CA."""
+    anonymous = _get(target, ca_pem, None, timeout)
+    if anonymous != 401:
+        raise VerificationError(
+            f"{target.name}: GET {target.url} without credentials answered {anonymous}, "
+            "expected 401: the kubelet must refuse anonymous requests"
+        )
+    authorized = _get(target, ca_pem, token, timeout)
+    if authorized != 200:
+        raise VerificationError(
+            f"{target.name}: GET {target.url} with the kubelet-api-test token answered "
+            f"{authorized}, expected 200 (webhook authentication and authorization on the kubelet)"
+        )
+
+
+def _get(target: KubeletTarget, ca_pem: str, token: str | None, timeout: float) -> int:
+    context = ssl.create_default_context(cadata=ca_pem)
+    connection = http.client.HTTPSConnection(
+        target.address, target.port, context=context, timeout=timeout
+    )
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        connection.request("GET", METRICS_PATH, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except ssl.SSLCertVerificationError as error:
+        raise VerificationError(
+            f"{target.name}: GET {target.url}: the kubelet's serving certificate does not verify "
+            f"against the cluster CA ({error.verify_message}); is its serving CSR approved?"
+        ) from None
+    except OSError as error:
+        raise VerificationError(f"{target.name}: GET {target.url}: {error}") from None
+    finally:
+        connection.close()
+
+
+def verify(
+    core: client.CoreV1Api,
+    targets: list[KubeletTarget],
+    ca_pem: str,
+    service_account: tuple[str, str],
+    timeout_seconds: float,
+    log: Callable[[str], None],
+) -> None:
+    """Every node Ready, then every kubelet API checked; raises on the first failure."""
+    wait_until_ready(core, [t.name for t in targets], timeout_seconds, log)
+    token = service_account_token(core, *service_account)
+    for target in targets:
+        check_kubelet_api(target, ca_pem, token, timeout=10)
+        log(f"{target.name}: kubelet API refuses anonymous (401) and serves {METRICS_PATH} (200)")
