@@ -16,9 +16,22 @@ observe them:
   Approved/Denied/Failed condition, or a True-only condition with another status;
 - errors are `Status` objects, so the client raises `ApiException` with the right `status`.
 
-Selectors, PATCH, the /status subresource and authorization are not implemented. Objects
-added with `FakeApiServer.create` skip validation on purpose: an approver must not rely on
-the API server having rejected a malformed request.
+CSR selectors, PATCH, the CSR /status subresource and authorization are not implemented.
+Objects added with `FakeApiServer.create` skip validation on purpose: an approver must not
+rely on the API server having rejected a malformed request.
+
+For the verification step (wait until every Node is Ready, then call each kubelet with a
+short-lived ServiceAccount token) it also serves, with the same semantics:
+
+- core/v1 Nodes: LIST (with `metadata.name` field selectors and equality label selectors),
+  WATCH and GET, changed only through test hooks (`add_node`, `set_node_ready`, ...) the way a
+  kubelet and the node lifecycle controller change them. The resourceVersion is shared with the
+  CSRs, as etcd's revision is: a Node's version is never reused by a CSR and vice versa;
+- ServiceAccount GET and the TokenRequest subresource
+  (`POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`): 404 for a missing account,
+  422 for expirationSeconds under 10 minutes, audiences defaulting to the API server's. Issued
+  tokens are what a kubelet's webhook TokenReview checks (`review_token`, `token_subject`);
+  they do not authenticate to this fake API server itself.
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,6 +73,16 @@ RESOURCE = "certificatesigningrequests"
 COLLECTION_PATH = f"/apis/{GROUP}/v1/{RESOURCE}"
 BUMP_ANNOTATION = "fake-apiserver.test/bumps"
 
+NODES_PATH = "/api/v1/nodes"
+# What a kube-apiserver started with --service-account-issuer=https://kubernetes.default.svc
+# .cluster.local accepts by default; a token for other audiences fails its TokenReview.
+DEFAULT_API_AUDIENCES = ("https://kubernetes.default.svc.cluster.local",)
+DEFAULT_TOKEN_SECONDS = 3600  # TokenRequest defaulting when spec.expirationSeconds is unset
+MIN_TOKEN_SECONDS = 600
+MAX_TOKEN_SECONDS = 1 << 32
+KUBELET_PORT = 10250
+FAKE_KUBELET_VERSION = "v1.31.4"
+
 Clock = Callable[[], datetime.datetime]
 Json = dict[str, Any]
 
@@ -71,6 +94,44 @@ def utc_now() -> datetime.datetime:
 def rfc3339(moment: datetime.datetime) -> str:
     """metav1.Time as JSON: seconds precision, UTC, `Z`."""
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """Which API resource a store or an error is about: the names errors and objects carry."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """How NotFound and Conflict messages name the resource: `nodes`, `x.example.com`."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def qualified_kind(self) -> str:
+        """How Invalid messages name the kind: `Node`, `TokenRequest.authentication.k8s.io`."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    def details(self, name: str) -> Json:
+        """StatusDetails: the core group is omitted, as Go's omitempty does."""
+        details: Json = {"name": name}
+        if self.group:
+            details["group"] = self.group
+        details["kind"] = self.plural
+        return details
+
+
+CSR_TYPE = ResourceType(GROUP, "v1", KIND, RESOURCE)
+NODE_TYPE = ResourceType("", "v1", "Node", "nodes")
+SERVICE_ACCOUNT_TYPE = ResourceType("", "v1", "ServiceAccount", "serviceaccounts")
+TOKEN_REQUEST_TYPE = ResourceType("authentication.k8s.io", "v1", "TokenRequest", "token")
 
 
 # --- Status objects ---------------------------------------------------------------------------
@@ -105,8 +166,9 @@ def _details(name: str) -> Json:
     return {"name": name, "group": GROUP, "kind": RESOURCE}
 
 
-def not_found(name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{RESOURCE}.{GROUP} "{name}" not found', _details(name))
+def not_found(name: str, resource: ResourceType = CSR_TYPE) -> ApiError:
+    message = f'{resource.qualified} "{name}" not found'
+    return ApiError(404, "NotFound", message, resource.details(name))
 
 
 def conflict(name: str) -> ApiError:
@@ -117,10 +179,9 @@ def conflict(name: str) -> ApiError:
     return ApiError(409, "Conflict", message, _details(name))
 
 
-def already_exists(name: str) -> ApiError:
-    return ApiError(
-        409, "AlreadyExists", f'{RESOURCE}.{GROUP} "{name}" already exists', _details(name)
-    )
+def already_exists(name: str, resource: ResourceType = CSR_TYPE) -> ApiError:
+    message = f'{resource.qualified} "{name}" already exists'
+    return ApiError(409, "AlreadyExists", message, resource.details(name))
 
 
 def expired(since: int, oldest: int) -> ApiError:
@@ -194,13 +255,17 @@ class FieldError:
         return f"{self.field}: {self.body()}"
 
 
-def invalid(name: str, errors: list[FieldError]) -> ApiError:
+def invalid(name: str, errors: list[FieldError], resource: ResourceType = CSR_TYPE) -> ApiError:
     listed = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(map(str, errors)) + "]"
     causes = [
         {"reason": _CAUSE_REASONS[e.type], "message": e.body(), "field": e.field} for e in errors
     ]
-    details = {"name": name, "group": GROUP, "kind": KIND, "causes": causes}
-    return ApiError(422, "Invalid", f'{KIND}.{GROUP} "{name}" is invalid: {listed}', details)
+    details: Json = {"name": name}
+    if resource.group:
+        details["group"] = resource.group
+    details |= {"kind": resource.kind, "causes": causes}
+    message = f'{resource.qualified_kind} "{name}" is invalid: {listed}'
+    return ApiError(422, "Invalid", message, details)
 
 
 def validate_conditions(conditions: list[Json]) -> list[FieldError]:
@@ -335,17 +400,45 @@ def _conditions_of(body: Json) -> list[Json]:
 _CLOSE = object()
 
 
+class Revision:
+    """The cluster-wide resourceVersion counter (etcd's revision), shared by every store.
+
+    Sharing it keeps one invariant clients can rely on: a resourceVersion is never reused, even
+    across kinds, and a LIST's version is not older than any change it reflects.
+    """
+
+    def __init__(self, start: int = 100) -> None:  # not 0: "0" means "any version" to a watch
+        self._value = start
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> int:
+        with self._lock:
+            return self._value
+
+    def advance(self) -> int:
+        with self._lock:
+            self._value += 1
+            return self._value
+
+
 @dataclass(eq=False)  # watchers are compared by identity
 class Watcher:
-    """One open watch: the events it still has to send, and whether it wants bookmarks."""
+    """One open watch: the events it still has to send, and whether it wants bookmarks.
+
+    `accepts` filters object events (a field or label selector); BOOKMARKs always pass.
+    """
 
     backlog: list[Json]
     bookmarks: bool
     events: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    accepts: Callable[[Json], bool] | None = None
 
     def stream(self, deadline: float) -> Iterator[Json]:
         """Backlog first, then live events, until the deadline or the server stops."""
-        yield from self.backlog
+        for event in self.backlog:
+            if self._wanted(event):
+                yield event
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 event = self.events.get(timeout=remaining)
@@ -353,29 +446,42 @@ class Watcher:
                 return
             if event is _CLOSE:
                 return
-            yield event
+            if self._wanted(event):
+                yield event
+
+    def _wanted(self, event: Json) -> bool:
+        return self.accepts is None or event["type"] == "BOOKMARK" or self.accepts(event["object"])
 
 
-class CsrStore:
-    """The API server's storage and watch cache for CSRs, thread-safe, without HTTP."""
+class ObjectStore:
+    """The API server's storage and watch cache for one cluster-scoped kind, without HTTP.
 
-    def __init__(self, clock: Clock) -> None:
+    Thread-safe. Every change takes the next resourceVersion from the shared `Revision` and is
+    an event (ADDED, MODIFIED, DELETED) that open watches receive and later watches replay.
+    """
+
+    def __init__(
+        self, clock: Clock, resource: ResourceType, revision: Revision | None = None
+    ) -> None:
         self._clock = clock
+        self._resource = resource
+        self._revision = revision or Revision()
         self._lock = threading.Condition()
         self._objects: dict[str, Json] = {}
         self._events: list[tuple[int, Json]] = []
-        self._rv = 100  # not 0: "0" means "any version" to a watch
         self._compacted = 0
         self._watchers: list[Watcher] = []
-        self._conflict_next: set[str] = set()
         self._closed = False
 
     # reads
 
     @property
+    def resource(self) -> ResourceType:
+        return self._resource
+
+    @property
     def resource_version(self) -> int:
-        with self._lock:
-            return self._rv
+        return self._revision.current
 
     def get(self, name: str) -> Json:
         with self._lock:
@@ -384,29 +490,30 @@ class CsrStore:
     def list(self) -> tuple[list[Json], int]:
         with self._lock:
             items = [copy.deepcopy(self._objects[n]) for n in sorted(self._objects)]
-            return items, self._rv
+            return items, self._revision.current
 
     def _require(self, name: str) -> Json:
         if name not in self._objects:
-            raise not_found(name)
+            raise not_found(name, self._resource)
         return self._objects[name]
 
     # writes
 
-    def create(self, csr: Json) -> Json:
-        """Store a new CSR: name from generateName if needed, uid, creationTimestamp, rv."""
-        obj = copy.deepcopy(csr)
-        obj["apiVersion"], obj["kind"] = API_VERSION, KIND
+    def create(self, obj: Json) -> Json:
+        """Store a new object: name from generateName if needed, uid, creationTimestamp, rv."""
+        obj = copy.deepcopy(obj)
+        obj["apiVersion"], obj["kind"] = self._resource.api_version, self._resource.kind
         metadata = obj.setdefault("metadata", {})
         obj.setdefault("status", {})
         with self._lock:
             if not metadata.get("name"):
                 if not metadata.get("generateName"):
                     detail = "name or generateName is required"
-                    raise invalid("", [FieldError("Required value", "metadata.name", detail)])
+                    error = FieldError("Required value", "metadata.name", detail)
+                    raise invalid("", [error], self._resource)
                 metadata["name"] = self._generate_name(metadata["generateName"])
             if metadata["name"] in self._objects:
-                raise already_exists(metadata["name"])
+                raise already_exists(metadata["name"], self._resource)
             metadata["uid"] = str(uuid.uuid4())
             metadata["creationTimestamp"] = rfc3339(self._clock())
             return self._commit("ADDED", obj)
@@ -422,6 +529,122 @@ class CsrStore:
         with self._lock:
             obj = copy.deepcopy(self._require(name))
             return self._commit("DELETED", obj)
+
+    def mutate(self, name: str, change: Callable[[Json], None]) -> Json:
+        """Apply `change` to a copy of the object and commit it as a MODIFIED event (test hook)."""
+        with self._lock:
+            obj = copy.deepcopy(self._require(name))
+            change(obj)
+            return self._commit("MODIFIED", obj)
+
+    def bump(self, name: str) -> Json:
+        """A concurrent writer touched the object: new resourceVersion, MODIFIED event."""
+        with self._lock:
+            return self._bump(name)
+
+    def _bump(self, name: str) -> Json:
+        obj = copy.deepcopy(self._require(name))
+        annotations = obj["metadata"].setdefault("annotations", {})
+        annotations[BUMP_ANNOTATION] = str(int(annotations.get(BUMP_ANNOTATION, "0")) + 1)
+        return self._commit("MODIFIED", obj)
+
+    def compact(self) -> int:
+        """Forget every event up to now: watching from an older resourceVersion gets 410."""
+        with self._lock:
+            self._compacted = self._revision.current
+            self._events = []
+            return self._compacted
+
+    def _commit(self, kind: str, obj: Json) -> Json:
+        rv = self._revision.advance()
+        obj["metadata"]["resourceVersion"] = str(rv)
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            del self._objects[name]
+        else:
+            self._objects[name] = obj
+        event = {"type": kind, "object": copy.deepcopy(obj)}
+        self._events.append((rv, event))
+        for watcher in self._watchers:
+            watcher.events.put(event)
+        return copy.deepcopy(obj)
+
+    # watches
+
+    def subscribe(
+        self,
+        since: int | None,
+        *,
+        bookmarks: bool = False,
+        accepts: Callable[[Json], bool] | None = None,
+    ) -> Watcher:
+        """Register a watch from `since` (None: synthetic ADDED for every current object)."""
+        with self._lock:
+            if self._closed:
+                raise ApiError(503, "ServiceUnavailable", "the server is shutting down")
+            if since is None:
+                backlog = [
+                    {"type": "ADDED", "object": copy.deepcopy(self._objects[n])}
+                    for n in sorted(self._objects)
+                ]
+            elif since < self._compacted:
+                raise expired(since, self._compacted)
+            else:
+                backlog = [event for rv, event in self._events if rv > since]
+            watcher = Watcher(backlog, bookmarks, accepts=accepts)
+            self._watchers.append(watcher)
+            self._lock.notify_all()
+            return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        with self._lock:
+            if watcher in self._watchers:
+                self._watchers.remove(watcher)
+            self._lock.notify_all()
+
+    def bookmark(self) -> None:
+        """Send a BOOKMARK with the current resourceVersion to watches that asked for them."""
+        with self._lock:
+            event = {
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": self._resource.kind,
+                    "apiVersion": self._resource.api_version,
+                    "metadata": {"resourceVersion": str(self._revision.current)},
+                },
+            }
+            for watcher in self._watchers:
+                if watcher.bookmarks:
+                    watcher.events.put(event)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def watch_count(self) -> int:
+        with self._lock:
+            return len(self._watchers)
+
+    def wait_for_watchers(self, count: int, timeout: float) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._watchers) >= count, timeout)
+
+    def close(self, timeout: float) -> None:
+        """End every watch stream and wait (bounded) for their handlers to let go."""
+        with self._lock:
+            self._closed = True
+            for watcher in self._watchers:
+                watcher.events.put(_CLOSE)
+            self._lock.wait_for(lambda: not self._watchers, timeout)
+
+
+class CsrStore(ObjectStore):
+    """The API server's storage and watch cache for CSRs, thread-safe, without HTTP."""
+
+    def __init__(self, clock: Clock, revision: Revision | None = None) -> None:
+        super().__init__(clock, CSR_TYPE, revision)
+        self._conflict_next: set[str] = set()
 
     def update_approval(self, name: str, body: Json) -> Json:
         """PUT /approval: only status.conditions change; 409 on a stale resourceVersion."""
@@ -475,112 +698,10 @@ class CsrStore:
         if sent and sent != old["metadata"]["resourceVersion"]:
             raise conflict(name)
 
-    def mutate(self, name: str, change: Callable[[Json], None]) -> Json:
-        """Apply `change` to a copy of the object and commit it as a MODIFIED event (test hook)."""
-        with self._lock:
-            obj = copy.deepcopy(self._require(name))
-            change(obj)
-            return self._commit("MODIFIED", obj)
-
-    def bump(self, name: str) -> Json:
-        """A concurrent writer touched the object: new resourceVersion, MODIFIED event."""
-        with self._lock:
-            return self._bump(name)
-
-    def _bump(self, name: str) -> Json:
-        obj = copy.deepcopy(self._require(name))
-        annotations = obj["metadata"].setdefault("annotations", {})
-        annotations[BUMP_ANNOTATION] = str(int(annotations.get(BUMP_ANNOTATION, "0")) + 1)
-        return self._commit("MODIFIED", obj)
-
     def conflict_next_approval(self, name: str) -> None:
         with self._lock:
             self._require(name)
             self._conflict_next.add(name)
-
-    def compact(self) -> int:
-        """Forget every event up to now: watching from an older resourceVersion gets 410."""
-        with self._lock:
-            self._compacted = self._rv
-            self._events = []
-            return self._rv
-
-    def _commit(self, kind: str, obj: Json) -> Json:
-        self._rv += 1
-        obj["metadata"]["resourceVersion"] = str(self._rv)
-        name = obj["metadata"]["name"]
-        if kind == "DELETED":
-            del self._objects[name]
-        else:
-            self._objects[name] = obj
-        event = {"type": kind, "object": copy.deepcopy(obj)}
-        self._events.append((self._rv, event))
-        for watcher in self._watchers:
-            watcher.events.put(event)
-        return copy.deepcopy(obj)
-
-    # watches
-
-    def subscribe(self, since: int | None, *, bookmarks: bool = False) -> Watcher:
-        """Register a watch from `since` (None: synthetic ADDED for every current object)."""
-        with self._lock:
-            if self._closed:
-                raise ApiError(503, "ServiceUnavailable", "the server is shutting down")
-            if since is None:
-                backlog = [
-                    {"type": "ADDED", "object": copy.deepcopy(self._objects[n])}
-                    for n in sorted(self._objects)
-                ]
-            elif since < self._compacted:
-                raise expired(since, self._compacted)
-            else:
-                backlog = [event for rv, event in self._events if rv > since]
-            watcher = Watcher(backlog, bookmarks)
-            self._watchers.append(watcher)
-            self._lock.notify_all()
-            return watcher
-
-    def unsubscribe(self, watcher: Watcher) -> None:
-        with self._lock:
-            if watcher in self._watchers:
-                self._watchers.remove(watcher)
-            self._lock.notify_all()
-
-    def bookmark(self) -> None:
-        """Send a BOOKMARK with the current resourceVersion to watches that asked for them."""
-        with self._lock:
-            event = {
-                "type": "BOOKMARK",
-                "object": {
-                    "kind": KIND,
-                    "apiVersion": API_VERSION,
-                    "metadata": {"resourceVersion": str(self._rv)},
-                },
-            }
-            for watcher in self._watchers:
-                if watcher.bookmarks:
-                    watcher.events.put(event)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def watch_count(self) -> int:
-        with self._lock:
-            return len(self._watchers)
-
-    def wait_for_watchers(self, count: int, timeout: float) -> bool:
-        with self._lock:
-            return self._lock.wait_for(lambda: len(self._watchers) >= count, timeout)
-
-    def close(self, timeout: float) -> None:
-        """End every watch stream and wait (bounded) for their handlers to let go."""
-        with self._lock:
-            self._closed = True
-            for watcher in self._watchers:
-                watcher.events.put(_CLOSE)
-            self._lock.wait_for(lambda: not self._watchers, timeout)
 
 
 # The kube-controller-manager signer backdates notBefore to tolerate clock skew.
@@ -632,19 +753,50 @@ class CertificateAuthority:
 
     def server_context(self) -> ssl.SSLContext:
         """A server SSLContext; the key only touches disk inside a directory deleted at once."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        with tempfile.TemporaryDirectory() as directory:
-            cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
-            cert_file.write_bytes(self.server_certificate.public_bytes(serialization.Encoding.PEM))
-            key_file.write_bytes(
-                self.server_key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-            context.load_cert_chain(cert_file, key_file)
-        return context
+        return server_context_from_pem(
+            self.server_certificate.public_bytes(serialization.Encoding.PEM),
+            private_key_pem(self.server_key),
+        )
+
+    def issue_server_certificate(
+        self,
+        *,
+        ips: Sequence[str] = ("127.0.0.1",),
+        dns: Sequence[str] = (),
+        common_name: str = "localhost",
+        organization: str | None = None,
+        lifetime: datetime.timedelta = datetime.timedelta(days=1),
+        now: datetime.datetime | None = None,
+    ) -> tuple[bytes, bytes]:
+        """A new serving certificate signed by this CA: (certificate PEM, PKCS#8 key PEM).
+
+        Shaped like a kubelet serving certificate issued through kubernetes.io/kubelet-serving
+        (ECDSA P-256, digital signature + server auth, the given IP and DNS SANs), so a client
+        that verifies against the cluster CA with hostname checking accepts it for those names.
+        """
+        now = now or utc_now()
+        key = ec.generate_private_key(ec.SECP256R1())
+        attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        if organization:
+            attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+        sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        sans += [x509.DNSName(name) for name in dns]
+        builder = _certificate_builder(
+            x509.Name(attributes),
+            self.certificate.subject,
+            key.public_key(),
+            now - BACKDATE,
+            min(now + lifetime, self.certificate.not_valid_after_utc),
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        certificate = (
+            builder.add_extension(_key_usage("digital signature"), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        return certificate.public_bytes(serialization.Encoding.PEM), private_key_pem(key)
 
     def sign(
         self,
@@ -674,6 +826,28 @@ class CertificateAuthority:
             x509.BasicConstraints(ca=False, path_length=None), critical=True
         )
         return builder.sign(self.key, hashes.SHA256())
+
+
+def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def server_context_from_pem(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    """A TLS server context for a certificate (chain) and key given as PEM.
+
+    `ssl` only loads keys from files, so they touch disk inside a directory deleted at once.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory() as directory:
+        cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
+        cert_file.write_bytes(cert_pem)
+        key_file.write_bytes(key_pem)
+        context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 def _certificate_builder(
@@ -723,15 +897,27 @@ def _key_usage(*usages: str, cert_sign: bool = False) -> x509.KeyUsage:
 
 @dataclass(frozen=True)
 class Route:
-    """What a request asks for: a counted `kind` and the object name, if any."""
+    """What a request asks for: a counted `kind`, the object name and namespace, if any."""
 
     kind: str
     name: str | None = None
+    namespace: str | None = None
+
+
+_SERVICE_ACCOUNT_PATH = re.compile(
+    r"/api/v1/namespaces/(?P<namespace>[^/]+)/serviceaccounts/(?P<name>[^/]+)(?P<sub>/[^/]*)?"
+)
 
 
 def route(method: str, path: str, query: dict[str, list[str]]) -> Route:
-    """Map a request to a kind: list, watch, create, get, delete, update, approval."""
+    """Map a request to a kind: list, watch, create, get, delete, update, approval (CSRs);
+    node-list, node-watch, node-get; serviceaccount-get, token-request."""
     path = path.rstrip("/")
+    if path == NODES_PATH or path.startswith(NODES_PATH + "/"):
+        return _node_route(method, path, query)
+    account = _SERVICE_ACCOUNT_PATH.fullmatch(path)
+    if account is not None:
+        return _service_account_route(method, account)
     if path == COLLECTION_PATH:
         if method == "GET":
             return Route("watch" if _flag(query, "watch") else "list")
@@ -747,6 +933,35 @@ def route(method: str, path: str, query: dict[str, list[str]]) -> Route:
     if kind is None:
         raise _method_not_allowed()
     return Route(kind, name)
+
+
+def _node_route(method: str, path: str, query: dict[str, list[str]]) -> Route:
+    """Nodes are read-only over HTTP here: the tests play the kubelets through hooks."""
+    if path == NODES_PATH:
+        if method == "GET":
+            return Route("node-watch" if _flag(query, "watch") else "node-list")
+        raise _method_not_allowed()
+    name, _, subresource = path.removeprefix(NODES_PATH + "/").partition("/")
+    if subresource not in ("", "status"):
+        raise _no_such_resource()
+    if method != "GET":
+        raise _method_not_allowed()
+    return Route("node-get", name)
+
+
+def _service_account_route(method: str, match: re.Match[str]) -> Route:
+    name, namespace, subresource = match["name"], match["namespace"], match["sub"] or ""
+    if (subresource, method) == ("", "GET"):
+        return Route("serviceaccount-get", name, namespace)
+    if (subresource, method) == ("/token", "POST"):
+        return Route("token-request", name, namespace)
+    if subresource in ("", "/token"):
+        raise _method_not_allowed()
+    raise _no_such_resource()
+
+
+def _no_such_resource() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 # (subresource, method) -> kind, for paths naming one object.
@@ -768,6 +983,75 @@ def _flag(query: dict[str, list[str]], key: str) -> bool:
     return query.get(key, ["false"])[0].lower() in ("true", "1")
 
 
+# --- selectors (Nodes only; the CSR routes ignore them, as before) -----------------------------
+
+_NODE_FIELDS: dict[str, Callable[[Json], str]] = {
+    "metadata.name": lambda node: node["metadata"]["name"],
+    "spec.unschedulable": lambda node: str(bool(node.get("spec", {}).get("unschedulable"))).lower(),
+}
+_Requirement = tuple[str, str, str | None]  # (key, operator, value); operator: = != exists !
+
+
+def _split_requirement(term: str, selector: str) -> _Requirement:
+    for operator in ("!=", "==", "="):
+        key, found, value = term.partition(operator)
+        if found:
+            return key.strip(), "!=" if operator == "!=" else "=", value.strip()
+    raise bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
+
+
+def _field_requirements(selector: str) -> list[_Requirement]:
+    requirements = [_split_requirement(t, selector) for t in selector.split(",") if t.strip()]
+    for key, _, _ in requirements:
+        if key not in _NODE_FIELDS:
+            raise bad_request(f"field label not supported: {key}")
+    return requirements
+
+
+def _label_requirements(selector: str) -> list[_Requirement]:
+    """Equality-based terms (`a=b`, `a==b`, `a!=b`, `a`, `!a`); set-based ones are refused."""
+    if "(" in selector or re.search(r"\s(in|notin)\s", selector):
+        raise bad_request("set-based label selectors are not implemented by the fake API server")
+    requirements: list[_Requirement] = []
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "=" in term:
+            requirements.append(_split_requirement(term, selector))
+        elif term.startswith("!"):
+            requirements.append((term[1:].strip(), "!", None))
+        else:
+            requirements.append((term, "exists", None))
+    return requirements
+
+
+def _label_matches(labels: dict[str, str], key: str, operator: str, value: str | None) -> bool:
+    if operator == "exists":
+        return key in labels
+    if operator == "!":
+        return key not in labels
+    return (labels.get(key) == value) == (operator == "=")
+
+
+def node_selector(query: dict[str, list[str]]) -> Callable[[Json], bool] | None:
+    """The `fieldSelector` and `labelSelector` of a Node LIST or WATCH as a predicate.
+
+    Field selectors: `metadata.name` and `spec.unschedulable`, as the real API supports for
+    Nodes; anything else is a 400. None when the request selects everything.
+    """
+    fields = _field_requirements(query.get("fieldSelector", [""])[0])
+    labels = _label_requirements(query.get("labelSelector", [""])[0])
+    if not fields and not labels:
+        return None
+
+    def accepts(node: Json) -> bool:
+        node_labels = node.get("metadata", {}).get("labels") or {}
+        for key, operator, value in fields:
+            if (_NODE_FIELDS[key](node) == value) != (operator == "="):
+                return False
+        return all(_label_matches(node_labels, *requirement) for requirement in labels)
+
+    return accepts
+
+
 @dataclass(frozen=True)
 class User:
     """Who a bearer token authenticates as; the API server copies it into a new CSR's spec."""
@@ -783,12 +1067,11 @@ class _Fault:
     times: int
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """One connection; dispatches requests to the FakeApiServer that owns the HTTP server."""
+class TlsRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 over a connection of a TlsHttpServer: handshake in its own thread, no logging."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # watch events are small writes that must leave at once
-    server: _HttpServer
 
     def setup(self) -> None:
         # The TLS handshake runs here, in the connection's thread, not in the accept loop.
@@ -816,6 +1099,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
     def _handle(self, method: str) -> None:
+        """Answer one request; subclasses implement it."""
+        raise NotImplementedError
+
+
+class _Handler(TlsRequestHandler):
+    """One connection; dispatches requests to the FakeApiServer that owns the HTTP server."""
+
+    server: _HttpServer
+
+    def _handle(self, method: str) -> None:
         fake = self.server.fake
         url = urlsplit(self.path)
         query = parse_qs(url.query)
@@ -828,7 +1121,10 @@ class _Handler(BaseHTTPRequestHandler):
             if target.kind == "watch":
                 self._watch(query)
                 return
-            code, payload = fake._serve(target, _parse_body(raw_body, method), user)
+            if target.kind == "node-watch":
+                self._watch(query, fake.node_store, node_selector(query))
+                return
+            code, payload = fake._serve(target, _parse_body(raw_body, method), user, query)
         except ApiError as error:
             code, payload = error.code, error.status()
         self._send_json(code, payload)
@@ -841,9 +1137,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _watch(self, query: dict[str, list[str]]) -> None:
+    def _watch(
+        self,
+        query: dict[str, list[str]],
+        store: ObjectStore | None = None,
+        accepts: Callable[[Json], bool] | None = None,
+    ) -> None:
         """Chunked newline-delimited JSON events until timeoutSeconds or server stop."""
         fake = self.server.fake
+        store = store or fake.store
         since = _resource_version(query)
         timeout = _seconds(query, "timeoutSeconds", fake.max_watch_seconds)
         self.send_response(200)
@@ -851,7 +1153,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         try:
-            watcher = fake.store.subscribe(since, bookmarks=_flag(query, "allowWatchBookmarks"))
+            bookmarks = _flag(query, "allowWatchBookmarks")
+            watcher = store.subscribe(since, bookmarks=bookmarks, accepts=accepts)
         except ApiError as error:  # too old: the watch cache answers with an ERROR event
             self._write_chunk({"type": "ERROR", "object": error.status()})
             self.wfile.write(b"0\r\n\r\n")
@@ -863,7 +1166,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away (or stop() cut the connection)
             self.close_connection = True
         finally:
-            fake.store.unsubscribe(watcher)
+            store.unsubscribe(watcher)
 
     def _write_chunk(self, event: Json) -> None:
         data = json.dumps(event).encode() + b"\n"
@@ -901,17 +1204,19 @@ def _resource_version(query: dict[str, list[str]]) -> int | None:
     return int(value)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer over TLS that remembers its connections so stop() can cut them."""
+class TlsHttpServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer over TLS that remembers its connections so stop() can cut them.
+
+    Binds 127.0.0.1 on an ephemeral port. Shared by the fake API server and the fake kubelet.
+    """
 
     daemon_threads = False  # server_close() joins every connection thread
     block_on_close = True
 
-    def __init__(self, fake: FakeApiServer, context: ssl.SSLContext) -> None:
-        self.fake = fake
+    def __init__(self, context: ssl.SSLContext, handler: type[BaseHTTPRequestHandler]) -> None:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", 0), handler)
         self.socket = context.wrap_socket(
             self.socket, server_side=True, do_handshake_on_connect=False
         )
@@ -942,6 +1247,180 @@ class _HttpServer(ThreadingHTTPServer):
         """Connection-level failures (TLS refused, client gone) are normal in tests."""
 
 
+class _HttpServer(TlsHttpServer):
+    """The fake API server's HTTP server: handlers reach the FakeApiServer as `server.fake`."""
+
+    def __init__(self, fake: FakeApiServer, context: ssl.SSLContext) -> None:
+        self.fake = fake
+        super().__init__(context, _Handler)
+
+
+# --- Nodes and ServiceAccount tokens, shaped like the real ones ---------------------------------
+
+# (type, reason, message) of the conditions a kubelet posts besides Ready, all "False" when fine.
+_PRESSURE_CONDITIONS = (
+    ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+)
+# status -> (reason, message) of the Ready condition.
+_READY_CONDITION = {
+    "True": ("KubeletReady", "kubelet is posting ready status"),
+    "False": (
+        "KubeletNotReady",
+        "container runtime network not ready: NetworkReady=false "
+        "reason:NetworkPluginNotReady message:Network plugin returns error: "
+        "cni plugin not initialized",
+    ),
+    "Unknown": ("NodeStatusUnknown", "Kubelet stopped posting node status."),
+}
+# Ready status -> the taint key the node lifecycle controller puts on a node that is not Ready.
+_NOT_READY_TAINTS = {
+    "False": "node.kubernetes.io/not-ready",
+    "Unknown": "node.kubernetes.io/unreachable",
+}
+
+
+def node_object(
+    name: str,
+    *,
+    addresses: Sequence[tuple[str, str]],
+    kubelet_port: int,
+    ready: bool,
+    now: datetime.datetime,
+    labels: dict[str, str] | None = None,
+) -> Json:
+    """A Node as a kubelet registers it and keeps it (metadata filled in by the store)."""
+    node: Json = {
+        "kind": NODE_TYPE.kind,
+        "apiVersion": NODE_TYPE.api_version,
+        "metadata": {
+            "name": name,
+            "labels": {
+                "beta.kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                **(labels or {}),
+            },
+            "annotations": {
+                "node.alpha.kubernetes.io/ttl": "0",
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+            },
+        },
+        "spec": {},
+        "status": {
+            "capacity": {"cpu": "2", "memory": "4015948Ki", "pods": "110"},
+            "allocatable": {"cpu": "2", "memory": "3913548Ki", "pods": "110"},
+            "conditions": [],
+            "addresses": [{"type": kind, "address": address} for kind, address in addresses],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
+            "nodeInfo": {
+                "machineID": uuid.uuid5(uuid.NAMESPACE_DNS, name).hex,
+                "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+                "bootID": str(uuid.uuid4()),
+                "kernelVersion": "6.1.0-18-amd64",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "containerRuntimeVersion": "containerd://1.7.24",
+                "kubeletVersion": FAKE_KUBELET_VERSION,
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+        },
+    }
+    _set_node_readiness(node, "True" if ready else "False", rfc3339(now))
+    return node
+
+
+def _set_node_readiness(node: Json, ready: str, now: str) -> None:
+    """Post a Ready status ("True"/"False": the kubelet; "Unknown": the lifecycle controller).
+
+    lastTransitionTime moves only when a condition's status changes; the kubelet moves
+    lastHeartbeatTime, the controller does not. The not-ready/unreachable taints follow Ready.
+    """
+    old = {c["type"]: c for c in node["status"].get("conditions", [])}
+    wanted = [(kind, "False", reason, message) for kind, reason, message in _PRESSURE_CONDITIONS]
+    wanted.append(("Ready", ready, *_READY_CONDITION[ready]))
+    conditions = []
+    for kind, status, reason, message in wanted:
+        previous = old.get(kind, {})
+        if ready == "Unknown":
+            status, reason, message = "Unknown", *_READY_CONDITION["Unknown"]
+        changed = previous.get("status") != status
+        conditions.append(
+            {
+                "type": kind,
+                "status": status,
+                "lastHeartbeatTime": (
+                    previous.get("lastHeartbeatTime", now) if ready == "Unknown" else now
+                ),
+                "lastTransitionTime": now if changed else previous["lastTransitionTime"],
+                "reason": reason,
+                "message": message,
+            }
+        )
+    node["status"]["conditions"] = conditions
+    spec = node.setdefault("spec", {})
+    taints = [t for t in spec.get("taints", []) if t["key"] not in _NOT_READY_TAINTS.values()]
+    if ready in _NOT_READY_TAINTS:
+        key = _NOT_READY_TAINTS[ready]
+        taints += [
+            {"key": key, "effect": "NoSchedule"},
+            {"key": key, "effect": "NoExecute", "timeAdded": now},
+        ]
+    if taints:
+        spec["taints"] = taints
+    else:
+        spec.pop("taints", None)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token the TokenRequest API handed out: for whom, for which audiences, until when."""
+
+    namespace: str
+    name: str
+    uid: str  # the ServiceAccount's: a token does not survive its account being re-created
+    audiences: tuple[str, ...]
+    expires: datetime.datetime
+
+    @property
+    def subject(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.name}"
+
+
+def _service_account_jwt(issued: IssuedToken, now: datetime.datetime) -> str:
+    """A token shaped like the real one (a JWT with the real claims) so code that peeks at it
+    sees what it would in a cluster. The signature is random: only `review_token` checks it."""
+
+    def segment(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    claims = {
+        "aud": list(issued.audiences),
+        "exp": int(issued.expires.timestamp()),
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "iss": DEFAULT_API_AUDIENCES[0],
+        "jti": str(uuid.uuid4()),
+        "kubernetes.io": {
+            "namespace": issued.namespace,
+            "serviceaccount": {"name": issued.name, "uid": issued.uid},
+        },
+        "sub": issued.subject,
+    }
+    header = {"alg": "RS256", "kid": "fake-apiserver"}
+    return ".".join(
+        [
+            segment(json.dumps(header).encode()),
+            segment(json.dumps(claims).encode()),
+            segment(secrets.token_bytes(32)),
+        ]
+    )
+
+
 # --- the facade tests use ------------------------------------------------------------------------
 
 
@@ -949,7 +1428,10 @@ class FakeApiServer:
     """The fake API server: `with FakeApiServer() as server:` then `server.kubeconfig()`.
 
     Test hooks act on the store directly (no HTTP, not counted): create, get, list, delete,
-    approve, deny, issue, bump, conflict_next_approval, compact, bookmark, fail_next.
+    approve, deny, issue, bump, conflict_next_approval, compact, bookmark, fail_next; for the
+    verification step add_node, set_node_ready, set_node_unknown, bump_node, delete_node,
+    get_node, list_nodes, add_service_account, delete_service_account, review_token,
+    token_subject.
     """
 
     def __init__(
@@ -959,11 +1441,18 @@ class FakeApiServer:
         clock: Clock = utc_now,
         max_watch_seconds: float = 60.0,
         signing_duration: datetime.timedelta = datetime.timedelta(days=365),
+        api_audiences: Sequence[str] = DEFAULT_API_AUDIENCES,
     ) -> None:
         self.token = token or secrets.token_hex(16)
         self.max_watch_seconds = max_watch_seconds
         self.signing_duration = signing_duration
-        self.store = CsrStore(clock)
+        self.api_audiences = tuple(api_audiences)
+        self._revision = Revision()
+        self.store = CsrStore(clock, self._revision)
+        self.node_store = ObjectStore(clock, NODE_TYPE, self._revision)
+        self._service_accounts: dict[tuple[str, str], Json] = {}
+        self._tokens: dict[str, IssuedToken] = {}
+        self._accounts_lock = threading.Lock()
         self.ca = CertificateAuthority.create(clock())
         self._clock = clock
         self._users = {self.token: User("kubernetes-admin")}
@@ -991,6 +1480,7 @@ class FakeApiServer:
         if self._httpd is None or self._thread is None:
             return
         self.store.close(timeout=2.0)
+        self.node_store.close(timeout=2.0)
         self._httpd.shutdown()
         self._httpd.cut_connections()
         self._httpd.server_close()
@@ -1041,7 +1531,8 @@ class FakeApiServer:
 
     def counts(self) -> Counter[str]:
         """Requests served so far by kind (list, watch, get, create, delete, update, approval,
-        unauthorized); a copy."""
+        unauthorized; node-list, node-watch, node-get, serviceaccount-get, token-request);
+        a copy."""
         with self._counts_lock:
             return Counter(self._counts)
 
@@ -1085,9 +1576,30 @@ class FakeApiServer:
 
     # request handling
 
-    def _serve(self, target: Route, body: Json, user: User) -> tuple[int, Json]:
+    def _serve(
+        self,
+        target: Route,
+        body: Json,
+        user: User,
+        query: dict[str, list[str]] | None = None,
+    ) -> tuple[int, Json]:
         """Answer one non-watch request: (HTTP code, JSON body)."""
         name = target.name or ""
+        if target.kind == "node-list":
+            accepts = node_selector(query or {})
+            nodes, rv = self.node_store.list()
+            items = [node for node in nodes if accepts is None or accepts(node)]
+            for item in items:  # list items carry no kind/apiVersion, as in the real API
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+            listing = {"kind": "NodeList", "apiVersion": "v1"}
+            return 200, {**listing, "metadata": {"resourceVersion": str(rv)}, "items": items}
+        if target.kind == "node-get":
+            return 200, self.node_store.get(name)
+        if target.kind == "serviceaccount-get":
+            return 200, self._service_account(target.namespace or "", name)
+        if target.kind == "token-request":
+            return 201, self._request_token(target.namespace or "", name, body)
         if target.kind == "list":
             items, rv = self.store.list()
             for item in items:  # list items carry no kind/apiVersion, as in the real API
@@ -1207,7 +1719,11 @@ class FakeApiServer:
         self.store.conflict_next_approval(name)
 
     def compact(self) -> int:
-        """Compact history at the current resourceVersion (returned); older watches get 410."""
+        """Compact history at the current resourceVersion (returned); older watches get 410.
+
+        Like etcd compaction it applies to every kind: CSR and Node watches alike.
+        """
+        self.node_store.compact()
         return self.store.compact()
 
     def bookmark(self) -> None:
@@ -1217,3 +1733,186 @@ class FakeApiServer:
         """Block until `count` watch streams are open (so a test can change things after)."""
         if not self.store.wait_for_watchers(count, timeout):
             raise TimeoutError(f"{count} watch(es) not open after {timeout}s")
+
+    # --- Nodes: the tests play the kubelets and the node lifecycle controller ---
+
+    def add_node(
+        self,
+        name: str,
+        *,
+        ready: bool,
+        addresses: Sequence[tuple[str, str]] | None = None,
+        kubelet_port: int = KUBELET_PORT,
+        labels: dict[str, str] | None = None,
+    ) -> Json:
+        """Register a Node as its kubelet does (ADDED): the stored object.
+
+        `addresses` are (type, address) pairs, default InternalIP 127.0.0.1 and the Hostname;
+        `kubelet_port` is status.daemonEndpoints.kubeletEndpoint.Port, so a test can point a
+        program at a FakeKubelet listening on an ephemeral port.
+        """
+        if addresses is None:
+            addresses = [("InternalIP", "127.0.0.1"), ("Hostname", name)]
+        node = node_object(
+            name,
+            addresses=addresses,
+            kubelet_port=kubelet_port,
+            labels=labels,
+            ready=ready,
+            now=self._clock(),
+        )
+        return self.node_store.create(node)
+
+    def set_node_ready(self, name: str, ready: bool) -> Json:
+        """The kubelet posts its status: Ready True (KubeletReady) or False (KubeletNotReady).
+
+        Always a MODIFIED event with a new resourceVersion (the heartbeat time moves too);
+        lastTransitionTime only changes when the status does, and the not-ready taints follow.
+        """
+        now = rfc3339(self._clock())
+        status = "True" if ready else "False"
+        return self.node_store.mutate(name, lambda node: _set_node_readiness(node, status, now))
+
+    def set_node_unknown(self, name: str) -> Json:
+        """The node lifecycle controller gave up on the kubelet: every condition Unknown."""
+        now = rfc3339(self._clock())
+        return self.node_store.mutate(name, lambda node: _set_node_readiness(node, "Unknown", now))
+
+    def bump_node(self, name: str) -> Json:
+        """A MODIFIED event that changes nothing a readiness check should look at."""
+        return self.node_store.bump(name)
+
+    def delete_node(self, name: str) -> Json:
+        return self.node_store.delete(name)
+
+    def get_node(self, name: str) -> Json:
+        return self.node_store.get(name)
+
+    def list_nodes(self) -> list[Json]:
+        return self.node_store.list()[0]
+
+    def wait_for_node_watchers(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Block until `count` Node watch streams are open."""
+        if not self.node_store.wait_for_watchers(count, timeout):
+            raise TimeoutError(f"{count} node watch(es) not open after {timeout}s")
+
+    # --- ServiceAccounts and the TokenRequest API ---
+
+    def add_service_account(self, namespace: str, name: str) -> Json:
+        """Create a ServiceAccount (409 AlreadyExists if it does): the stored object."""
+        with self._accounts_lock:
+            if (namespace, name) in self._service_accounts:
+                raise already_exists(name, SERVICE_ACCOUNT_TYPE)
+            account = {
+                "kind": "ServiceAccount",
+                "apiVersion": "v1",
+                "metadata": {
+                    "name": name,
+                    "namespace": namespace,
+                    "uid": str(uuid.uuid4()),
+                    "resourceVersion": str(self._revision.advance()),
+                    "creationTimestamp": rfc3339(self._clock()),
+                },
+            }
+            self._service_accounts[namespace, name] = account
+            return copy.deepcopy(account)
+
+    def delete_service_account(self, namespace: str, name: str) -> None:
+        """Delete a ServiceAccount: the tokens issued for it stop authenticating at once."""
+        with self._accounts_lock:
+            if self._service_accounts.pop((namespace, name), None) is None:
+                raise not_found(name, SERVICE_ACCOUNT_TYPE)
+            self._revision.advance()
+
+    @property
+    def issued_tokens(self) -> dict[str, IssuedToken]:
+        """Every token TokenRequest handed out, by token; a copy."""
+        with self._accounts_lock:
+            return dict(self._tokens)
+
+    def review_token(self, token: str, audiences: Sequence[str] | None = None) -> User | None:
+        """What a TokenReview answers: the user a bearer token authenticates as, or None.
+
+        This is what a kubelet with webhook authentication asks (it sends no audiences, so the
+        token must be for one of `api_audiences`). Static tokens (`token`, `add_token`) pass
+        as they are; a ServiceAccount token must be unexpired, for one of the audiences, and
+        its ServiceAccount must still exist (the same one: a re-created account has a new uid).
+        """
+        if token in self._users:
+            return self._users[token]
+        with self._accounts_lock:
+            issued = self._tokens.get(token)
+            if issued is None:
+                return None
+            account = self._service_accounts.get((issued.namespace, issued.name))
+        if account is None or account["metadata"]["uid"] != issued.uid:
+            return None
+        if self._clock() >= issued.expires:
+            return None
+        wanted = self.api_audiences if audiences is None else tuple(audiences)
+        if not set(wanted) & set(issued.audiences):
+            return None
+        groups = (
+            "system:serviceaccounts",
+            f"system:serviceaccounts:{issued.namespace}",
+            "system:authenticated",
+        )
+        return User(issued.subject, groups, issued.uid)
+
+    def token_subject(self, token: str, audiences: Sequence[str] | None = None) -> str | None:
+        """The username `review_token` authenticates, e.g. `system:serviceaccount:ns:name`."""
+        user = self.review_token(token, audiences)
+        return user.username if user else None
+
+    def _service_account(self, namespace: str, name: str) -> Json:
+        with self._accounts_lock:
+            account = self._service_accounts.get((namespace, name))
+            if account is None:
+                raise not_found(name, SERVICE_ACCOUNT_TYPE)
+            return copy.deepcopy(account)
+
+    def _request_token(self, namespace: str, name: str, body: Json) -> Json:
+        """POST .../serviceaccounts/{name}/token, in the order the real TokenREST checks."""
+        metadata = body.get("metadata") or {}
+        for key, expected in (("name", name), ("namespace", namespace)):
+            sent = metadata.get(key)
+            if sent and sent != expected:
+                detail = f"must match the service account {key} if specified"
+                error = FieldError("Invalid value", f"metadata.{key}", detail, sent)
+                raise invalid(name, [error], TOKEN_REQUEST_TYPE)
+        account = self._service_account(namespace, name)
+        spec = dict(body.get("spec") or {})
+        seconds = spec.get("expirationSeconds")
+        if seconds is None:
+            seconds = DEFAULT_TOKEN_SECONDS
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            raise bad_request("spec.expirationSeconds: expected an integer")
+        if seconds < MIN_TOKEN_SECONDS or seconds > MAX_TOKEN_SECONDS:
+            detail = (
+                "may not specify a duration less than 10 minutes"
+                if seconds < MIN_TOKEN_SECONDS
+                else "may not specify a duration larger than 2^32 seconds"
+            )
+            error = FieldError("Invalid value", "spec.expirationSeconds", detail, seconds)
+            raise invalid("", [error], TOKEN_REQUEST_TYPE)
+        audiences = list(spec.get("audiences") or self.api_audiences)
+        now = self._clock().replace(microsecond=0)
+        issued = IssuedToken(
+            namespace,
+            name,
+            account["metadata"]["uid"],
+            tuple(audiences),
+            now + datetime.timedelta(seconds=seconds),
+        )
+        token = _service_account_jwt(issued, now)
+        with self._accounts_lock:
+            self._tokens[token] = issued
+        spec |= {"audiences": audiences, "expirationSeconds": seconds}
+        spec.setdefault("boundObjectRef", None)
+        return {
+            "kind": TOKEN_REQUEST_TYPE.kind,
+            "apiVersion": TOKEN_REQUEST_TYPE.api_version,
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": rfc3339(now)},
+            "spec": spec,
+            "status": {"token": token, "expirationTimestamp": rfc3339(issued.expires)},
+        }

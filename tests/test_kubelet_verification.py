@@ -1,0 +1,172 @@
+"""The tutorial's kubelet API checks, against a fake API server and fake kubelets over real TLS."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+
+from components.kube_client import api_client
+from components.kubelet_api_check import KubeletApiCheckProvider
+from components.kubelet_verification import (
+    KubeletTarget,
+    VerificationError,
+    check_kubelet_api,
+    service_account_token,
+    verify,
+    wait_until_ready,
+)
+from tests.fake_apiserver import FakeApiServer
+from tests.fake_kubelet import FakeKubelet
+
+SERVICE_ACCOUNT = ("default", "kubelet-api-test")
+
+
+@pytest.fixture
+def server() -> Iterator[FakeApiServer]:
+    with FakeApiServer() as fake:
+        fake.add_service_account(*SERVICE_ACCOUNT)
+        yield fake
+
+
+@pytest.fixture
+def core(server: FakeApiServer) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client(server.kubeconfig()))
+
+
+def target_of(kubelet: FakeKubelet, name: str = "node-0") -> KubeletTarget:
+    return KubeletTarget(name, kubelet.address, kubelet.port)
+
+
+def ca_pem(server: FakeApiServer) -> str:
+    return server.ca_pem.decode()
+
+
+def test_a_correct_kubelet_refuses_anonymous_and_serves_the_token(server, core) -> None:
+    token = service_account_token(core, *SERVICE_ACCOUNT)
+    with FakeKubelet.for_cluster(server) as kubelet:
+        check_kubelet_api(target_of(kubelet), ca_pem(server), token, timeout=5)
+        answered = [(r.path, r.user, r.code) for r in kubelet.requests()]
+    assert answered == [
+        ("/metrics", None, 401),
+        ("/metrics", "system:serviceaccount:default:kubelet-api-test", 200),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kubelet_options", "expected"),
+    [
+        (
+            {"anonymous_auth": True, "authorization_mode": "AlwaysAllow"},
+            "without credentials answered 200, expected 401",
+        ),
+        ({"authorized": ()}, "with the kubelet-api-test token answered 403, expected 200"),
+    ],
+    ids=["anonymous-allowed", "token-not-authorized"],
+)
+def test_a_misconfigured_kubelet_fails_naming_node_request_and_status(
+    server, core, kubelet_options: dict, expected: str
+) -> None:
+    token = service_account_token(core, *SERVICE_ACCOUNT)
+    with FakeKubelet.for_cluster(server, **kubelet_options) as kubelet:
+        port = kubelet.port
+        with pytest.raises(VerificationError) as failure:
+            check_kubelet_api(target_of(kubelet, "kube-node1"), ca_pem(server), token, timeout=5)
+    message = str(failure.value)
+    assert message.startswith(f"kube-node1: GET https://127.0.0.1:{port}/metrics ")
+    assert expected in message
+    assert token not in message
+
+
+def test_a_self_signed_serving_certificate_fails_tls_verification(server, core) -> None:
+    token = service_account_token(core, *SERVICE_ACCOUNT)
+    with FakeKubelet.for_cluster(server, self_signed=True) as kubelet:
+        with pytest.raises(VerificationError, match="does not verify against the cluster CA"):
+            check_kubelet_api(target_of(kubelet), ca_pem(server), token, timeout=5)
+        assert kubelet.requests() == [], "no request may be sent before TLS verifies"
+
+
+def test_an_unreachable_kubelet_names_node_and_request(server, core) -> None:
+    with FakeKubelet.for_cluster(server) as kubelet:
+        port = kubelet.port
+    with pytest.raises(
+        VerificationError, match=rf"^node-0: GET https://127.0.0.1:{port}/metrics: "
+    ):
+        check_kubelet_api(KubeletTarget("node-0", "127.0.0.1", port), ca_pem(server), "t", 2)
+
+
+def test_wait_until_ready_lists_once_then_watches(server, core) -> None:
+    server.add_node("node-0", ready=True)
+    server.add_node("node-1", ready=False)
+    lines: list[str] = []
+    becomes_ready = threading.Thread(
+        target=lambda: (server.wait_for_node_watchers(), server.set_node_ready("node-1", True))
+    )
+    becomes_ready.start()
+    wait_until_ready(core, ["node-0", "node-1"], timeout_seconds=10, log=lines.append)
+    becomes_ready.join()
+    assert lines == ["node-0: node Ready (1/2)", "node-1: node Ready (2/2)"]
+    counts = server.counts()
+    assert counts["node-list"] == 1 and counts["node-get"] == 0
+    assert counts["node-watch"] >= 1
+
+
+def test_wait_until_ready_times_out_naming_the_nodes(server, core) -> None:
+    server.add_node("node-0", ready=True)
+    server.add_node("node-1", ready=False)
+    with pytest.raises(VerificationError) as failure:
+        wait_until_ready(core, ["node-0", "node-1", "node-2"], timeout_seconds=1, log=print)
+    assert "not Ready after 1s: node-1, node-2" in str(failure.value)
+
+
+def test_verify_checks_every_node_after_they_are_ready(server, core) -> None:
+    lines: list[str] = []
+    with (
+        FakeKubelet.for_cluster(server, node_name="node-0") as first,
+        FakeKubelet.for_cluster(server, node_name="node-1") as second,
+    ):
+        server.add_node("node-0", ready=True)
+        server.add_node("node-1", ready=True)
+        targets = [target_of(first, "node-0"), target_of(second, "node-1")]
+        verify(core, targets, ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+        assert (
+            [r.code for r in first.requests()] == [r.code for r in second.requests()] == [401, 200]
+        )
+    assert server.counts()["token-request"] == 1
+    assert lines[-1] == "node-1: kubelet API refuses anonymous (401) and serves /metrics (200)"
+
+
+def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
+    server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kubeconfig = server.kubeconfig()
+    with FakeKubelet.for_cluster(server) as kubelet:
+        server.add_node("node-0", ready=True)
+        props = {
+            "kubeconfig": kubeconfig,
+            "ca_pem": ca_pem(server),
+            "nodes": [{"name": "node-0", "address": kubelet.address, "port": kubelet.port}],
+            "service_account": {"namespace": "default", "name": "kubelet-api-test"},
+            "timeout_seconds": 10,
+        }
+        result = KubeletApiCheckProvider().create(props)
+    assert result.outs["verified"] == ["node-0"]
+    logged = capsys.readouterr().err
+    assert "node-0: kubelet API refuses anonymous (401)" in logged
+    assert server.token not in logged
+    assert not any(token in logged for token in server.issued_tokens)
+
+
+def test_the_provider_diffs_only_on_what_it_checks() -> None:
+    provider = KubeletApiCheckProvider()
+    olds = {
+        "kubeconfig": "k",
+        "ca_pem": "c",
+        "nodes": [],
+        "service_account": {},
+        "timeout_seconds": 1,
+    }
+    assert provider.diff("id", {**olds, "verified": []}, olds).changes is False
+    assert provider.diff("id", olds, {**olds, "nodes": [{"name": "n"}]}).changes is True
