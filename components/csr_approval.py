@@ -72,14 +72,11 @@ def _approve(props: dict[str, Any], required: list[str], known: dict[str, Any]) 
 
 
 def _certificates_api(kubeconfig: str) -> Any:
-    import yaml
-    from kubernetes import client, config
+    from kubernetes import client
 
-    configuration = client.Configuration()
-    config.load_kube_config_from_dict(
-        yaml.safe_load(kubeconfig), client_configuration=configuration
-    )
-    return client.CertificatesV1Api(client.ApiClient(configuration))
+    from components.kube_client import api_client
+
+    return client.CertificatesV1Api(api_client(kubeconfig))
 
 
 class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrApproval"):

@@ -65,6 +65,7 @@ class ServingCsrApprover:
     inventory: Mapping[str, NodeIdentity]
     log: Callable[[str], None] = print
     approvals: dict[str, Approval] = field(default_factory=dict)
+    decided: set[str] = field(default_factory=set)
     made: int = 0
 
     def run(
@@ -98,12 +99,15 @@ class ServingCsrApprover:
         return all(approval.not_after for approval in self.approvals.values())
 
     def _consider(self, csr: Any) -> None:
-        """Judge one CSR and act on the verdict, judging again after a conflict."""
+        """Judge one CSR and act on the verdict, judging again after a conflict.
+
+        A CSR decided in this run is not judged again when the watch replays an older copy.
+        """
         for _ in range(_CONFLICT_RETRIES):
             document = self._as_dict(csr)
             self._note_approved(document)
             verdict = evaluate(document, self.inventory)
-            if verdict.action is Action.IGNORE:
+            if verdict.action is Action.IGNORE or csr.metadata.name in self.decided:
                 return
             try:
                 self._decide(csr, verdict)
@@ -127,6 +131,7 @@ class ServingCsrApprover:
         csr.status.conditions = [*(csr.status.conditions or []), condition]
         self.api.replace_certificate_signing_request_approval(csr.metadata.name, csr)
         name = csr.metadata.name
+        self.decided.add(name)
         if approve:
             self.made += 1
             self.approvals[verdict.node] = Approval(name)

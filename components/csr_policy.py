@@ -164,9 +164,13 @@ def _parse_request(encoded: Any) -> x509.CertificateSigningRequest:
             "pem", f"spec.request must hold exactly one CERTIFICATE REQUEST block (found: {found})"
         )
     try:
-        return x509.load_pem_x509_csr(pem)
+        request = x509.load_pem_x509_csr(pem)
+        request.extensions  # noqa: B018 - parsed lazily; a duplicate raises here, not later
+    except x509.DuplicateExtension as error:
+        raise _RefusalError("extension", f"duplicate extension {error.oid.dotted_string}") from None
     except ValueError:
         raise _RefusalError("pem", "spec.request is not a well-formed PKCS#10 request") from None
+    return request
 
 
 def _common_name(request: x509.CertificateSigningRequest) -> str:

@@ -10,8 +10,13 @@ def api_client(kubeconfig: str) -> Any:
     import yaml
     from kubernetes import client, config
 
+    try:
+        document = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError as error:
+        # PyYAML quotes the offending line, which may hold the token: say only where it is.
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"the admin kubeconfig is not valid YAML{where}") from None
     configuration = client.Configuration()
-    config.load_kube_config_from_dict(
-        yaml.safe_load(kubeconfig), client_configuration=configuration
-    )
+    config.load_kube_config_from_dict(document, client_configuration=configuration)
     return client.ApiClient(configuration)

@@ -50,9 +50,9 @@ class ListWatch:
             timeout_seconds=max(1, int(min(remaining, WATCH_SLICE_SECONDS))),
             allow_watch_bookmarks=True,
         ):
-            item = event["object"]
-            self.resource_version = item.metadata.resource_version
+            # A BOOKMARK carries only a resourceVersion, and the client leaves it undecoded.
+            self.resource_version = event["raw_object"]["metadata"]["resourceVersion"]
             if event["type"] in ("ADDED", "MODIFIED"):
-                self.handle(item)
+                self.handle(event["object"])
             if done():
                 watcher.stop()
