@@ -22,6 +22,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.graph
+	$(PY) -m bench.approver
 
 # The real tools the artifact tests run: shellcheck and systemd-analyze, from Debian.
 tools:
