@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offline.engine import Recording, run_program
+from offline.engine import Recording, close_event_loops, run_program
 from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key, stack_config
 
 BASELINE_PROGRAM = Path(__file__).resolve().with_name("baseline_program.py")
@@ -342,4 +342,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    close_event_loops()
+    sys.exit(status)

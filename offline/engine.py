@@ -9,7 +9,9 @@ Mocks drop dependencies and secrets, so the recording monitor keeps the raw requ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -167,6 +169,19 @@ def run_program(
         set_root_resource(None)  # type: ignore[arg-type]
         _sync_await(run_in_stack(_run_path(program)))
     return recording
+
+
+def close_event_loops() -> None:
+    """Close the event loops the mock monitor left in the SDK's worker threads.
+
+    `MockMonitor` makes one per thread it is called on and never closes it; at interpreter
+    exit their finalizers then run after their sockets are gone and print a traceback. A
+    command-line tool calls this once, before it exits.
+    """
+    for candidate in gc.get_objects():
+        idle = isinstance(candidate, asyncio.AbstractEventLoop) and not candidate.is_running()
+        if idle and not candidate.is_closed():
+            candidate.close()
 
 
 def _run_path(program: Path) -> Callable[[], None]:

@@ -20,7 +20,14 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from offline.engine import PROJECT, PROJECT_ROOT, Recording, Registration, run_program
+from offline.engine import (
+    PROJECT,
+    PROJECT_ROOT,
+    Recording,
+    Registration,
+    close_event_loops,
+    run_program,
+)
 
 MASK = "[secret]"
 _DEST = re.compile(r"^dest='([^']+)'$", re.MULTILINE)
@@ -165,4 +172,6 @@ def write_node_files(recording: Recording, out: Path, mask) -> list[Path]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    close_event_loops()
+    sys.exit(status)
