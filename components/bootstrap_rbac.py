@@ -10,6 +10,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.rbac import cluster_role_binding, group
+
 BOOTSTRAPPERS = "system:bootstrappers"
 NODES = "system:nodes"
 SERVER_RENEWAL_ROLE = "approve-node-server-renewal-csr"
@@ -50,22 +52,13 @@ class BootstrapRbac(pulumi.ComponentResource):
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        for binding, (group, cluster_role) in BINDINGS.items():
-            k8s.rbac.v1.ClusterRoleBinding(
+        for binding, (subjects, cluster_role) in BINDINGS.items():
+            cluster_role_binding(
                 binding,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=binding),
-                role_ref=k8s.rbac.v1.RoleRefArgs(
-                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_role
-                ),
-                subjects=[
-                    k8s.rbac.v1.SubjectArgs(
-                        api_group="rbac.authorization.k8s.io", kind="Group", name=group
-                    )
-                ],
-                # roleRef is immutable: a change must replace the binding, deleting first.
-                opts=pulumi.ResourceOptions(
+                cluster_role,
+                group(subjects),
+                pulumi.ResourceOptions(
                     parent=self,
-                    delete_before_replace=True,
                     depends_on=[role] if cluster_role == SERVER_RENEWAL_ROLE else None,
                 ),
             )

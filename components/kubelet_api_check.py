@@ -13,6 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
+from components.rbac import cluster_role_binding
+
 SERVICE_ACCOUNT = "kubelet-api-test"
 NAMESPACE = "default"
 CLUSTER_ROLE = "system:kubelet-api-admin"
@@ -84,18 +86,13 @@ class KubeletApiVerification(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        binding = k8s.rbac.v1.ClusterRoleBinding(
+        binding = cluster_role_binding(
             SERVICE_ACCOUNT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=CLUSTER_ROLE
+            CLUSTER_ROLE,
+            k8s.rbac.v1.SubjectArgs(
+                kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE
             ),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(
-                    kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            pulumi.ResourceOptions(parent=self),
         )
         self.check = KubeletApiCheck(
             f"{name}-check",

@@ -1225,6 +1225,20 @@ class TlsHttpServer(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)  # skip HTTPServer's reverse DNS lookup
         self.server_name, self.server_port = self.server_address[:2]
 
+    def serve_in_background(self, name: str) -> None:
+        """Serve from a thread of its own until `stop_serving`."""
+        self._serving = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+        )
+        self._serving.start()
+
+    def stop_serving(self) -> None:
+        """Stop accepting, cut idle keep-alive connections, join every thread."""
+        self.shutdown()
+        self.cut_connections()
+        self.server_close()
+        self._serving.join()
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
             self._connections.add(request)
@@ -1460,7 +1474,6 @@ class FakeApiServer:
         self._counts_lock = threading.Lock()
         self._faults: dict[str, _Fault] = {}
         self._httpd: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
 
     # lifecycle
 
@@ -1469,23 +1482,17 @@ class FakeApiServer:
         if self.store.closed:
             raise RuntimeError("a stopped FakeApiServer cannot be restarted; make a new one")
         self._httpd = _HttpServer(self, self.ca.server_context())
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._httpd.serve_in_background("fake-apiserver")
         return self
 
     def stop(self) -> None:
         """End watch streams, stop accepting, cut idle connections, join every thread."""
-        if self._httpd is None or self._thread is None:
+        if self._httpd is None:
             return
         self.store.close(timeout=2.0)
         self.node_store.close(timeout=2.0)
-        self._httpd.shutdown()
-        self._httpd.cut_connections()
-        self._httpd.server_close()
-        self._thread.join()
-        self._httpd = self._thread = None
+        self._httpd.stop_serving()
+        self._httpd = None
 
     def __enter__(self) -> Self:
         return self.start()

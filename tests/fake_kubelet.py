@@ -124,7 +124,6 @@ class FakeKubelet:
         self._requests: list[KubeletRequest] = []
         self._lock = threading.Lock()
         self._httpd: _KubeletHttpServer | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def for_cluster(
@@ -141,24 +140,15 @@ class FakeKubelet:
         if self._httpd is not None:
             raise RuntimeError("the fake kubelet is already serving")
         self._httpd = _KubeletHttpServer(self, self._context)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-kubelet-{self.node_name}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._httpd.serve_in_background(f"fake-kubelet-{self.node_name}")
         return self
 
     def stop(self) -> None:
         """Stop accepting, cut idle keep-alive connections, join every thread."""
-        if self._httpd is None or self._thread is None:
+        if self._httpd is None:
             return
-        self._httpd.shutdown()
-        self._httpd.cut_connections()
-        self._httpd.server_close()
-        self._thread.join()
-        self._httpd = self._thread = None
+        self._httpd.stop_serving()
+        self._httpd = None
 
     def __enter__(self) -> Self:
         return self.start()
