@@ -42,6 +42,8 @@ _DNS_1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
 _ABSOLUTE_PATH = re.compile(r"^/[^\0\s'\"\\$`]*$")
+_HOST_KEY_TYPE = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521))$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
 class SettingsError(Exception):
@@ -110,6 +112,17 @@ def _https_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _host_key(value: str) -> str:
+    """An OpenSSH public host key line, as `ssh-keyscan` prints it after the host name."""
+    parts = value.split()
+    if len(parts) < 2 or not _HOST_KEY_TYPE.match(parts[0]) or not _BASE64.match(parts[1]):
+        raise _fail(
+            f"{value!r} is not an SSH public host key like 'ssh-ed25519 AAAAC3Nz...' "
+            "(ssh-keyscan -t ed25519 <host> prints it)"
+        )
+    return value
+
+
 def _duration(value: str) -> str:
     seconds = parse_duration(value)
     if seconds is None:
@@ -171,6 +184,7 @@ SubjectAltName = Annotated[str, AfterValidator(_san)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 Duration = Annotated[str, AfterValidator(_duration)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+HostKey = Annotated[str, AfterValidator(_host_key)]
 
 
 class CaCertificate(BaseModel):
@@ -230,7 +244,7 @@ class Bastion(_Strict):
     host: Host
     port: Port = 22
     user: str | None = None
-    host_key: str | None = None
+    host_key: HostKey | None = None
 
 
 class SshSettings(_Strict):
@@ -238,7 +252,7 @@ class SshSettings(_Strict):
     port: Port = 22
     private_key_file: Annotated[PrivateKey | None, BeforeValidator(_load_private_key_file)] = None
     private_key: PrivateKey | None = None
-    host_key: str | None = None
+    host_key: HostKey | None = None
     bastion: Bastion | None = None
 
     @model_validator(mode="after")
@@ -269,7 +283,9 @@ class KubeletSettings(_Strict):
     kubeconfig: AbsolutePath = "/etc/kubernetes/kubelet.kubeconfig"
     config_file: AbsolutePath = "/etc/kubernetes/kubelet-config.yaml"
     unit_file: AbsolutePath = "/etc/systemd/system/kubelet.service"
-    container_runtime_endpoint: str = "unix:///run/containerd/containerd.sock"
+    container_runtime_endpoint: str = Field(
+        "unix:///run/containerd/containerd.sock", pattern=r"^unix:///[^\s'\"]+$"
+    )
     cgroup_driver: str = Field("systemd", pattern="^(systemd|cgroupfs)$")
     max_pods: int = Field(220, ge=1, le=2000)
     pod_pids_limit: int = Field(4096, ge=-1)

@@ -194,6 +194,18 @@ BAD_SETTINGS = [
         id="max-pods-5000",
     ),
     pytest.param(
+        lambda f: {"kubelet": {"containerRuntimeEndpoint": "/run/containerd/containerd.sock"}},
+        "kubelet.containerRuntimeEndpoint: String should match pattern '^unix:///[^\\s'\\\"]+$'"
+        " (got '/run/containerd/containerd.sock')",
+        id="runtime-endpoint-not-a-unix-socket",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "hostKey": "10.0.0.1 ssh-ed25519 AAAA"}},
+        "ssh.hostKey: '10.0.0.1 ssh-ed25519 AAAA' is not an SSH public host key like "
+        "'ssh-ed25519 AAAAC3Nz...' (ssh-keyscan -t ed25519 <host> prints it)",
+        id="host-key-with-the-host-name",
+    ),
+    pytest.param(
         lambda f: {"bootstrapToken": {"ttl": "1 day"}},
         "bootstrapToken.ttl: '1 day' is not a duration (like 24h, 90m or 1h30m)",
         id="ttl-1-day",
