@@ -56,6 +56,7 @@ class KubeletNode(pulumi.ComponentResource):
                 kubelet.bootstrap_kubeconfig,
                 "0600",
                 bootstrap,
+                secret=True,
             )
         ] + [self._write(node, connection, f.key, f.path, f.mode, f.content) for f in restart_files]
 
@@ -87,16 +88,24 @@ class KubeletNode(pulumi.ComponentResource):
         path: str,
         mode: str,
         content: pulumi.Input[str],
+        *,
+        secret: bool = False,
     ) -> remote.Command:
-        """Write `content` to `path` atomically, root:root with `mode`."""
+        """Write `content` to `path` atomically, root:root with `mode`.
+
+        The script prints the file's sha256; for secret content that digest is kept out of the
+        log and stored as a secret, like the content it is derived from.
+        """
         return remote.Command(
             f"{node.name}-{key}",
             connection=connection,
             create=rendering.install_file_script(path, mode),
             delete=rendering.remove_file_script(path),
             stdin=content,
-            logging=remote.Logging.STDOUT_AND_STDERR,
-            opts=pulumi.ResourceOptions(parent=self),
+            logging=remote.Logging.STDERR if secret else remote.Logging.STDOUT_AND_STDERR,
+            opts=pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["stdout"] if secret else None
+            ),
         )
 
 

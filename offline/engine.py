@@ -54,6 +54,7 @@ class Registration:
     secret_paths: set[str]
     """Dotted paths of the inputs that arrived marked secret."""
     outputs: dict[str, Any] = field(default_factory=dict)
+    additional_secret_outputs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     inputs=_unwrap(raw),
                     secret_paths=set(_secret_paths(raw)),
                     outputs=dict(registration.state) if registration else {},
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
                 )
             )
         return response

@@ -347,6 +347,12 @@ def test_token_secret_and_bootstrap_kubeconfig_are_secret(sized: tuple[int, Reco
         assert is_secret_path(secret, "stringData.token-secret")
         bootstrap = recording.named(f"{node}-bootstrap-kubeconfig")
         assert is_secret_path(bootstrap, "stdin")
+        # Its sha256, printed by the install script, is derived from the token: not logged.
+        assert "stdout" in bootstrap.additional_secret_outputs
+        assert bootstrap.inputs["logging"] == "stderr"
+        ca = recording.named(f"{node}-ca")
+        assert "stdout" not in ca.additional_secret_outputs
+        assert ca.inputs["logging"] == "stdoutAndStderr"
         assert secret.inputs["stringData"]["token-secret"] in bootstrap.inputs["stdin"]
 
 
