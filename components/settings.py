@@ -321,6 +321,8 @@ class NodeSettings(_Strict):
     name: DnsName
     address: IpAddress
     ssh_host: Host | None = None
+    host_key: HostKey | None = None
+    """This node's SSH host key; each machine has its own, so this is the one to set."""
     extra_sans: list[SubjectAltName] = Field(default_factory=list, alias="extraSANs")
 
     @property

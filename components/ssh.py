@@ -11,7 +11,8 @@ from components.settings import NodeSettings, SshSettings
 def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionArgs:
     """Connect as `ssh.user` to the node's SSH host, with the key marked secret.
 
-    Without `hostKey` pulumi-command does not check the host key: the README says so.
+    The node's own `hostKey` wins over `ssh.hostKey`; without either, pulumi-command does not
+    check the host key: the README says so.
     """
     key = pulumi.Output.secret(ssh.key.get_secret_value())
     proxy = None
@@ -28,6 +29,6 @@ def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionAr
         port=ssh.port,
         user=ssh.user,
         private_key=key,
-        host_key=ssh.host_key,
+        host_key=node.host_key or ssh.host_key,
         proxy=proxy,
     )

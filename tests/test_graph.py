@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from offline.engine import Recording, Registration, run_program
-from tests.factories import FIXED_CLOCK, make_certificate
+from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER = "pulumi:providers:kubernetes"
@@ -645,3 +645,18 @@ def test_stack_outputs(config: Callable, run: Callable) -> None:
         "clusterRoles": ["approve-node-server-renewal-csr"],
         "clusterRoleBindings": list(EXPECTED_BINDINGS),
     }
+
+
+def test_each_node_is_reached_with_its_own_host_key(config: Callable, run: Callable) -> None:
+    shared, own = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAshared",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAown",
+    )
+    nodes = [
+        {"name": "node-0", "address": "10.0.0.1", "hostKey": own},
+        {"name": "node-1", "address": "10.0.0.2"},
+    ]
+    ssh = {"privateKey": make_ssh_key(), "hostKey": shared}
+    recording = run(config(nodes=nodes, ssh=ssh))
+    assert recording.named("node-0-prepare").inputs["connection"]["hostKey"] == own
+    assert recording.named("node-1-prepare").inputs["connection"]["hostKey"] == shared
