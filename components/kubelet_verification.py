@@ -20,11 +20,20 @@ from kubernetes import client
 from components.kube_watch import ListWatch
 
 TOKEN_SECONDS = 600
+RETRY_SECONDS = 3
 METRICS_PATH = "/metrics"
 
 
 class VerificationError(Exception):
     """A node or kubelet failed the check; the message names the node, request and status."""
+
+
+class KubeletUnreachableError(VerificationError):
+    """The kubelet could not be reached over verified TLS; it may be about to be.
+
+    Right after approval the kubelet still serves its self-signed certificate until it has
+    fetched the issued one, and a restarting kubelet refuses connections for a moment.
+    """
 
 
 @dataclass(frozen=True)
@@ -106,12 +115,12 @@ def _get(target: KubeletTarget, ca_pem: str, token: str | None, timeout: float) 
         response.read()
         return response.status
     except ssl.SSLCertVerificationError as error:
-        raise VerificationError(
+        raise KubeletUnreachableError(
             f"{target.name}: GET {target.url}: the kubelet's serving certificate does not verify "
             f"against the cluster CA ({error.verify_message}); is its serving CSR approved?"
         ) from None
     except OSError as error:
-        raise VerificationError(f"{target.name}: GET {target.url}: {error}") from None
+        raise KubeletUnreachableError(f"{target.name}: GET {target.url}: {error}") from None
     finally:
         connection.close()
 
@@ -124,9 +133,22 @@ def verify(
     timeout_seconds: float,
     log: Callable[[str], None],
 ) -> None:
-    """Every node Ready, then every kubelet API checked; raises on the first failure."""
+    """Every node Ready, then every kubelet API checked; raises on the first failure.
+
+    A kubelet not reachable over verified TLS yet is tried again every few seconds until the
+    deadline; a wrong answer (anything but 401, then 200) fails at once.
+    """
+    deadline = time.monotonic() + timeout_seconds
     wait_until_ready(core, [t.name for t in targets], timeout_seconds, log)
     token = service_account_token(core, *service_account)
     for target in targets:
-        check_kubelet_api(target, ca_pem, token, timeout=10)
+        while True:
+            try:
+                check_kubelet_api(target, ca_pem, token, timeout=10)
+                break
+            except KubeletUnreachableError as error:
+                if time.monotonic() + RETRY_SECONDS > deadline:
+                    raise
+                log(f"{error}; trying again in {RETRY_SECONDS}s")
+                time.sleep(RETRY_SECONDS)
         log(f"{target.name}: kubelet API refuses anonymous (401) and serves {METRICS_PATH} (200)")

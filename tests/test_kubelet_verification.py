@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
+from components import kubelet_verification
 from components.kube_client import api_client
 from components.kubelet_api_check import KubeletApiCheckProvider
 from components.kubelet_verification import (
@@ -170,3 +171,48 @@ def test_the_provider_diffs_only_on_what_it_checks() -> None:
     }
     assert provider.diff("id", {**olds, "verified": []}, olds).changes is False
     assert provider.diff("id", olds, {**olds, "nodes": [{"name": "n"}]}).changes is True
+
+
+def test_a_kubelet_not_yet_serving_its_issued_certificate_is_tried_again(
+    server, core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after approval a kubelet may still serve its self-signed certificate."""
+    monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.01)
+    server.add_node("node-0", ready=True)
+    lines: list[str] = []
+    with FakeKubelet.for_cluster(server, self_signed=True) as early:
+        self_signed = target_of(early)
+        with FakeKubelet.for_cluster(server) as issued:
+            targets = iter([self_signed, self_signed, target_of(issued)])
+            real_check = kubelet_verification.check_kubelet_api
+            monkeypatch.setattr(
+                kubelet_verification,
+                "check_kubelet_api",
+                lambda _target, *args, **kwargs: real_check(next(targets), *args, **kwargs),
+            )
+            verify(core, [self_signed], ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+    retries = [line for line in lines if "trying again" in line]
+    assert len(retries) == 2
+    assert "does not verify against the cluster CA" in retries[0]
+    assert lines[-1].startswith("node-0: kubelet API refuses anonymous (401)")
+
+
+def test_a_kubelet_that_never_verifies_fails_at_the_deadline(
+    server, core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.2)
+    server.add_node("node-0", ready=True)
+    with (
+        FakeKubelet.for_cluster(server, self_signed=True) as kubelet,
+        pytest.raises(VerificationError, match="does not verify against the cluster CA"),
+    ):
+        verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 1, print)
+
+
+def test_a_wrong_answer_is_not_tried_again(server, core, monkeypatch) -> None:
+    monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.01)
+    server.add_node("node-0", ready=True)
+    with FakeKubelet.for_cluster(server, authorized=()) as kubelet:
+        with pytest.raises(VerificationError, match="answered 403, expected 200"):
+            verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 10, print)
+        assert [r.code for r in kubelet.requests()] == [401, 403]
