@@ -103,7 +103,12 @@ def longest_path(graph: Mapping[str, Iterable[str]]) -> list[str]:
 
 def longest_chain(graph: Mapping[str, Iterable[str]]) -> int:
     """The length, in dependency edges, of the longest chain of `graph` (0 with no edges)."""
-    return max(len(longest_path(graph)) - 1, 0)
+    return edge_count(longest_path(graph))
+
+
+def edge_count(path: Sequence[str]) -> int:
+    """Dependency edges along a path of resources."""
+    return max(len(path) - 1, 0)
 
 
 def shape(recording: Recording) -> tuple[int, Counter[str], int]:
@@ -194,7 +199,7 @@ class Row:
 
     @property
     def chain_edges(self) -> int:
-        return max(len(self.chain) - 1, 0)
+        return edge_count(self.chain)
 
 
 def measure(inputs: Inputs, nodes: int, repeat: int, memory: bool) -> Row:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,9 @@ class NodeFile:
     mode: str
     content: str
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Computed once: the start script and the stack outputs both name it."""
         return sha256(self.content)
 
 

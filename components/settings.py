@@ -65,11 +65,14 @@ def _fail(message: str) -> PydanticCustomError:
 
 
 def _ip(value: str) -> str:
-    # A scoped IPv6 address (fe80::1%eth0) is no address a kubelet binds or a certificate names.
     try:
-        return str(ipaddress.ip_address(value if "%" not in value else ""))
+        address = ipaddress.ip_address(value)
     except ValueError:
-        raise _fail(f"{value!r} is not an IP address") from None
+        address = None
+    # A scoped IPv6 address (fe80::1%eth0) is no address a kubelet binds or a certificate names.
+    if address is None or getattr(address, "scope_id", None):
+        raise _fail(f"{value!r} is not an IP address")
+    return str(address)
 
 
 def _dns_name(value: str) -> str:
@@ -190,7 +193,6 @@ HostKey = Annotated[str, AfterValidator(_host_key)]
 class CaCertificate(BaseModel):
     """The cluster CA certificate, read from `caCertFile` and checked to be a CA."""
 
-    path: str
     pem: str
 
 
@@ -211,7 +213,7 @@ def _load_ca(value: Any) -> Any:
         is_ca = False
     if not is_ca:
         raise _fail(f"{value!r} is not a CA certificate (basicConstraints CA:TRUE is missing)")
-    return CaCertificate(path=value, pem=data.decode("ascii"))
+    return CaCertificate(pem=data.decode("ascii"))
 
 
 def _load_private_key_file(value: Any) -> Any:
