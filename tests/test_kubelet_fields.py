@@ -1,6 +1,7 @@
 """Tests of components.kubelet_fields: typos in KubeletConfiguration keys are caught."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,17 +15,66 @@ from components.kubelet_fields import (
     default_catalog,
 )
 
-SHARED_FIELDS = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "kubelet-config-v1beta1-fields.json"
-)
-
 CATALOG = FieldCatalog.load()
 ROOT_FIELDS = sorted(CATALOG.structs["KubeletConfiguration"])
 
+# Fields of 1.34 the program and its users rely on, with the Go type `types.go` gives them.
+KNOWN_FIELDS = [
+    ("KubeletConfiguration", "kind", "string"),
+    ("KubeletConfiguration", "apiVersion", "string"),
+    ("KubeletConfiguration", "maxPods", "int32"),
+    ("KubeletConfiguration", "maxOpenFiles", "int64"),
+    ("KubeletConfiguration", "podPidsLimit", "*int64"),
+    ("KubeletConfiguration", "failSwapOn", "*bool"),
+    ("KubeletConfiguration", "memoryThrottlingFactor", "*float64"),
+    ("KubeletConfiguration", "resolvConf", "*string"),
+    ("KubeletConfiguration", "shutdownGracePeriod", "metav1.Duration"),
+    ("KubeletConfiguration", "clusterDNS", "[]string"),
+    ("KubeletConfiguration", "evictionHard", "map[string]string"),
+    ("KubeletConfiguration", "featureGates", "map[string]bool"),
+    ("KubeletConfiguration", "staticPodURLHeader", "map[string][]string"),
+    ("KubeletConfiguration", "reservedMemory", "[]MemoryReservation"),
+    ("KubeletConfiguration", "registerWithTaints", "[]v1.Taint"),
+    ("KubeletConfiguration", "authentication", "KubeletAuthentication"),
+    ("KubeletConfiguration", "authorization", "KubeletAuthorization"),
+    ("KubeletAuthentication", "x509", "KubeletX509Authentication"),
+    ("KubeletX509Authentication", "clientCAFile", "string"),
+    ("KubeletAuthorization", "mode", "KubeletAuthorizationMode"),
+    ("MemoryReservation", "limits", "v1.ResourceList"),
+]
 
-def test_bundled_copy_is_byte_identical_to_shared_data() -> None:
-    assert SHARED_FIELDS.is_file(), f"shared catalog missing at {SHARED_FIELDS}"
-    assert BUNDLED_FIELDS.read_bytes() == SHARED_FIELDS.read_bytes()
+
+def test_bundled_list_is_well_formed() -> None:
+    """The project's own copy is the source of truth: it must read as a field list."""
+    data = json.loads(BUNDLED_FIELDS.read_text(encoding="utf-8"))
+    assert set(data) == {"source", "structs"}
+    assert "Kubernetes 1.34" in data["source"]
+    assert "KubeletConfiguration" in data["structs"]
+    for struct, fields in data["structs"].items():
+        assert re.fullmatch(r"[A-Z][A-Za-z0-9]*", struct), struct
+        assert fields, f"{struct} has no fields"
+        for name, go_type in fields.items():
+            assert re.fullmatch(r"[a-z][A-Za-z0-9]*", name), (struct, name)
+            assert re.fullmatch(r"[*\[\]A-Za-z0-9.]+", go_type), (struct, name, go_type)
+
+
+def test_every_struct_of_the_list_is_reached_from_the_root() -> None:
+    reached, todo = set(), ["KubeletConfiguration"]
+    while todo:
+        struct = todo.pop()
+        reached.add(struct)
+        for go_type in CATALOG.structs[struct].values():
+            named = re.split(r"[*\[\]]", go_type)[-1]
+            if named in CATALOG.structs and named not in reached:
+                todo.append(named)
+    assert reached == set(CATALOG.structs)
+
+
+@pytest.mark.parametrize(("struct", "name", "go_type"), KNOWN_FIELDS)
+def test_bundled_list_has_the_known_fields_with_their_go_types(
+    struct: str, name: str, go_type: str
+) -> None:
+    assert CATALOG.structs[struct][name] == go_type
 
 
 def test_load_reads_a_fresh_catalog_and_default_is_cached() -> None:
