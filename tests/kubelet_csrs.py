@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
-import random
+import itertools
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -50,11 +50,22 @@ PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519Pri
 
 # What the API server's name generator draws from (apiserver/pkg/storage/names, utilrand).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_NAME_LENGTH = 5
+_names_made = itertools.count()
 
 
 def generate_name(prefix: str = "csr-") -> str:
-    """A name like the API server gives an object created with `generateName: csr-`."""
-    return prefix + "".join(random.choice(_NAME_ALPHABET) for _ in range(5))
+    """A name like the API server gives an object created with `generateName: csr-`.
+
+    Counted, not random: 1,000 random names collide about once in 30 runs, and a test that
+    creates them all in one server then fails with `AlreadyExists`. The count spells the name
+    in the API server's alphabet, so names repeat only after 27**5 of them.
+    """
+    number, letters = next(_names_made), []
+    for _ in range(_NAME_LENGTH):
+        number, digit = divmod(number, len(_NAME_ALPHABET))
+        letters.append(_NAME_ALPHABET[digit])
+    return prefix + "".join(reversed(letters))
 
 
 def make_key(kind: KeyKind) -> PrivateKey:

@@ -11,6 +11,7 @@ import base64
 import datetime
 import ipaddress
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from tests.kubelet_csrs import (
     SERVING_SIGNER,
     SERVING_USAGES,
     SERVING_USAGES_WITH_ENCIPHERMENT,
+    generate_name,
     hostile_serving_csrs,
     kubelet_client_csr,
     kubelet_serving_csr,
@@ -441,6 +443,14 @@ def test_default_serving_csr_is_exactly_what_a_current_kubelet_sends():
     assert "system:nodes" in csr["spec"]["groups"]
     assert "expirationSeconds" not in csr["spec"]
     assert csr["status"] == {}
+
+
+def test_generated_names_look_like_the_api_servers_and_never_repeat():
+    """Tests create thousands of CSRs in one fake server: a repeated name is `AlreadyExists`."""
+    names = [generate_name() for _ in range(30_000)]
+
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(r"csr-[bcdfghjklmnpqrstvwxz2456789]{5}", name) for name in names)
 
 
 def test_corrupt_signature_still_parses_but_does_not_verify():
