@@ -15,6 +15,19 @@ from components.token_expiration import TokenExpiration
 BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
 
 
+def bootstrap_group(node_name: str) -> str:
+    """The token's extra group: the tutorial's `system:bootstrappers:<node>`, made valid.
+
+    The API server refuses the whole token (401) unless every `auth-extra-groups` entry
+    matches `system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]`, and a DNS-1123 node name
+    (`ip-10-0-0-1.ec2.internal`) may hold dots. A dot becomes `:`, which no node name holds,
+    so different names keep different groups without a hash, and dot-free names keep the
+    tutorial's group. Nothing binds this group (RBAC binds `system:bootstrappers`): it names
+    the node in audit logs.
+    """
+    return f"system:bootstrappers:{node_name.replace('.', ':')}"
+
+
 class BootstrapToken(pulumi.ComponentResource):
     """A `bootstrap.kubernetes.io/token` Secret in kube-system for one node."""
 
@@ -54,7 +67,7 @@ class BootstrapToken(pulumi.ComponentResource):
                 "expiration": expiration.expiration,
                 "usage-bootstrap-authentication": "true",
                 "usage-bootstrap-signing": "true",
-                "auth-extra-groups": f"system:bootstrappers:{node_name}",
+                "auth-extra-groups": bootstrap_group(node_name),
             },
             # The name is fixed by the token id, so a replacement must delete first.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),

@@ -18,7 +18,10 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from components.bootstrap_token import bootstrap_group
 from offline.engine import Recording, Registration, run_program
 from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key
 
@@ -531,6 +534,43 @@ def test_bootstrap_token_secret(
         )
         token_ids.add(token_id)
     assert len(token_ids) == 2
+
+
+# How the API server checks each `auth-extra-groups` entry; one mismatch and the whole token
+# fails to authenticate (401), so the kubelet never joins.
+AUTH_EXTRA_GROUP = re.compile(r"\Asystem:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]\Z")
+
+
+def test_dotted_node_names_get_a_group_the_api_server_accepts(
+    config: Callable, run: Callable
+) -> None:
+    names = ["ip-10-0-0-1.ec2.internal", "ip-10-0-0-1-ec2-internal", "node-1", "a.b-c", "a-b.c"]
+    nodes = [{"name": name, "address": f"10.0.0.{i + 1}"} for i, name in enumerate(names)]
+    recording = run(config(nodes=nodes))
+    groups = {
+        name: recording.named(f"{name}-bootstrap-token").inputs["stringData"]["auth-extra-groups"]
+        for name in names
+    }
+    assert all(AUTH_EXTRA_GROUP.match(group) for group in groups.values()), groups
+    assert len(set(groups.values())) == len(names)
+    # Where the tutorial's `system:bootstrappers:<node>` is valid, it is what the node gets.
+    assert groups["node-1"] == "system:bootstrappers:node-1"
+    assert groups["ip-10-0-0-1-ec2-internal"] == "system:bootstrappers:ip-10-0-0-1-ec2-internal"
+
+
+NODE_NAMES = (
+    st.lists(st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True), min_size=1)
+    .map(".".join)
+    .filter(lambda name: len(name) <= 63)
+)
+
+
+@example(names=["a.b", "a-b"])
+@given(names=st.lists(NODE_NAMES, min_size=2, max_size=2, unique=True))
+def test_distinct_node_names_get_distinct_valid_groups(names: list[str]) -> None:
+    first, second = (bootstrap_group(name) for name in names)
+    assert AUTH_EXTRA_GROUP.match(first), first
+    assert first != second
 
 
 def test_token_generators_ask_for_the_bootstrap_token_alphabet(
