@@ -1,7 +1,8 @@
-"""The stack configuration contract, validated before any resource is registered.
+"""The stack configuration contract: its keys and defaults, loaded before any resource exists.
 
 Every problem is collected and reported at once, each naming the key and the value, so an
-operator fixes a stack in one pass and Pulumi never sees half-valid settings.
+operator fixes a stack in one pass and Pulumi never sees half-valid settings. What makes one
+value valid is in `components.setting_checks`; this module says which key holds what.
 """
 
 from __future__ import annotations
@@ -9,41 +10,36 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, get_args
-from urllib.parse import urlsplit
+from typing import Any, get_args
 
 import yaml
-from cryptography import x509
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
 from components.durations import parse_duration
-from components.kubelet_fields import default_catalog
+from components.setting_checks import (
+    AbsolutePath,
+    CaCertificateFile,
+    DnsName,
+    Duration,
+    ExtraConfig,
+    Host,
+    HostKey,
+    HttpsUrl,
+    IpAddress,
+    Port,
+    PrivateKey,
+    PrivateKeyFile,
+    SubjectAltName,
+    fail,
+)
 
 NAMESPACE = "kubelet-bootstrap"
 
 # Keys whose values are secret: their content never appears in an error message.
 SECRET_KEYS = frozenset({"privateKey", "kubeconfig"})
-
-_DNS_1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_ABSOLUTE_PATH = re.compile(r"^/[^\0\s'\"\\$`]*$")
-_HOST_KEY_TYPE = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521))$")
-_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
 class SettingsError(Exception):
@@ -55,180 +51,6 @@ class SettingsError(Exception):
             f"invalid {NAMESPACE} settings ({len(problems)} problem"
             f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(f"  - {p}" for p in problems)
         )
-
-
-def _fail(message: str) -> PydanticCustomError:
-    return PydanticCustomError("invalid", message)
-
-
-# --- value checks -----------------------------------------------------------------------------
-
-
-def _ip(value: str) -> str:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        address = None
-    # A scoped IPv6 address (fe80::1%eth0) is no address a kubelet binds or a certificate names.
-    if address is None or getattr(address, "scope_id", None):
-        raise _fail(f"{value!r} is not an IP address")
-    return str(address)
-
-
-def _dns_name(value: str) -> str:
-    if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
-        raise _fail(f"{value!r} is not a DNS-1123 name (lowercase letters, digits, '-' and '.')")
-    return value
-
-
-def _host(value: str) -> str:
-    try:
-        return _ip(value)
-    except PydanticCustomError:
-        pass
-    try:
-        return _dns_name(value)
-    except PydanticCustomError:
-        raise _fail(f"{value!r} is neither an IP address nor a DNS name") from None
-
-
-def _san(value: str) -> str:
-    if "*" in value:
-        raise _fail(f"{value!r} is a wildcard; a kubelet serving certificate names one host")
-    return _host(value.rstrip(".").lower())
-
-
-def _absolute_path(value: str) -> str:
-    if not _ABSOLUTE_PATH.match(value):
-        raise _fail(f"{value!r} is not an absolute path without spaces or shell characters")
-    return value
-
-
-def _https_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        raise _fail(f"{value!r} is not an https URL (like https://10.0.0.10:6443)")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise _fail(f"{value!r} has an invalid port") from None
-    return value.rstrip("/")
-
-
-def _host_key(value: str) -> str:
-    """An OpenSSH public host key line, as `ssh-keyscan` prints it after the host name."""
-    parts = value.split()
-    if len(parts) < 2 or not _HOST_KEY_TYPE.match(parts[0]) or not _BASE64.match(parts[1]):
-        raise _fail(
-            f"{value!r} is not an SSH public host key like 'ssh-ed25519 AAAAC3Nz...' "
-            "(ssh-keyscan -t ed25519 <host> prints it)"
-        )
-    return value
-
-
-def _duration(value: str) -> str:
-    seconds = parse_duration(value)
-    if seconds is None:
-        raise _fail(f"{value!r} is not a duration (like 24h, 90m or 1h30m)")
-    if not 0 < seconds <= 7 * 24 * 3600:
-        raise _fail(f"{value!r} must be more than 0s and at most 168h")
-    return value
-
-
-def _local_file(value: str) -> Path:
-    if "\n" in value or "PRIVATE KEY" in value:
-        raise _fail("is content, not a path (the value is not shown)")
-    path = Path(os.path.expanduser(value))
-    try:
-        exists = path.is_file()
-    except OSError:  # a name too long for the file system
-        exists = False
-    if not exists:
-        raise _fail(f"{value!r} does not exist or is not a file")
-    return path
-
-
-def _extra_config(value: dict[str, Any]) -> dict[str, Any]:
-    problems = [u.message for u in default_catalog().unknown_fields(value)]
-    problems += [
-        f"{key!r} is set by kubelet-bootstrap for security; it cannot be overridden"
-        for key in sorted(PROTECTED_KUBELET_FIELDS & value.keys())
-    ]
-    if problems:
-        raise _fail("; ".join(problems))
-    return value
-
-
-# Fields the CIS benchmark or TLS bootstrapping depend on; extraConfig must not weaken them.
-PROTECTED_KUBELET_FIELDS = frozenset(
-    {
-        "address",
-        "authentication",
-        "authorization",
-        "readOnlyPort",
-        "rotateCertificates",
-        "serverTLSBootstrap",
-        "tlsCipherSuites",
-        "tlsMinVersion",
-        "makeIPTablesUtilChains",
-        "featureGates",
-        "healthzBindAddress",
-        "healthzPort",
-        "staticPodURL",
-        "enableServer",
-    }
-)
-
-
-IpAddress = Annotated[str, AfterValidator(_ip)]
-DnsName = Annotated[str, AfterValidator(_dns_name)]
-Host = Annotated[str, AfterValidator(_host)]
-SubjectAltName = Annotated[str, AfterValidator(_san)]
-AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
-Duration = Annotated[str, AfterValidator(_duration)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-HostKey = Annotated[str, AfterValidator(_host_key)]
-
-
-class CaCertificate(BaseModel):
-    """The cluster CA certificate, read from `caCertFile` and checked to be a CA."""
-
-    pem: str
-
-
-def _load_ca(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    path = _local_file(value)
-    data = path.read_bytes()
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError:
-        raise _fail(f"{value!r} is not a PEM certificate") from None
-    if len(certs) != 1:
-        raise _fail(f"{value!r} holds {len(certs)} certificates; give exactly the cluster CA")
-    try:
-        is_ca = certs[0].extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if not is_ca:
-        raise _fail(f"{value!r} is not a CA certificate (basicConstraints CA:TRUE is missing)")
-    return CaCertificate(pem=data.decode("ascii"))
-
-
-def _load_private_key_file(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    return SecretStr(_local_file(value).read_text())
-
-
-def _check_private_key(value: SecretStr | None) -> SecretStr | None:
-    if value is not None and "PRIVATE KEY-----" not in value.get_secret_value():
-        raise _fail("is not a PEM or OpenSSH private key (the content is not shown)")
-    return value
-
-
-PrivateKey = Annotated[SecretStr, AfterValidator(_check_private_key)]
 
 
 # --- objects --------------------------------------------------------------------------------
@@ -252,7 +74,7 @@ class Bastion(_Strict):
 class SshSettings(_Strict):
     user: str = "root"
     port: Port = 22
-    private_key_file: Annotated[PrivateKey | None, BeforeValidator(_load_private_key_file)] = None
+    private_key_file: PrivateKeyFile = None
     private_key: PrivateKey | None = None
     host_key: HostKey | None = None
     bastion: Bastion | None = None
@@ -260,7 +82,7 @@ class SshSettings(_Strict):
     @model_validator(mode="after")
     def _one_key(self) -> SshSettings:
         if (self.private_key is None) == (self.private_key_file is None):
-            raise _fail("set exactly one of privateKeyFile and privateKey (a secret)")
+            raise fail("set exactly one of privateKeyFile and privateKey (a secret)")
         return self
 
     @property
@@ -299,7 +121,7 @@ class KubeletSettings(_Strict):
     port: Port = 10250
     verbosity: int = Field(2, ge=0, le=10)
     healthz_timeout_seconds: int = Field(180, ge=10, le=3600)
-    extra_config: Annotated[dict[str, Any], AfterValidator(_extra_config)] = {}
+    extra_config: ExtraConfig = {}
 
 
 class BootstrapTokenSettings(_Strict):
@@ -335,8 +157,8 @@ class NodeSettings(_Strict):
 class Settings(_Strict):
     """Everything one stack (one cluster) needs, checked."""
 
-    api_server: Annotated[str, AfterValidator(_https_url)]
-    ca_cert_file: Annotated[CaCertificate, BeforeValidator(_load_ca)]
+    api_server: HttpsUrl
+    ca_cert_file: CaCertificateFile
     kubeconfig: SecretStr
     ssh: SshSettings
     cluster: ClusterSettings

@@ -1,0 +1,203 @@
+"""The value checks behind the settings model, one per kind of value.
+
+Each check takes a raw value from the stack and returns it checked (or read, for the files it
+names), or fails with a message that names the value, and never a secret's content. The model
+in `components.settings` attaches them to its keys through the annotated types below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+from pydantic_core import PydanticCustomError
+
+from components.durations import parse_duration
+from components.kubelet_fields import default_catalog
+
+_DNS_1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_ABSOLUTE_PATH = re.compile(r"^/[^\0\s'\"\\$`]*$")
+_HOST_KEY_TYPE = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521))$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+def fail(message: str) -> PydanticCustomError:
+    """The error a check raises; `settings` reports its message after the key's path."""
+    return PydanticCustomError("invalid", message)
+
+
+def _ip(value: str) -> str:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        address = None
+    # A scoped IPv6 address (fe80::1%eth0) is no address a kubelet binds or a certificate names.
+    if address is None or getattr(address, "scope_id", None):
+        raise fail(f"{value!r} is not an IP address")
+    return str(address)
+
+
+def _dns_name(value: str) -> str:
+    if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
+        raise fail(f"{value!r} is not a DNS-1123 name (lowercase letters, digits, '-' and '.')")
+    return value
+
+
+def _host(value: str) -> str:
+    try:
+        return _ip(value)
+    except PydanticCustomError:
+        pass
+    try:
+        return _dns_name(value)
+    except PydanticCustomError:
+        raise fail(f"{value!r} is neither an IP address nor a DNS name") from None
+
+
+def _san(value: str) -> str:
+    if "*" in value:
+        raise fail(f"{value!r} is a wildcard; a kubelet serving certificate names one host")
+    return _host(value.rstrip(".").lower())
+
+
+def _absolute_path(value: str) -> str:
+    if not _ABSOLUTE_PATH.match(value):
+        raise fail(f"{value!r} is not an absolute path without spaces or shell characters")
+    return value
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise fail(f"{value!r} is not an https URL (like https://10.0.0.10:6443)")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise fail(f"{value!r} has an invalid port") from None
+    return value.rstrip("/")
+
+
+def _host_key(value: str) -> str:
+    """An OpenSSH public host key line, as `ssh-keyscan` prints it after the host name."""
+    parts = value.split()
+    if len(parts) < 2 or not _HOST_KEY_TYPE.match(parts[0]) or not _BASE64.match(parts[1]):
+        raise fail(
+            f"{value!r} is not an SSH public host key like 'ssh-ed25519 AAAAC3Nz...' "
+            "(ssh-keyscan -t ed25519 <host> prints it)"
+        )
+    return value
+
+
+def _duration(value: str) -> str:
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise fail(f"{value!r} is not a duration (like 24h, 90m or 1h30m)")
+    if not 0 < seconds <= 7 * 24 * 3600:
+        raise fail(f"{value!r} must be more than 0s and at most 168h")
+    return value
+
+
+def _local_file(value: str) -> Path:
+    if "\n" in value or "PRIVATE KEY" in value:
+        raise fail("is content, not a path (the value is not shown)")
+    path = Path(os.path.expanduser(value))
+    try:
+        exists = path.is_file()
+    except OSError:  # a name too long for the file system
+        exists = False
+    if not exists:
+        raise fail(f"{value!r} does not exist or is not a file")
+    return path
+
+
+def _extra_config(value: dict[str, Any]) -> dict[str, Any]:
+    problems = [u.message for u in default_catalog().unknown_fields(value)]
+    problems += [
+        f"{key!r} is set by kubelet-bootstrap for security; it cannot be overridden"
+        for key in sorted(PROTECTED_KUBELET_FIELDS & value.keys())
+    ]
+    if problems:
+        raise fail("; ".join(problems))
+    return value
+
+
+# Fields the CIS benchmark or TLS bootstrapping depend on; extraConfig must not weaken them.
+PROTECTED_KUBELET_FIELDS = frozenset(
+    {
+        "address",
+        "authentication",
+        "authorization",
+        "readOnlyPort",
+        "rotateCertificates",
+        "serverTLSBootstrap",
+        "tlsCipherSuites",
+        "tlsMinVersion",
+        "makeIPTablesUtilChains",
+        "featureGates",
+        "healthzBindAddress",
+        "healthzPort",
+        "staticPodURL",
+        "enableServer",
+    }
+)
+
+
+class CaCertificate(BaseModel):
+    """The cluster CA certificate, read from `caCertFile` and checked to be a CA."""
+
+    pem: str
+
+
+def _load_ca(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    path = _local_file(value)
+    data = path.read_bytes()
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise fail(f"{value!r} is not a PEM certificate") from None
+    if len(certs) != 1:
+        raise fail(f"{value!r} holds {len(certs)} certificates; give exactly the cluster CA")
+    try:
+        is_ca = certs[0].extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise fail(f"{value!r} is not a CA certificate (basicConstraints CA:TRUE is missing)")
+    return CaCertificate(pem=data.decode("ascii"))
+
+
+def _load_private_key_file(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return SecretStr(_local_file(value).read_text())
+
+
+def _check_private_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and "PRIVATE KEY-----" not in value.get_secret_value():
+        raise fail("is not a PEM or OpenSSH private key (the content is not shown)")
+    return value
+
+
+IpAddress = Annotated[str, AfterValidator(_ip)]
+DnsName = Annotated[str, AfterValidator(_dns_name)]
+Host = Annotated[str, AfterValidator(_host)]
+SubjectAltName = Annotated[str, AfterValidator(_san)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+Duration = Annotated[str, AfterValidator(_duration)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+HostKey = Annotated[str, AfterValidator(_host_key)]
+ExtraConfig = Annotated[dict[str, Any], AfterValidator(_extra_config)]
+CaCertificateFile = Annotated[CaCertificate, BeforeValidator(_load_ca)]
+PrivateKey = Annotated[SecretStr, AfterValidator(_check_private_key)]
+PrivateKeyFile = Annotated[PrivateKey | None, BeforeValidator(_load_private_key_file)]
