@@ -48,7 +48,19 @@ def _ip(value: str) -> str:
 def _dns_name(value: str) -> str:
     if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
         raise fail(f"{value!r} is not a DNS-1123 name (lowercase letters, digits, '-' and '.')")
+    if any(len(label) > 63 for label in value.split(".")):
+        raise fail(f"{value!r} has a label longer than 63 characters")
     return value
+
+
+def _node_name(value: str) -> str:
+    """The kubelet puts its node name in the `kubernetes.io/hostname` label: 63 at most."""
+    if len(value) > 63:
+        raise fail(
+            f"{value!r} is longer than 63 characters; a node name is also its "
+            "kubernetes.io/hostname label"
+        )
+    return _dns_name(value)
 
 
 def _host(value: str) -> str:
@@ -56,10 +68,9 @@ def _host(value: str) -> str:
         return _ip(value)
     except PydanticCustomError:
         pass
-    try:
-        return _dns_name(value)
-    except PydanticCustomError:
-        raise fail(f"{value!r} is neither an IP address nor a DNS name") from None
+    if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
+        raise fail(f"{value!r} is neither an IP address nor a DNS name")
+    return _dns_name(value)
 
 
 def _san(value: str) -> str:
@@ -190,6 +201,7 @@ def _check_private_key(value: SecretStr | None) -> SecretStr | None:
 
 IpAddress = Annotated[str, AfterValidator(_ip)]
 DnsName = Annotated[str, AfterValidator(_dns_name)]
+NodeName = Annotated[str, AfterValidator(_node_name)]
 Host = Annotated[str, AfterValidator(_host)]
 SubjectAltName = Annotated[str, AfterValidator(_san)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]

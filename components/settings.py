@@ -29,6 +29,7 @@ from components.setting_checks import (
     HostKey,
     HttpsUrl,
     IpAddress,
+    NodeName,
     Port,
     PrivateKey,
     PrivateKeyFile,
@@ -142,7 +143,7 @@ class VerificationSettings(_Strict):
 
 
 class NodeSettings(_Strict):
-    name: DnsName
+    name: NodeName
     address: IpAddress
     ssh_host: Host | None = None
     host_key: HostKey | None = None

@@ -25,6 +25,17 @@ URL_HINT = "is not an https URL (like https://10.0.0.10:6443)"
 NOT_DNS = "is not a DNS-1123 name (lowercase letters, digits, '-' and '.')"
 BAD_TTL = "must be more than 0s and at most 168h"
 PROTECTED = "is set by kubelet-bootstrap for security; it cannot be overridden"
+LONG_NAME = "is longer than 63 characters; a node name is also its kubernetes.io/hostname label"
+RSA_HOST_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7"
+RSA_REFUSED = (
+    "is an ssh-rsa key: pulumi-command checks it with the SHA-1 ssh-rsa algorithm, which"
+    " OpenSSH 8.8+ refuses; give the host's ed25519 key (ssh-keyscan -t ed25519 <host>)"
+)
+INT32 = "an integer from -2147483648 to 2147483647 (int32)"
+DOTTED = (
+    "; `pulumi config set --path` makes nested maps of a dotted key: quote it, as in"
+    ' evictionHard["memory.available"]'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -116,6 +127,21 @@ BAD_SETTINGS = [
         lambda f: {"nodes": nodes_with(1, name="Kube_Node")},
         f"nodes[1].name: 'Kube_Node' {NOT_DNS}",
         id="node-name-not-dns-1123",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(1, name="wk-" + "a" * 61)},
+        f"nodes[1].name: 'wk-{'a' * 61}' {LONG_NAME}",
+        id="node-name-over-63",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(1, name="wk-1." + "b" * 59)},
+        f"nodes[1].name: 'wk-1.{'b' * 59}' {LONG_NAME}",
+        id="dotted-node-name-over-63",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(0, extraSANs=["c" * 64 + ".example.com"])},
+        f"nodes[0].extraSANs[0]: '{'c' * 64}.example.com' has a label longer than 63 characters",
+        id="san-label-over-63",
     ),
     pytest.param(
         lambda f: {"nodes": nodes_with(2, name="node-0")},
@@ -434,6 +460,15 @@ def test_known_extra_config_is_merged_into_the_kubelet_config(files: Files) -> N
     assert document["evictionHard"]["memory.available"] == "200Mi"
     assert document["imageGCHighThresholdPercent"] == 80
     assert document["readOnlyPort"] == 0
+
+
+def test_a_dotted_node_name_of_63_characters_is_accepted(files: Files) -> None:
+    name = "ip-10-0-0-1." + "a" * 42 + ".internal"
+    assert len(name) == 63
+    recording = engine.run_program(
+        settings_for(files, {"nodes": nodes_with(0, name=name)}), "test", clock=FIXED_CLOCK
+    )
+    assert f"--hostname-override={name} " in recording.named(f"{name}-kubelet-unit").inputs["stdin"]
 
 
 def test_a_private_key_file_is_accepted(files: Files) -> None:
