@@ -97,12 +97,21 @@ def _https_url(value: str) -> str:
 
 
 def _host_key(value: str) -> str:
-    """An OpenSSH public host key line, as `ssh-keyscan` prints it after the host name."""
+    """An OpenSSH public host key line, as `ssh-keyscan` prints it after the host name.
+
+    Not an RSA one: for an `ssh-rsa` host key pulumi-command offers only the SHA-1 `ssh-rsa`
+    signature algorithm, which OpenSSH 8.8 and later refuse, so the connection would fail.
+    """
     parts = value.split()
     if len(parts) < 2 or not _HOST_KEY_TYPE.match(parts[0]) or not _BASE64.match(parts[1]):
         raise fail(
             f"{value!r} is not an SSH public host key like 'ssh-ed25519 AAAAC3Nz...' "
             "(ssh-keyscan -t ed25519 <host> prints it)"
+        )
+    if parts[0] == "ssh-rsa":
+        raise fail(
+            "is an ssh-rsa key: pulumi-command checks it with the SHA-1 ssh-rsa algorithm, which "
+            "OpenSSH 8.8+ refuses; give the host's ed25519 key (ssh-keyscan -t ed25519 <host>)"
         )
     return value
 

@@ -232,6 +232,26 @@ BAD_SETTINGS = [
         id="host-key-with-the-host-name",
     ),
     pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "hostKey": RSA_HOST_KEY}},
+        f"ssh.hostKey: {RSA_REFUSED}",
+        id="ssh-rsa-host-key",
+    ),
+    pytest.param(
+        lambda f: {
+            "ssh": {
+                "privateKey": f.ssh_key,
+                "bastion": {"host": "10.0.9.9", "hostKey": RSA_HOST_KEY},
+            }
+        },
+        f"ssh.bastion.hostKey: {RSA_REFUSED}",
+        id="ssh-rsa-bastion-host-key",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(1, hostKey=RSA_HOST_KEY)},
+        f"nodes[1].hostKey: {RSA_REFUSED}",
+        id="ssh-rsa-node-host-key",
+    ),
+    pytest.param(
         lambda f: {"bootstrapToken": {"ttl": "1 day"}},
         "bootstrapToken.ttl: '1 day' is not a duration (like 24h, 90m or 1h30m)",
         id="ttl-1-day",
