@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -73,6 +74,31 @@ def _host(value: str) -> str:
     return _dns_name(value)
 
 
+def _ssh_host(port_key: str) -> Callable[[str], str]:
+    """A host to SSH to; given as `host:port`, it names the key the port belongs in."""
+
+    def check(value: str) -> str:
+        try:
+            return _ip(value)  # an IPv6 address may end in ':digits' too
+        except PydanticCustomError:
+            pass
+        host, colon, port = value.rpartition(":")
+        bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if colon and port.isdigit() and _is_host(bare):
+            raise fail(f"{value!r} has a port; give the host alone and the port in {port_key}")
+        return _host(value)
+
+    return check
+
+
+def _is_host(value: str) -> bool:
+    try:
+        _host(value)
+    except PydanticCustomError:
+        return False
+    return True
+
+
 def _san(value: str) -> str:
     if "*" in value:
         raise fail(f"{value!r} is a wildcard; a kubelet serving certificate names one host")
@@ -113,6 +139,13 @@ def _host_key(value: str) -> str:
             "is an ssh-rsa key: pulumi-command checks it with the SHA-1 ssh-rsa algorithm, which "
             "OpenSSH 8.8+ refuses; give the host's ed25519 key (ssh-keyscan -t ed25519 <host>)"
         )
+    return value
+
+
+def _has_unit(value: Any) -> Any:
+    """A bare number (`ttl: 24`) is the likeliest mistake: say which unit to add."""
+    if type(value) is int or (isinstance(value, str) and value.isdigit()):
+        raise fail(f"{value!r} has no unit; write {value}h (or {value}m, {value}s)")
     return value
 
 
@@ -211,11 +244,12 @@ def _check_private_key(value: SecretStr | None) -> SecretStr | None:
 IpAddress = Annotated[str, AfterValidator(_ip)]
 DnsName = Annotated[str, AfterValidator(_dns_name)]
 NodeName = Annotated[str, AfterValidator(_node_name)]
-Host = Annotated[str, AfterValidator(_host)]
 SubjectAltName = Annotated[str, AfterValidator(_san)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
-Duration = Annotated[str, AfterValidator(_duration)]
+SshHost = Annotated[str, AfterValidator(_ssh_host("ssh.port"))]
+BastionHost = Annotated[str, AfterValidator(_ssh_host("ssh.bastion.port"))]
+Duration = Annotated[str, BeforeValidator(_has_unit), AfterValidator(_duration)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 HostKey = Annotated[str, AfterValidator(_host_key)]
 ExtraConfig = Annotated[dict[str, Any], AfterValidator(_extra_config)]

@@ -7,25 +7,27 @@ value valid is in `components.setting_checks`; this module says which key holds 
 
 from __future__ import annotations
 
-import difflib
+import functools
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.durations import parse_duration
+from components.key_suggestions import suggest
 from components.setting_checks import (
     AbsolutePath,
+    BastionHost,
     CaCertificateFile,
     DnsName,
     Duration,
     ExtraConfig,
-    Host,
     HostKey,
     HttpsUrl,
     IpAddress,
@@ -33,6 +35,7 @@ from components.setting_checks import (
     Port,
     PrivateKey,
     PrivateKeyFile,
+    SshHost,
     SubjectAltName,
     fail,
 )
@@ -66,7 +69,7 @@ class _Strict(BaseModel):
 
 
 class Bastion(_Strict):
-    host: Host
+    host: BastionHost
     port: Port = 22
     user: str | None = None
     host_key: HostKey | None = None
@@ -145,7 +148,7 @@ class VerificationSettings(_Strict):
 class NodeSettings(_Strict):
     name: NodeName
     address: IpAddress
-    ssh_host: Host | None = None
+    ssh_host: SshHost | None = None
     host_key: HostKey | None = None
     """This node's SSH host key; each machine has its own, so this is the one to set."""
     extra_sans: list[SubjectAltName] = Field(default_factory=list, alias="extraSANs")
@@ -256,7 +259,8 @@ def _describe(error: ValidationError) -> list[str]:
     for item in error.errors(include_url=False):
         path = _path(item["loc"])
         if item["type"] == "extra_forbidden":
-            suggestion = _closest(str(item["loc"][-1]), _known_keys(item["loc"][:-1]))
+            here = re.sub(r"\[\d+\]", "[]", _path(item["loc"][:-1]))  # nodes[2] -> nodes[]
+            suggestion = suggest(str(item["loc"][-1]), here, _key_paths())
             hint = f"; did you mean {suggestion!r}?" if suggestion else ""
             problems.append(f"{path}: unknown key{hint}")
         elif item["type"] == "invalid":
@@ -268,25 +272,23 @@ def _describe(error: ValidationError) -> list[str]:
     return problems
 
 
-def _closest(key: str, known: list[str]) -> str | None:
-    lowered = {k.lower(): k for k in known}
-    matches = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[matches[0]] if matches else None
+@functools.cache
+def _key_paths(model: type[_Strict] = Settings, prefix: str = "") -> tuple[str, ...]:
+    """Every settings key as a path: `ssh.port`, `nodes[].name`."""
+    paths: list[str] = []
+    for name, field in model.model_fields.items():
+        path = _join(prefix, field.alias or name)
+        paths.append(path)
+        nested = _model_in(field.annotation)
+        if nested is not None:
+            is_list = get_origin(field.annotation) is list
+            paths += _key_paths(nested, f"{path}[]" if is_list else path)
+    return tuple(paths)
 
 
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the settings object at `loc` accepts, to suggest one for a typo."""
-    model: type[BaseModel] | None = Settings
-    for part in loc:
-        if isinstance(part, int) or model is None:
-            continue
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        model = _model_in(field.annotation) if field else None
-    return [f.alias or n for n, f in model.model_fields.items()] if model else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _model_in(annotation: Any) -> type[_Strict] | None:
+    """The settings object a field holds, alone or in a list or an Optional."""
+    if isinstance(annotation, type) and issubclass(annotation, _Strict):
         return annotation
     for argument in get_args(annotation):
         if found := _model_in(argument):

@@ -252,6 +252,54 @@ BAD_SETTINGS = [
         id="ssh-rsa-node-host-key",
     ),
     pytest.param(
+        lambda f: {"nodes": nodes_with(1, sshHost="10.0.0.5:2222")},
+        "nodes[1].sshHost: '10.0.0.5:2222' has a port; give the host alone and the port in"
+        " ssh.port",
+        id="ssh-host-with-port",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(1, sshHost="[fd00::5]:2222")},
+        "nodes[1].sshHost: '[fd00::5]:2222' has a port; give the host alone and the port in"
+        " ssh.port",
+        id="ssh-host-ipv6-with-port",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "bastion": {"host": "jump.example.com:22"}}},
+        "ssh.bastion.host: 'jump.example.com:22' has a port; give the host alone and the port"
+        " in ssh.bastion.port",
+        id="bastion-host-with-port",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(2, sshPort=2222)},
+        "nodes[2].sshPort: unknown key; did you mean 'ssh.port'?",
+        id="node-ssh-port",
+    ),
+    pytest.param(
+        lambda f: {"sshUser": "admin"},
+        "sshUser: unknown key; did you mean 'ssh.user'?",
+        id="top-level-ssh-user",
+    ),
+    pytest.param(
+        lambda f: {"dnsServiceIP": "10.254.0.2"},
+        "dnsServiceIP: unknown key; did you mean 'cluster.dnsServiceIP'?",
+        id="top-level-dns-service-ip",
+    ),
+    pytest.param(
+        lambda f: {"nodes": nodes_with(2, sshPrt=2222)},
+        "nodes[2].sshPrt: unknown key",
+        id="no-suggestion-of-another-meaning",
+    ),
+    pytest.param(
+        lambda f: {"bootstrapToken": {"ttl": 24}},
+        "bootstrapToken.ttl: 24 has no unit; write 24h (or 24m, 24s)",
+        id="ttl-number",
+    ),
+    pytest.param(
+        lambda f: {"bootstrapToken": {"ttl": "36"}},
+        "bootstrapToken.ttl: '36' has no unit; write 36h (or 36m, 36s)",
+        id="ttl-number-string",
+    ),
+    pytest.param(
         lambda f: {"bootstrapToken": {"ttl": "1 day"}},
         "bootstrapToken.ttl: '1 day' is not a duration (like 24h, 90m or 1h30m)",
         id="ttl-1-day",
