@@ -65,7 +65,7 @@ def stack_config(stack: str, *, throwaway_ssh_key: bool = False) -> dict[str, An
     path = PROJECT_ROOT / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise ValueError(f"{path.name} does not exist; stacks here: {_stacks()}")
-    config = dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+    config = dict(_read_stack_file(path).get("config") or {})
     if throwaway_ssh_key:
         ssh = dict(config.get("kubelet-bootstrap:ssh") or {})
         ssh.pop("privateKeyFile", None)
@@ -78,6 +78,20 @@ def stack_config(stack: str, *, throwaway_ssh_key: bool = False) -> dict[str, An
             "Pulumi CLI can decrypt; plan offline with plaintext test values"
         )
     return config
+
+
+def _read_stack_file(path: Path) -> dict[str, Any]:
+    """The stack file as a mapping; a YAML mistake is one line, `file:line:column: problem`."""
+    try:
+        document = yaml.safe_load(path.read_bytes()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{where}: {problem}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{path.name}: is not a mapping with a config: key")
+    return document
 
 
 def _stacks() -> str:
