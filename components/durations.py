@@ -16,3 +16,12 @@ def parse_duration(text: str) -> int | None:
     if len(set(units)) != len(units) or units != sorted(units, key="hms".index):
         return None
     return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
+
+
+# Go's time.ParseDuration: a sign, then "0" or numbers with a fraction and a unit each.
+_GO_DURATION = re.compile(r"[-+]?(0|((\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)")
+
+
+def is_go_duration(text: object) -> bool:
+    """Whether `text` is what the kubelet's metav1.Duration fields parse (`5m0s`, `1.5h`)."""
+    return isinstance(text, str) and _GO_DURATION.fullmatch(text) is not None

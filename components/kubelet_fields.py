@@ -102,7 +102,7 @@ class FieldCatalog:
                     self._check_value(item, go_type[2:], f"{path}[{index}]", root, found)
         elif go_type.startswith("map["):
             if isinstance(value, Mapping):
-                element_type = _map_value_type(go_type)
+                element_type = map_value_type(go_type)
                 for key, item in value.items():
                     self._check_value(item, element_type, f"{path}.{key}", root, found)
         elif go_type in self.structs and isinstance(value, Mapping):
@@ -115,7 +115,7 @@ def default_catalog() -> FieldCatalog:
     return FieldCatalog.load()
 
 
-def _map_value_type(go_type: str) -> str:
+def map_value_type(go_type: str) -> str:
     """``map[K]V`` -> ``V``, finding the bracket that closes K even if K nests."""
     depth = 0
     for index in range(len("map"), len(go_type)):
