@@ -36,7 +36,7 @@ class UnknownField:
     @property
     def message(self) -> str:
         """One line naming the key's location, for error messages shown to the user."""
-        text = f"{self.path}: unknown {self.root} field {self.key!r}"
+        text = f"{self.path}: unknown {self.root} field"
         if self.suggestion is None:
             return text
         return f"{text}; did you mean {self.suggestion!r}?"

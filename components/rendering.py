@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import yaml
 
-from components.settings import ClusterSettings, KubeletSettings, NodeSettings, Settings
+if TYPE_CHECKING:  # settings imports this module to learn which fields the template fills
+    from components.settings import ClusterSettings, KubeletSettings, NodeSettings, Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -83,6 +86,12 @@ def bootstrap_kubeconfig(api_server: str, ca_pem: str, token: str) -> str:
 
 def kubelet_config(kubelet: KubeletSettings, cluster: ClusterSettings, node: NodeSettings) -> str:
     """The KubeletConfiguration: the tutorial's values, every CIS setting, then extraConfig."""
+    document = _merge(_kubelet_config_base(kubelet, cluster, node), kubelet.extra_config)
+    dumped = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=False)
+    return f"# {HEADER}\n" + dumped
+
+
+def _kubelet_config_base(kubelet: Any, cluster: Any, node: Any) -> dict[str, Any]:
     base = render(
         "kubelet-config.yaml.j2",
         kubelet=kubelet,
@@ -90,9 +99,39 @@ def kubelet_config(kubelet: KubeletSettings, cluster: ClusterSettings, node: Nod
         node=node,
         tls_cipher_suites=TLS_CIPHER_SUITES,
     )
-    document = _merge(yaml.load(base, Loader=_YAML_LOADER), kubelet.extra_config)
-    dumped = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=False)
-    return f"# {HEADER}\n" + dumped
+    return yaml.load(base, Loader=_YAML_LOADER)
+
+
+class _StandIn:
+    """Stands in for a settings object: each of its attributes is a mark naming itself."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> str:
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        return f"<{self._name}.{attribute}>"
+
+
+_MARK = re.compile(r"<(kubelet|cluster|node)\.(\w+)>")
+
+
+@cache
+def kubelet_config_sources() -> dict[str, tuple[str, ...]]:
+    """Each KubeletConfiguration field the template fills from settings, with the settings'
+    attributes it reads (`port` -> `("kubelet.port",)`).
+
+    Found by rendering the template with stand-ins that name themselves, so a field added to
+    the template is known here at once, without a second list to keep in step.
+    """
+    document = _kubelet_config_base(_StandIn("kubelet"), _StandIn("cluster"), _StandIn("node"))
+    sources = {}
+    for field, value in document.items():
+        marks = _MARK.findall(json.dumps(value))
+        if marks:
+            sources[field] = tuple(sorted({f"{name}.{attribute}" for name, attribute in marks}))
+    return sources
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

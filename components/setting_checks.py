@@ -20,7 +20,6 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretSt
 from pydantic_core import PydanticCustomError
 
 from components.durations import parse_duration
-from components.kubelet_fields import default_catalog
 
 _DNS_1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -171,38 +170,6 @@ def _local_file(value: str) -> Path:
     return path
 
 
-def _extra_config(value: dict[str, Any]) -> dict[str, Any]:
-    problems = [u.message for u in default_catalog().unknown_fields(value)]
-    problems += [
-        f"{key!r} is set by kubelet-bootstrap for security; it cannot be overridden"
-        for key in sorted(PROTECTED_KUBELET_FIELDS & value.keys())
-    ]
-    if problems:
-        raise fail("; ".join(problems))
-    return value
-
-
-# Fields the CIS benchmark or TLS bootstrapping depend on; extraConfig must not weaken them.
-PROTECTED_KUBELET_FIELDS = frozenset(
-    {
-        "address",
-        "authentication",
-        "authorization",
-        "readOnlyPort",
-        "rotateCertificates",
-        "serverTLSBootstrap",
-        "tlsCipherSuites",
-        "tlsMinVersion",
-        "makeIPTablesUtilChains",
-        "featureGates",
-        "healthzBindAddress",
-        "healthzPort",
-        "staticPodURL",
-        "enableServer",
-    }
-)
-
-
 class CaCertificate(BaseModel):
     """The cluster CA certificate, read from `caCertFile` and checked to be a CA."""
 
@@ -252,7 +219,6 @@ BastionHost = Annotated[str, AfterValidator(_ssh_host("ssh.bastion.port"))]
 Duration = Annotated[str, BeforeValidator(_has_unit), AfterValidator(_duration)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 HostKey = Annotated[str, AfterValidator(_host_key)]
-ExtraConfig = Annotated[dict[str, Any], AfterValidator(_extra_config)]
 CaCertificateFile = Annotated[CaCertificate, BeforeValidator(_load_ca)]
 PrivateKey = Annotated[SecretStr, AfterValidator(_check_private_key)]
 PrivateKeyFile = Annotated[PrivateKey | None, BeforeValidator(_load_private_key_file)]

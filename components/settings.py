@@ -19,7 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from components import rendering
 from components.durations import parse_duration
+from components.extra_config import extra_config_problems
 from components.key_suggestions import suggest
 from components.setting_checks import (
     AbsolutePath,
@@ -27,7 +29,6 @@ from components.setting_checks import (
     CaCertificateFile,
     DnsName,
     Duration,
-    ExtraConfig,
     HostKey,
     HttpsUrl,
     IpAddress,
@@ -125,7 +126,7 @@ class KubeletSettings(_Strict):
     port: Port = 10250
     verbosity: int = Field(2, ge=0, le=10)
     healthz_timeout_seconds: int = Field(180, ge=10, le=3600)
-    extra_config: ExtraConfig = {}
+    extra_config: dict[str, Any] = {}
 
 
 class BootstrapTokenSettings(_Strict):
@@ -189,6 +190,7 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.enviro
             problems.append(f"kubeconfig: {error}")
             data["kubeconfig"] = ""  # reported above; let the rest be validated
     problems += _duplicate_nodes(data.get("nodes"))
+    problems += _extra_config(data.get("kubelet"))
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
@@ -217,6 +219,34 @@ def _duplicate_nodes(nodes: Any) -> list[str]:
             else:
                 seen[canonical(value)] = index
     return problems
+
+
+def _extra_config(kubelet: Any) -> list[str]:
+    """The problems of `kubelet.extraConfig`, each on its own line with its key path."""
+    extra = kubelet.get("extraConfig") if isinstance(kubelet, Mapping) else None
+    if not isinstance(extra, Mapping):
+        return []  # absent, or not a mapping: the model reports that
+    return extra_config_problems(extra, _owned_kubelet_fields())
+
+
+@functools.cache
+def _owned_kubelet_fields() -> dict[str, str]:
+    """Each KubeletConfiguration field a first-class setting fills, to that setting's key
+    (`port` -> `kubelet.port`), as the template's own references say."""
+    objects = {
+        "kubelet": ("kubelet", KubeletSettings),
+        "cluster": ("cluster", ClusterSettings),
+        "node": ("nodes[]", NodeSettings),
+    }
+    owned = {}
+    for field, sources in rendering.kubelet_config_sources().items():
+        keys = []
+        for source in sources:
+            name, attribute = source.split(".")
+            prefix, model = objects[name]
+            keys.append(f"{prefix}.{model.model_fields[attribute].alias or attribute}")
+        owned[field] = " and ".join(keys)
+    return owned
 
 
 def _canonical_ip(value: str) -> str:

@@ -18,6 +18,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from components import rendering
+from components.extra_config import PROTECTED_KUBELET_FIELDS
 from offline import engine
 from tests.factories import FIXED_CLOCK, NS, make_certificate, node_list, stack_config
 
@@ -316,27 +318,159 @@ BAD_SETTINGS = [
     ),
     pytest.param(
         lambda f: {"kubelet": {"extraConfig": {"maxpods": 100}}},
-        "kubelet.extraConfig: maxpods: unknown KubeletConfiguration field 'maxpods';"
-        " did you mean 'maxPods'?",
+        "kubelet.extraConfig.maxpods: unknown KubeletConfiguration field; did you mean 'maxPods'?",
         id="extra-config-maxpods",
     ),
     pytest.param(
         lambda f: {"kubelet": {"extraConfig": {"imageGCHighThresholdPrecent": 80}}},
-        "kubelet.extraConfig: imageGCHighThresholdPrecent: unknown KubeletConfiguration field"
-        " 'imageGCHighThresholdPrecent'; did you mean 'imageGCHighThresholdPercent'?",
+        "kubelet.extraConfig.imageGCHighThresholdPrecent: unknown KubeletConfiguration field;"
+        " did you mean 'imageGCHighThresholdPercent'?",
         id="extra-config-misspelt",
     ),
     pytest.param(
         lambda f: {"kubelet": {"extraConfig": {"readOnlyPort": 10255}}},
-        f"kubelet.extraConfig: 'readOnlyPort' {PROTECTED}",
+        f"kubelet.extraConfig.readOnlyPort: {PROTECTED}",
         id="extra-config-read-only-port",
     ),
     pytest.param(
         lambda f: {
             "kubelet": {"extraConfig": {"authentication": {"anonymous": {"enabled": True}}}}
         },
-        f"kubelet.extraConfig: 'authentication' {PROTECTED}",
+        f"kubelet.extraConfig.authentication: {PROTECTED}",
         id="extra-config-authentication",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"maxOpenFiles": "a million"}}},
+        "kubelet.extraConfig.maxOpenFiles: 'a million' is not an integer (int64)",
+        id="extra-config-string-for-int64",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"maxOpenFiles": True}}},
+        "kubelet.extraConfig.maxOpenFiles: true is not an integer (int64)",
+        id="extra-config-bool-for-int64",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"maxOpenFiles": 2**63}}},
+        f"kubelet.extraConfig.maxOpenFiles: {2**63} is not an integer (int64)",
+        id="extra-config-int64-range",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"podsPerCore": 2**31}}},
+        f"kubelet.extraConfig.podsPerCore: {2**31} is not {INT32}",
+        id="extra-config-int32-range",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"imageGCHighThresholdPercent": 80.5}}},
+        f"kubelet.extraConfig.imageGCHighThresholdPercent: 80.5 is not {INT32}",
+        id="extra-config-float-for-int32",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"maxOpenFiles": None}}},
+        "kubelet.extraConfig.maxOpenFiles: null is not an integer (int64); leave the key out"
+        " for the kubelet's default",
+        id="extra-config-null",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"cgroupsPerQOS": "yes"}}},
+        "kubelet.extraConfig.cgroupsPerQOS: 'yes' is not true or false (bool)",
+        id="extra-config-string-for-bool",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"memoryThrottlingFactor": "0.9"}}},
+        "kubelet.extraConfig.memoryThrottlingFactor: '0.9' is not a number (float64)",
+        id="extra-config-string-for-float",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"shutdownGracePeriod": "30"}}},
+        "kubelet.extraConfig.shutdownGracePeriod: '30' is not a duration like 5m0s, 1h or 30s"
+        " (metav1.Duration)",
+        id="extra-config-duration-without-unit",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"imageMinimumGCAge": 120}}},
+        "kubelet.extraConfig.imageMinimumGCAge: 120 is not a duration like 5m0s, 1h or 30s"
+        " (metav1.Duration)",
+        id="extra-config-number-for-duration",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"crashLoopBackOff": "5m"}}},
+        "kubelet.extraConfig.crashLoopBackOff: '5m' is not a mapping (CrashLoopBackOffConfig)",
+        id="extra-config-string-for-struct",
+    ),
+    pytest.param(
+        lambda f: {
+            "kubelet": {"extraConfig": {"crashLoopBackOff": {"maxContainerRestartPeriod": "5"}}}
+        },
+        "kubelet.extraConfig.crashLoopBackOff.maxContainerRestartPeriod: '5' is not a duration"
+        " like 5m0s, 1h or 30s (metav1.Duration)",
+        id="extra-config-nested-duration",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"enforceNodeAllocatable": "pods"}}},
+        "kubelet.extraConfig.enforceNodeAllocatable: 'pods' is not a list of strings ([]string)",
+        id="extra-config-string-for-list",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"allowedUnsafeSysctls": ["net.core.*", 5]}}},
+        "kubelet.extraConfig.allowedUnsafeSysctls[1]: 5 is not a string; quote it: '5'",
+        id="extra-config-list-element",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"systemReserved": {"cpu": 1}}}},
+        "kubelet.extraConfig.systemReserved.cpu: 1 is not a string; quote it: '1'",
+        id="extra-config-map-value",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"evictionHard": {"memory": {"available": "1Gi"}}}}},
+        f"kubelet.extraConfig.evictionHard.memory: a mapping is not a string{DOTTED}",
+        id="extra-config-dotted-key-became-a-map",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"kubeReserved": ["cpu=1"]}}},
+        "kubelet.extraConfig.kubeReserved: a list is not a mapping of strings (map[string]string)",
+        id="extra-config-list-for-map",
+    ),
+    pytest.param(
+        lambda f: {
+            "kubelet": {
+                "extraConfig": {"reservedMemory": [{"numaNode": 0, "limits": {"memory": "lots"}}]}
+            }
+        },
+        "kubelet.extraConfig.reservedMemory[0].limits.memory: 'lots' is not a resource quantity"
+        " like 100Mi, 1.5Gi or 2 (resource.Quantity)",
+        id="extra-config-quantity",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"logging": "json"}}},
+        "kubelet.extraConfig.logging: 'json' is not a mapping (logsapi.LoggingConfiguration)",
+        id="extra-config-string-for-external-struct",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"port": 10260}}},
+        "kubelet.extraConfig.port: is set from kubelet.port; use kubelet.port",
+        id="extra-config-port",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"clusterDNS": ["10.96.0.10"]}}},
+        "kubelet.extraConfig.clusterDNS: is set from cluster.dnsServiceIP; use"
+        " cluster.dnsServiceIP",
+        id="extra-config-cluster-dns",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"maxPods": 110}}},
+        "kubelet.extraConfig.maxPods: is set from kubelet.maxPods; use kubelet.maxPods",
+        id="extra-config-max-pods",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"kind": "Foo"}}},
+        "kubelet.extraConfig.kind: names the document (KubeletConfiguration); it cannot be set",
+        id="extra-config-kind",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"extraConfig": {"apiVersion": "kubelet.config.k8s.io/v1"}}},
+        "kubelet.extraConfig.apiVersion: names the document (kubelet.config.k8s.io/v1beta1);"
+        " it cannot be set",
+        id="extra-config-api-version",
     ),
     pytest.param(
         lambda f: {"apiserver": "https://10.0.0.10:6443"},
@@ -528,6 +662,84 @@ def test_known_extra_config_is_merged_into_the_kubelet_config(files: Files) -> N
     assert document["evictionHard"]["memory.available"] == "200Mi"
     assert document["imageGCHighThresholdPercent"] == 80
     assert document["readOnlyPort"] == 0
+
+
+def test_well_typed_extra_config_is_accepted_and_merged(files: Files) -> None:
+    extra = {
+        "shutdownGracePeriod": "30s",
+        "imageMinimumGCAge": "2m0s",
+        "cpuCFSQuotaPeriod": "100ms",
+        "syncFrequency": "1h30m",
+        "memoryThrottlingFactor": 0.9,
+        "cgroupsPerQOS": True,
+        "maxOpenFiles": 1000000,
+        "podsPerCore": 10,
+        "kubeReserved": {"cpu": "100m", "memory": "256Mi"},
+        "allowedUnsafeSysctls": ["net.core.somaxconn"],
+        "reservedMemory": [{"numaNode": 0, "limits": {"memory": "1Gi", "hugepages-1Gi": 2}}],
+        "registerWithTaints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}],
+        "logging": {"format": "json"},
+        "crashLoopBackOff": {"maxContainerRestartPeriod": "5m"},
+        "staticPodURLHeader": {"X-Node": ["a", "b"]},
+        "resolvConf": "/run/systemd/resolve/resolv.conf",
+    }
+    config = settings_for(files, {"kubelet": {"extraConfig": extra}})
+    recording = engine.run_program(config, "test", clock=FIXED_CLOCK)
+    document = yaml.safe_load(recording.named("node-0-kubelet-config").inputs["stdin"])
+    assert {key: document[key] for key in extra} == extra
+
+
+# Every field the template fills from a first-class setting, read from the template itself.
+OWNED_FIELDS = {
+    "port": "kubelet.port",
+    "podPidsLimit": "kubelet.podPidsLimit",
+    "clusterDomain": "cluster.dnsDomain",
+    "clusterDNS": "cluster.dnsServiceIP",
+    "maxPods": "kubelet.maxPods",
+    "containerRuntimeEndpoint": "kubelet.containerRuntimeEndpoint",
+    "cgroupDriver": "kubelet.cgroupDriver",
+    "failSwapOn": "kubelet.failSwapOn",
+    "eventRecordQPS": "kubelet.eventRecordQPS",
+    "kubeAPIQPS": "kubelet.kubeAPIQPS",
+    "kubeAPIBurst": "kubelet.kubeAPIBurst",
+    "registryPullQPS": "kubelet.registryPullQPS",
+}
+
+
+def test_every_field_a_setting_fills_is_refused_in_extra_config_naming_the_setting(
+    files: Files,
+) -> None:
+    sources = rendering.kubelet_config_sources()
+    assert set(OWNED_FIELDS) == set(sources) - PROTECTED_KUBELET_FIELDS
+    default = yaml.safe_load(
+        engine.run_program(settings_for(files, {}), "test", clock=FIXED_CLOCK)
+        .named("node-0-kubelet-config")
+        .inputs["stdin"]
+    )
+    # The values the program itself writes: refused all the same, the setting owns them.
+    extra = {field: default[field] for field in sources}
+    message, recording = run_failing(settings_for(files, {"kubelet": {"extraConfig": extra}}))
+    expected = [
+        f"kubelet.extraConfig.{field}: {PROTECTED}"
+        if field in PROTECTED_KUBELET_FIELDS
+        else f"kubelet.extraConfig.{field}: is set from {setting}; use {setting}"
+        for field, setting in ((f, OWNED_FIELDS.get(f)) for f in sources)
+    ]
+    assert problems(message) == expected
+    assert recording.resources == []
+
+
+def test_several_extra_config_problems_get_a_line_each(files: Files) -> None:
+    extra = {"maxpods": 1, "port": 1, "maxOpenFiles": "x", "evictionHard": {"a": 1, "b": None}}
+    message, _ = run_failing(settings_for(files, {"kubelet": {"extraConfig": extra}}))
+    assert problems(message) == [
+        "kubelet.extraConfig.maxpods: unknown KubeletConfiguration field; did you mean 'maxPods'?",
+        "kubelet.extraConfig.port: is set from kubelet.port; use kubelet.port",
+        "kubelet.extraConfig.maxOpenFiles: 'x' is not an integer (int64)",
+        "kubelet.extraConfig.evictionHard.a: 1 is not a string; quote it: '1'",
+        "kubelet.extraConfig.evictionHard.b: null is not a string; leave the key out for the"
+        " kubelet's default",
+    ]
 
 
 def test_a_dotted_node_name_of_63_characters_is_accepted(files: Files) -> None:
