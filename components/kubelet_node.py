@@ -70,7 +70,7 @@ class KubeletNode(pulumi.ComponentResource):
             f"{node.name}-start-kubelet",
             connection=connection,
             create=rendering.start_kubelet_script(kubelet, node, restart_files),
-            delete=rendering.stop_kubelet_script(node),
+            delete=rendering.stop_kubelet_script(kubelet, node),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],

@@ -186,5 +186,5 @@ def start_kubelet_script(
     return render("start-kubelet.sh.j2", kubelet=kubelet, node=node, files=restart_files)
 
 
-def stop_kubelet_script(node: NodeSettings) -> str:
-    return render("stop-kubelet.sh.j2", node=node)
+def stop_kubelet_script(kubelet: KubeletSettings, node: NodeSettings) -> str:
+    return render("stop-kubelet.sh.j2", kubelet=kubelet, node=node)

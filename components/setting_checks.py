@@ -110,6 +110,30 @@ def _absolute_path(value: str) -> str:
     return value
 
 
+# Where systemd looks for units (systemd.unit(5)); a unit elsewhere is never found.
+_UNIT_DIRECTORIES = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+)
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9:_.-]+\.service$")
+
+
+def _unit_file(value: str) -> str:
+    """The kubelet's unit: its file name is the unit name every systemctl call uses."""
+    directory, _, name = _absolute_path(value).rpartition("/")
+    if not _SERVICE_NAME.match(name):
+        raise fail(f"{value!r} is not a systemd service unit (a name ending in .service)")
+    if directory not in _UNIT_DIRECTORIES:
+        raise fail(
+            f"{value!r} is not in a directory systemd loads units from "
+            f"({', '.join(_UNIT_DIRECTORIES)})"
+        )
+    return value
+
+
 def _https_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname:
@@ -213,6 +237,7 @@ DnsName = Annotated[str, AfterValidator(_dns_name)]
 NodeName = Annotated[str, AfterValidator(_node_name)]
 SubjectAltName = Annotated[str, AfterValidator(_san)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+UnitFile = Annotated[str, AfterValidator(_unit_file)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 SshHost = Annotated[str, AfterValidator(_ssh_host("ssh.port"))]
 BastionHost = Annotated[str, AfterValidator(_ssh_host("ssh.bastion.port"))]

@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, get_args, get_origin
 
 import yaml
@@ -38,6 +38,7 @@ from components.setting_checks import (
     PrivateKeyFile,
     SshHost,
     SubjectAltName,
+    UnitFile,
     fail,
 )
 
@@ -111,7 +112,7 @@ class KubeletSettings(_Strict):
     bootstrap_kubeconfig: AbsolutePath = "/etc/kubernetes/kubelet-bootstrap.kubeconfig"
     kubeconfig: AbsolutePath = "/etc/kubernetes/kubelet.kubeconfig"
     config_file: AbsolutePath = "/etc/kubernetes/kubelet-config.yaml"
-    unit_file: AbsolutePath = "/etc/systemd/system/kubelet.service"
+    unit_file: UnitFile = "/etc/systemd/system/kubelet.service"
     container_runtime_endpoint: str = Field(
         "unix:///run/containerd/containerd.sock", pattern=r"^unix:///[^\s'\"]+$"
     )
@@ -127,6 +128,11 @@ class KubeletSettings(_Strict):
     verbosity: int = Field(2, ge=0, le=10)
     healthz_timeout_seconds: int = Field(180, ge=10, le=3600)
     extra_config: dict[str, Any] = {}
+
+    @property
+    def unit_name(self) -> str:
+        """What systemctl and journalctl call the unit: its file name."""
+        return PurePosixPath(self.unit_file).name
 
 
 class BootstrapTokenSettings(_Strict):

@@ -581,7 +581,7 @@ def render_script(name: str, build: BuildSettings) -> str:
         "start": lambda: rendering.start_kubelet_script(
             settings.kubelet, node, rendering.node_files(settings, node)
         ),
-        "stop": lambda: rendering.stop_kubelet_script(node),
+        "stop": lambda: rendering.stop_kubelet_script(settings.kubelet, node),
     }
     return scripts[name]()
 
@@ -610,6 +610,46 @@ def test_start_script_names_every_restart_file(build: BuildSettings) -> None:
 
     for file in files:
         assert f"{file.path} sha256 {hashlib.sha256(file.content.encode()).hexdigest()}" in script
+
+
+def test_start_and_stop_scripts_use_the_units_own_name(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    """A unit written as k8s-kubelet.service is enabled, restarted, logged and stopped as such.
+
+    The start script runs until its health check times out (curl always fails, and the stub
+    clock jumps 100 s a call), so it reaches the journal too.
+    """
+    settings = build(
+        kubelet={"unitFile": "/etc/systemd/system/k8s-kubelet.service", "healthzTimeoutSeconds": 10}
+    )
+    node = settings.nodes[0]
+    log, clock = tmp_path / "calls.log", tmp_path / "clock"
+    env = stub_commands(
+        tmp_path / "stubs",
+        systemctl=f'echo "systemctl $*" >> {log}',
+        journalctl=f'echo "journalctl $*" >> {log}',
+        curl="exit 7",
+        date=f'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"',
+        sleep="exit 0",
+    )
+    start = rendering.start_kubelet_script(
+        settings.kubelet, node, rendering.node_files(settings, node)
+    )
+    stop = rendering.stop_kubelet_script(settings.kubelet, node)
+
+    started = run([require_tool("sh"), "-c", start], env=env)
+    stopped = run([require_tool("sh"), "-c", stop], env=env)
+
+    assert started.returncode == 1
+    assert "journalctl -u k8s-kubelet.service" in started.stderr
+    assert stopped.returncode == 0, stopped.stderr
+    calls = log.read_text().splitlines()
+    assert {word for call in calls for word in call.split() if ".service" in word} == {
+        "k8s-kubelet.service"
+    }
+    for expected in ("enable", "restart", "-u", "disable"):
+        assert any(expected in call.split() for call in calls), (expected, calls)
 
 
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:

@@ -473,6 +473,19 @@ BAD_SETTINGS = [
         id="extra-config-api-version",
     ),
     pytest.param(
+        lambda f: {"kubelet": {"unitFile": "/etc/systemd/system/kubelet"}},
+        "kubelet.unitFile: '/etc/systemd/system/kubelet' is not a systemd service unit (a name"
+        " ending in .service)",
+        id="unit-file-not-a-service",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"unitFile": "/opt/k8s/kubelet.service"}},
+        "kubelet.unitFile: '/opt/k8s/kubelet.service' is not in a directory systemd loads units"
+        " from (/etc/systemd/system, /run/systemd/system, /usr/local/lib/systemd/system,"
+        " /usr/lib/systemd/system, /lib/systemd/system)",
+        id="unit-file-outside-systemd",
+    ),
+    pytest.param(
         lambda f: {"apiserver": "https://10.0.0.10:6443"},
         "apiserver: unknown key; did you mean 'apiServer'?",
         id="unknown-top-level-key",
