@@ -13,7 +13,7 @@ import base64
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from cryptography import x509
@@ -125,7 +125,7 @@ class ServingCsrApprover:
             status="True",
             reason=APPROVED_REASON if approve else DENIED_REASON,
             message=f"kubelet-bootstrap: {verdict.message}",
-            last_update_time=datetime.now(UTC),
+            last_update_time=datetime.now(timezone.utc),
         )
         csr.status = csr.status or client.V1CertificateSigningRequestStatus()
         csr.status.conditions = [*(csr.status.conditions or []), condition]

@@ -7,7 +7,7 @@ The module has no side effects at import, as dill-pickled providers require.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import timezone
 from typing import Any
 
 import pulumi
@@ -20,7 +20,7 @@ class TokenExpirationProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         from datetime import datetime, timedelta
 
-        expires = datetime.now(UTC) + timedelta(seconds=int(props["ttl_seconds"]))
+        expires = datetime.now(timezone.utc) + timedelta(seconds=int(props["ttl_seconds"]))
         expiration = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         return CreateResult(
             id_=f"{props['token_name']}@{expiration}",

@@ -19,7 +19,7 @@ import runpy
 import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ def run_program(
     `recording` (pass one to inspect a failed run).
     """
     recording = recording if recording is not None else Recording()
-    offline = OfflineMocks(stack, clock or datetime.now(UTC), recording)
+    offline = OfflineMocks(stack, clock or datetime.now(timezone.utc), recording)
     monitor = RecordingMonitor(offline, recording)
     with _stack_config(config), _working_directory(PROJECT_ROOT):
         mocks.set_mocks(offline, project=PROJECT, stack=stack, preview=False, monitor=monitor)

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 NS = "kubelet-bootstrap"
-FIXED_CLOCK = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
+FIXED_CLOCK = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.timezone.utc)
 
 
 def make_certificate(*, ca: bool, common_name: str = "kubernetes-ca") -> str:

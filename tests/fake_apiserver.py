@@ -57,7 +57,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -88,12 +88,12 @@ Json = dict[str, Any]
 
 
 def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def rfc3339(moment: datetime.datetime) -> str:
     """metav1.Time as JSON: seconds precision, UTC, `Z`."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -355,8 +355,11 @@ def validate_create(csr: Json) -> list[FieldError]:
 
 
 def _normalize_time(value: Any, path: str) -> str:
+    text = str(value)
+    # Before 3.11, fromisoformat does not read RFC 3339's `Z`.
+    text = text[:-1] + "+00:00" if text.endswith("Z") else text
     try:
-        return rfc3339(datetime.datetime.fromisoformat(str(value)))
+        return rfc3339(datetime.datetime.fromisoformat(text))
     except ValueError as error:
         raise bad_request(f'{path}: parsing time "{value}" as RFC3339: {error}') from error
 
@@ -1477,7 +1480,7 @@ class FakeApiServer:
 
     # lifecycle
 
-    def start(self) -> Self:
+    def start(self) -> FakeApiServer:
         """Serve on 127.0.0.1, an ephemeral port; a stopped server cannot be started again."""
         if self.store.closed:
             raise RuntimeError("a stopped FakeApiServer cannot be restarted; make a new one")
@@ -1494,7 +1497,7 @@ class FakeApiServer:
         self._httpd.stop_serving()
         self._httpd = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> FakeApiServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

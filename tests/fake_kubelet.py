@@ -33,7 +33,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -135,7 +135,7 @@ class FakeKubelet:
 
     # lifecycle
 
-    def start(self) -> Self:
+    def start(self) -> FakeKubelet:
         """Serve HTTPS on 127.0.0.1, an ephemeral port (`port`)."""
         if self._httpd is not None:
             raise RuntimeError("the fake kubelet is already serving")
@@ -150,7 +150,7 @@ class FakeKubelet:
         self._httpd.stop_serving()
         self._httpd = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> FakeKubelet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

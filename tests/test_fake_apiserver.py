@@ -365,7 +365,7 @@ def test_issue_signs_the_request_with_the_test_ca(server, api):
     sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["node-0"]
     assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.7")]
-    lifetime = certificate.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    lifetime = certificate.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
     assert datetime.timedelta(minutes=59) < lifetime <= datetime.timedelta(hours=1)
 
 

@@ -6,7 +6,7 @@ import base64
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from pulumi.dynamic.dynamic import serialize_provider
 
@@ -25,14 +25,16 @@ print(json.dumps({"id": result.id, "outs": result.outs}))
 
 
 def test_create_fixes_expiration_from_ttl() -> None:
-    before = datetime.now(UTC).replace(microsecond=0)
+    before = datetime.now(timezone.utc).replace(microsecond=0)
     result = TokenExpirationProvider().create(
         {"token_name": "n-token-expiration", "ttl_seconds": 3600}
     )
     expiration = datetime.strptime(result.outs["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=UTC
+        tzinfo=timezone.utc
     )
-    assert before + timedelta(hours=1) <= expiration <= datetime.now(UTC) + timedelta(hours=1)
+    assert (
+        before + timedelta(hours=1) <= expiration <= datetime.now(timezone.utc) + timedelta(hours=1)
+    )
     assert result.id.startswith("n-token-expiration@")
 
 
