@@ -5,15 +5,9 @@ Each node is a network namespace behind one host bridge, with its own hostname, 
 into that root. The program's remote commands thus run as they would on a worker, and a test
 can look at what they left behind in the node's upper dir.
 
-This one file has two roles, so that the lab stays one stdlib-only module:
-on the host it builds and removes the nodes (`python -m lab.nodes up --count 3` / `down`) and
-offers helpers for tests; copied into a node it is that node's `systemctl`, `journalctl`,
-`swapoff` and `swapon` (chosen by the name it is called under), because a node has no systemd
-of its own and must never switch off the host's swap. Every stand-in call is logged in the node.
-
-Limits: units run without a supervisor (`Restart=` is ignored, no exit status is kept, a dead
-main process reads as `inactive`), `daemon-reload` is a no-op because units are read at each
-start, ExecStart gets no `$VAR` expansion and `EnvironmentFile=` is ignored.
+This module is the host side: it builds and removes the nodes (`python -m lab.nodes up
+--count 3` / `down`) and offers helpers for tests. Into each node it installs the stand-ins of
+lab/node_services.py as the node's systemctl, journalctl, swapoff and swapon.
 """
 
 from __future__ import annotations
@@ -29,10 +23,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from lab.node_services import CALL_LOG
+from lab.unit_processes import PROCESS_STOP_TIMEOUT, SERVICE_PATH, is_alive, wait_gone
 
 # --- the lab network: private addresses on a bridge that only this machine has --------------------
 
@@ -44,32 +40,40 @@ VETH_PREFIX = "kblab-v"
 SSH_PORT = 22
 MAX_NODES = 200
 
-# Like lab/paths.py (not imported: this file must also run alone inside a node), `LAB_DIR`
-# moves the lab's directory; the nodes live in its `nodes/` unless --state-dir says otherwise.
+# As in lab/paths.py, `LAB_DIR` moves the lab's directory; the nodes live in its `nodes/`
+# unless --state-dir says otherwise.
 DEFAULT_STATE_DIR = (
     Path(os.environ.get("LAB_DIR", Path(__file__).resolve().parent.parent / ".lab")) / "nodes"
 )
 SSHD = "/usr/sbin/sshd"
 SSHD_PRIVSEP_DIR = Path("/run/sshd")
-SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SSHD_START_TIMEOUT = 30.0
-PROCESS_STOP_TIMEOUT = 10.0
 HOST_TOOLS = ("ip", "nsenter", "unshare", "mount", "umount", "chroot", "ssh-keygen", "sysctl")
 
-# --- inside a node: where the stand-ins keep their state (paths in the node's root) ---------------
+# --- the stand-ins in a node (paths in the node's root) -------------------------------------------
 
-CALL_LOG = Path("/var/log/lab-systemctl.log")
-UNIT_DIR = Path("/etc/systemd/system")
-SERVICE_RUN_DIR = Path("/run/lab-systemd")
-UNIT_LOG_DIR = Path("/var/log/lab-units")
-STAND_IN_SCRIPT = Path("/usr/lib/kblab/nodes.py")
+# The stand-in modules, installed as the `lab` package in STAND_IN_DIR; stdlib only, they import
+# nothing else of the lab.
+STAND_IN_DIR = Path("/usr/lib/kblab")
+STAND_IN_MODULES = ("__init__.py", "unit_files.py", "unit_processes.py", "node_services.py")
+STAND_IN_SCRIPT = STAND_IN_DIR / "stand-in"
+# The entry script the four commands link to: `python3 -I` leaves its own directory off
+# sys.path, so it puts it there, and it writes no bytecode, so calls leave /usr/lib as it is.
+STAND_IN_SCRIPT_TEXT = f"""#!/usr/bin/python3 -I
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, "{STAND_IN_DIR}")
+from lab.node_services import main
+
+sys.exit(main())
+"""
 STAND_IN_LINKS = {
     "systemctl": Path("/usr/bin/systemctl"),
     "journalctl": Path("/usr/bin/journalctl"),
     "swapoff": Path("/usr/sbin/swapoff"),
     "swapon": Path("/usr/sbin/swapon"),
 }
-UNIT_TYPES = ("service", "socket", "target", "swap", "mount", "automount", "timer", "path", "slice")
 
 
 class LabError(RuntimeError):
@@ -347,11 +351,13 @@ def mount_node_root(node: Node, state_dir: Path) -> Path:
 
 
 def install_stand_ins(root: Path) -> None:
-    """Puts this file into the node as its systemctl, journalctl, swapoff and swapon, shadowing
-    the host's binaries for this node only (the writes land in the node's upper dir)."""
-    script = in_node(root, STAND_IN_SCRIPT)
-    make_dir(script.parent)
-    write_file(script, "#!/usr/bin/python3 -I\n" + Path(__file__).read_text(), 0o755)
+    """Installs the stand-in modules in the node and links its systemctl, journalctl, swapoff and
+    swapon to their entry script, shadowing the host's binaries for this node only (the writes
+    land in the node's upper dir)."""
+    package = make_dir(make_dir(in_node(root, STAND_IN_DIR)) / "lab")
+    for module in STAND_IN_MODULES:
+        write_file(package / module, (Path(__file__).parent / module).read_text())
+    write_file(in_node(root, STAND_IN_SCRIPT), STAND_IN_SCRIPT_TEXT, 0o755)
     for link in STAND_IN_LINKS.values():
         target = in_node(root, link)
         target.unlink(missing_ok=True)
@@ -514,37 +520,11 @@ def load_state(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, object]:
 # --- down -----------------------------------------------------------------------------------------
 
 
-def proc_stat(pid: int) -> list[str] | None:
-    """A process's /proc stat fields after its name (state first), or None once it is gone or a
-    zombie, which is as good as gone since nobody may ever reap it."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return None if fields[0] in ("Z", "X") else fields
-
-
-def is_alive(pid: int) -> bool:
-    """Whether a process still runs (zombies do not count)."""
-    return proc_stat(pid) is not None
-
-
 def send_signal(pids: Iterable[int], sig: signal.Signals) -> None:
     """Signals processes that may already be gone."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-
-
-def wait_gone(pids: Sequence[int], timeout: float) -> bool:
-    """Waits until none of the processes runs; False on timeout."""
-    deadline = time.monotonic() + timeout
-    while any(is_alive(pid) for pid in pids):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def stop_processes(list_pids: Callable[[], list[int]], what: str) -> None:
@@ -674,526 +654,6 @@ def calls(name: str, state_dir: Path = DEFAULT_STATE_DIR) -> list[dict[str, obje
     return [json.loads(line) for line in log.read_text().splitlines() if line]
 
 
-# --- stand-ins, run inside a node -----------------------------------------------------------------
-
-
-def now() -> str:
-    """A UTC timestamp with milliseconds, for logs read by tests."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def log_call(argv: list[str]) -> None:
-    """Appends one stand-in call to the node's call log (one JSON line; small appends are
-    atomic, so concurrent sessions do not interleave)."""
-    CALL_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with CALL_LOG.open("a") as log:
-        log.write(json.dumps({"time": now(), "argv": argv}) + "\n")
-
-
-class UnitError(Exception):
-    """A unit cannot be used; carries systemctl's exit code for the failure."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Unit:
-    """What the stand-in uses of a unit file and its drop-ins."""
-
-    name: str
-    path: Path
-    description: str = ""
-    exec_start: tuple[str, ...] = ()
-    working_directory: str | None = None
-    environment: dict[str, str] = field(default_factory=dict)
-    wanted_by: tuple[str, ...] = ()
-
-
-def unit_name(word: str) -> str:
-    """`kubelet` -> `kubelet.service`, as systemctl completes a bare name."""
-    return word if "." in word else f"{word}.service"
-
-
-def unit_path(name: str) -> Path:
-    """Where a unit's file lives in the node (only /etc/systemd/system is read)."""
-    return UNIT_DIR / name
-
-
-def is_masked(name: str) -> bool:
-    """Whether the unit is masked (its file is a link to /dev/null)."""
-    path = unit_path(name)
-    return path.is_symlink() and os.readlink(path) == "/dev/null"
-
-
-def logical_lines(text: str) -> Iterator[str]:
-    """A unit file's lines with `\\` continuations joined and comments dropped, as systemd
-    reads them."""
-    pending: list[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line[:1] in ("#", ";") or (not line and not pending):
-            continue
-        if line.endswith("\\"):
-            pending.append(line[:-1].strip())
-            continue
-        yield " ".join([*pending, line]).strip()
-        pending = []
-    if pending:
-        yield " ".join(pending)
-
-
-def unit_entries(text: str) -> Iterator[tuple[str, str, str]]:
-    """(section, key, value) for each setting of a unit file, in file order."""
-    section = ""
-    for line in logical_lines(text):
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-        elif "=" in line:
-            key, value = line.split("=", 1)
-            yield section, key.strip(), value.strip()
-
-
-def parse_environment(value: str) -> dict[str, str]:
-    """`Environment="A=1" B=2` as a dict."""
-    pairs = (word.split("=", 1) for word in shlex.split(value) if "=" in word)
-    return dict(pairs)
-
-
-def load_unit(name: str) -> Unit:
-    """Reads a unit file and its drop-ins (`<unit>.d/*.conf`) in systemd's order; an empty
-    `ExecStart=` resets the command, as kubeadm's drop-in relies on."""
-    path = unit_path(name)
-    if is_masked(name):
-        raise UnitError(f"Unit {name} is masked.", 1)
-    if not path.is_file():
-        raise UnitError(f"Unit {name} not found.", 5)
-    files = [path, *sorted((UNIT_DIR / f"{name}.d").glob("*.conf"))]
-    description, command, workdir = "", "", None
-    environment: dict[str, str] = {}
-    wanted_by: list[str] = []
-    for section, key, value in (
-        entry for file in files for entry in unit_entries(file.read_text())
-    ):
-        match (section, key):
-            case ("Unit", "Description"):
-                description = value
-            case ("Service", "ExecStart"):
-                command = value
-            case ("Service", "WorkingDirectory"):
-                workdir = value.lstrip("-") or None
-            case ("Service", "Environment"):
-                environment.update(parse_environment(value))
-            case ("Install", "WantedBy"):
-                wanted_by += value.split()
-    exec_start = tuple(shlex.split(command.lstrip("-@:+!")))
-    return Unit(name, path, description, exec_start, workdir, environment, tuple(wanted_by))
-
-
-def pid_file(name: str) -> Path:
-    """Where the stand-in keeps a running unit's main pid and start time (in the node's /run)."""
-    return SERVICE_RUN_DIR / f"{name}.pid"
-
-
-def unit_log(name: str) -> Path:
-    """The unit's output, which `journalctl -u` shows."""
-    return UNIT_LOG_DIR / f"{name}.log"
-
-
-def append_unit_log(name: str, message: str) -> None:
-    """Adds a line of the stand-in's own to the unit's log, as systemd's journal would."""
-    UNIT_LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with unit_log(name).open("a") as log:
-        log.write(f"{now()} lab-systemd: {name}: {message}\n")
-
-
-def main_pid(name: str) -> int | None:
-    """The unit's main pid if that very process (same start time) still runs."""
-    try:
-        pid_text, started = pid_file(name).read_text().split()
-    except (OSError, ValueError):
-        return None
-    fields = proc_stat(int(pid_text))
-    return int(pid_text) if fields is not None and fields[19] == started else None
-
-
-def service_environment(unit: Unit) -> dict[str, str]:
-    """A service's environment as systemd gives it: a fixed PATH, not the SSH session's."""
-    return {"PATH": SERVICE_PATH, "LANG": "C.UTF-8", **unit.environment}
-
-
-def spawn_service(unit: Unit) -> None:
-    """Starts the unit's ExecStart detached (own session, so it outlives the SSH session), its
-    output appended to the unit's log and its pid recorded. A failure to exec is logged, not
-    returned, as systemd does for a Type=simple service."""
-    workdir = unit.working_directory or "/"
-    if not Path(workdir).is_dir():
-        append_unit_log(
-            unit.name,
-            f"Changing to the requested working directory failed: "
-            f"{workdir}: No such file or directory (status=200/CHDIR)",
-        )
-        return
-    append_unit_log(unit.name, f"Starting: {shlex.join(unit.exec_start)}")
-    with unit_log(unit.name).open("ab") as log:
-        try:
-            process = subprocess.Popen(
-                unit.exec_start,
-                cwd=workdir,
-                env=service_environment(unit),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as error:
-            append_unit_log(unit.name, f"Failed to execute: {error} (status=203/EXEC)")
-            return
-    fields = proc_stat(process.pid)
-    SERVICE_RUN_DIR.mkdir(parents=True, exist_ok=True)
-    pid_file(unit.name).write_text(f"{process.pid} {fields[19] if fields else 0}\n")
-
-
-def start_unit(name: str) -> None:
-    """`systemctl start`: does nothing when the unit already runs."""
-    unit = load_unit(name)
-    if not unit.exec_start:
-        raise UnitError(f"Unit {name} has a bad unit file setting (no ExecStart=).", 1)
-    if main_pid(name) is None:
-        spawn_service(unit)
-
-
-def process_group(pgid: int) -> list[int]:
-    """The live processes of a process group (a service and everything it started)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = proc_stat(int(entry.name))
-            if fields is not None and fields[2] == str(pgid):
-                members.append(int(entry.name))
-    return members
-
-
-def stop_unit(name: str) -> None:
-    """`systemctl stop`: TERM to the service's process group, KILL after a timeout, and waits
-    until the group is gone."""
-    pid = main_pid(name)
-    if pid is not None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            if wait_gone(process_group(pid), PROCESS_STOP_TIMEOUT):
-                break
-        append_unit_log(name, "Stopped.")
-    pid_file(name).unlink(missing_ok=True)
-
-
-def enable_unit(name: str) -> None:
-    """`systemctl enable`: links the unit into each WantedBy target, like systemd."""
-    unit = load_unit(name)
-    if not unit.wanted_by:
-        print(
-            f"The unit files have no installation config (WantedBy=, RequiredBy=, Also=,\n"
-            f"Alias= settings in the [Install] section) for {name}.",
-            file=sys.stderr,
-        )
-    for target in unit.wanted_by:
-        link = UNIT_DIR / f"{target}.wants" / name
-        if not link.is_symlink():
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(unit.path)
-            print(f"Created symlink {link} → {unit.path}.", file=sys.stderr)
-
-
-def wants_links(name: str) -> list[Path]:
-    """The `<target>.wants/<unit>` links that enable a unit."""
-    return sorted(UNIT_DIR.glob(f"*.wants/{name}"))
-
-
-def disable_unit(name: str) -> None:
-    """`systemctl disable`: removes the unit's WantedBy links."""
-    links = wants_links(name)
-    if not links and not unit_path(name).exists():
-        raise UnitError(f"Unit file {name} does not exist.", 1)
-    for link in links:
-        link.unlink()
-        print(f"Removed {link}.", file=sys.stderr)
-
-
-def mask_unit(name: str) -> None:
-    """`systemctl mask`: links the unit to /dev/null, refusing over a real unit file."""
-    path = unit_path(name)
-    if is_masked(name):
-        return
-    if path.exists() or path.is_symlink():
-        raise UnitError(f"File {path} already exists.", 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.symlink_to("/dev/null")
-    print(f"Created symlink {path} → /dev/null.", file=sys.stderr)
-
-
-def unmask_unit(name: str) -> None:
-    """`systemctl unmask`: removes the /dev/null link."""
-    if is_masked(name):
-        unit_path(name).unlink()
-        print(f"Removed {unit_path(name)}.", file=sys.stderr)
-
-
-def unit_file_state(name: str) -> str:
-    """enabled, disabled, static or masked, as `systemctl is-enabled` prints it."""
-    if is_masked(name):
-        return "masked"
-    if wants_links(name):
-        return "enabled"
-    return "disabled" if load_unit(name).wanted_by else "static"
-
-
-@dataclass
-class Invocation:
-    """A parsed systemctl command line."""
-
-    verb: str
-    words: list[str]
-    flags: set[str]
-    types: list[str]
-
-    @property
-    def units(self) -> list[str]:
-        return [unit_name(word) for word in self.words]
-
-
-class UsageError(Exception):
-    """A command line the stand-in does not understand; it says so rather than guess."""
-
-
-SYSTEMCTL_FLAGS = {
-    "--now",
-    "--no-pager",
-    "--quiet",
-    "-q",
-    "--no-legend",
-    "--plain",
-    "--system",
-    "--no-block",
-    "--full",
-    "-l",
-    "--no-reload",
-    "--no-ask-password",
-}
-
-
-def parse_systemctl(args: list[str]) -> Invocation:
-    """Splits a systemctl command line into verb, unit words, flags and `--type` values."""
-    words: list[str] = []
-    flags: set[str] = set()
-    types: list[str] = []
-    rest = iter(args)
-    for arg in rest:
-        if arg.startswith("--type="):
-            types += arg.split("=", 1)[1].split(",")
-        elif arg in ("--type", "-t"):
-            types += next(rest, "").split(",")
-        elif arg in SYSTEMCTL_FLAGS:
-            flags.add(arg)
-        elif arg.startswith("-"):
-            raise UsageError(f"unrecognized option '{arg}' (lab stand-in)")
-        else:
-            words.append(arg)
-    if not words:
-        raise UsageError("no command given (lab stand-in)")
-    return Invocation(verb=words[0], words=words[1:], flags=flags, types=types)
-
-
-def for_each_unit(action: Callable[[str], None], verb: str) -> Callable[[Invocation], int]:
-    """A systemctl verb that applies an action to each named unit, reporting failures the way
-    systemctl does (`Failed to <verb> <unit>: <reason>`) with its exit code."""
-
-    def handler(invocation: Invocation) -> int:
-        if not invocation.units:
-            raise UsageError(f"too few arguments for {verb}")
-        code = 0
-        for name in invocation.units:
-            try:
-                action(name)
-            except UnitError as error:
-                print(f"Failed to {verb} {name}: {error}", file=sys.stderr)
-                code = error.code
-        return code
-
-    return handler
-
-
-def restart_unit(name: str) -> None:
-    """`systemctl restart`: stop (if running), then start."""
-    load_unit(name)
-    stop_unit(name)
-    start_unit(name)
-
-
-def systemctl_enable(invocation: Invocation) -> int:
-    """`systemctl enable [--now]`."""
-    code = for_each_unit(enable_unit, "enable")(invocation)
-    if code == 0 and "--now" in invocation.flags:
-        code = for_each_unit(start_unit, "start")(invocation)
-    return code
-
-
-def systemctl_disable(invocation: Invocation) -> int:
-    """`systemctl disable [--now]`."""
-    code = for_each_unit(disable_unit, "disable")(invocation)
-    if "--now" in invocation.flags:
-        code = for_each_unit(stop_unit, "stop")(invocation) or code
-    return code
-
-
-def systemctl_is_active(invocation: Invocation) -> int:
-    """`systemctl is-active`: 0 when every unit runs, 3 otherwise."""
-    states = ["active" if main_pid(name) else "inactive" for name in invocation.units]
-    if "--quiet" not in invocation.flags and "-q" not in invocation.flags:
-        print("\n".join(states))
-    return 0 if states and all(state == "active" for state in states) else 3
-
-
-def systemctl_is_enabled(invocation: Invocation) -> int:
-    """`systemctl is-enabled`: 0 for enabled or static units."""
-    code = 0
-    for name in invocation.units:
-        try:
-            state = unit_file_state(name)
-        except UnitError:
-            print(f"Failed to get unit file state for {name}: No such file or directory")
-            code = 1
-            continue
-        print(state)
-        code = code or (0 if state in ("enabled", "static") else 1)
-    return code
-
-
-def systemctl_status(invocation: Invocation) -> int:
-    """`systemctl status`: a short summary and the last log lines; 3 if not running, 4 if the
-    unit does not exist."""
-    code = 0
-    for name in invocation.units:
-        try:
-            unit = load_unit(name)
-        except UnitError:
-            print(f"Unit {name} could not be found.", file=sys.stderr)
-            code = 4
-            continue
-        pid = main_pid(name)
-        print(f"● {name} - {unit.description or name}")
-        print(f"     Loaded: loaded ({unit.path}; {unit_file_state(name)})")
-        print(f"     Active: {'active (running)' if pid else 'inactive (dead)'}")
-        if pid:
-            print(f"   Main PID: {pid}")
-        print("", *tail_lines(unit_log(name), 10), sep="\n")
-        code = code or (0 if pid else 3)
-    return code
-
-
-def systemctl_list_unit_files(invocation: Invocation) -> int:
-    """`systemctl list-unit-files [--type=T] [--no-legend]`: the node's unit files and their
-    state; lab nodes have no swap units, so `--type=swap` lists nothing."""
-    types = invocation.types or list(UNIT_TYPES)
-    names = sorted(
-        path.name
-        for path in (UNIT_DIR.iterdir() if UNIT_DIR.is_dir() else [])
-        if not path.is_dir() and path.suffix[1:] in types
-    )
-    rows = [f"{name} {unit_file_state(name)}" for name in names]
-    if "--no-legend" not in invocation.flags:
-        rows = ["UNIT FILE STATE", *rows, "", f"{len(rows)} unit files listed."]
-    if rows:
-        print(*rows, sep="\n")
-    return 0
-
-
-SYSTEMCTL_VERBS: dict[str, Callable[[Invocation], int]] = {
-    "daemon-reload": lambda invocation: 0,
-    "start": for_each_unit(start_unit, "start"),
-    "stop": for_each_unit(stop_unit, "stop"),
-    "restart": for_each_unit(restart_unit, "restart"),
-    "enable": systemctl_enable,
-    "disable": systemctl_disable,
-    "mask": for_each_unit(mask_unit, "mask"),
-    "unmask": for_each_unit(unmask_unit, "unmask"),
-    "is-active": systemctl_is_active,
-    "is-enabled": systemctl_is_enabled,
-    "status": systemctl_status,
-    "list-unit-files": systemctl_list_unit_files,
-}
-
-
-def systemctl(args: list[str]) -> int:
-    """The node's systemctl: the verbs the program and the lab use, on the node's own units."""
-    try:
-        invocation = parse_systemctl(args)
-        handler = SYSTEMCTL_VERBS.get(invocation.verb)
-        if handler is None:
-            raise UsageError(f"unknown command '{invocation.verb}' (lab stand-in)")
-        return handler(invocation)
-    except UsageError as error:
-        print(f"systemctl: {error}", file=sys.stderr)
-        return 1
-
-
-def tail_lines(path: Path, count: int | None) -> list[str]:
-    """The last lines of a log file (all when count is None); none if it does not exist."""
-    if not path.exists():
-        return []
-    lines = path.read_bytes().decode("utf-8", "replace").splitlines()
-    return lines if count is None else lines[-count:] if count > 0 else []
-
-
-def parse_journalctl(args: list[str]) -> tuple[list[str], int | None]:
-    """The units (`-u`) and line count (`-n`) of a journalctl command line."""
-    parser = argparse.ArgumentParser(prog="journalctl", add_help=False, exit_on_error=False)
-    parser.add_argument("-u", "--unit", action="append", default=[])
-    parser.add_argument("-n", "--lines", type=int)
-    for flag in ("--no-pager", "-q", "--quiet", "-b", "--boot", "--no-hostname"):
-        parser.add_argument(flag, action="store_true")
-    options, unknown = parser.parse_known_args(args)
-    if unknown:
-        raise UsageError(f"unsupported arguments {unknown} (lab stand-in)")
-    return [unit_name(unit) for unit in options.unit], options.lines
-
-
-def journalctl(args: list[str]) -> int:
-    """The node's journalctl: `-u <unit> [-n N]` prints the tail of the unit's output."""
-    try:
-        units, count = parse_journalctl(args)
-    except (UsageError, argparse.ArgumentError) as error:
-        print(f"journalctl: {error}", file=sys.stderr)
-        return 1
-    lines = [line for name in units for line in tail_lines(unit_log(name), count)]
-    print("\n".join(lines) if lines else "-- No entries --")
-    return 0
-
-
-def swapoff(args: list[str]) -> int:
-    """The node's swapoff: a logged no-op, because the real one would act on the host's swap."""
-    return 0
-
-
-def swapon(args: list[str]) -> int:
-    """The node's swapon: `--show` lists nothing (lab nodes have no swap); enabling is refused
-    harmlessly, for the same reason as swapoff."""
-    if not any(arg in ("--show", "-s", "--summary") or arg.startswith("--show=") for arg in args):
-        print("swapon: lab nodes have no swap (lab stand-in)", file=sys.stderr)
-    return 0
-
-
-STAND_INS: dict[str, Callable[[list[str]], int]] = {
-    "systemctl": systemctl,
-    "journalctl": journalctl,
-    "swapoff": swapoff,
-    "swapon": swapon,
-}
-
-
 # --- command line ---------------------------------------------------------------------------------
 
 
@@ -1205,7 +665,7 @@ def print_nodes(state: dict[str, object], state_dir: Path) -> None:
         print(f"{node['name']} {node['address']}:{node['sshPort']} {node['hostKey']}")
 
 
-def cli(args: list[str]) -> int:
+def main(args: list[str] | None = None) -> int:
     """`python -m lab.nodes up --count N [--state-dir DIR]` / `down [--state-dir DIR] [--purge]`."""
     parser = argparse.ArgumentParser(prog="python -m lab.nodes", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -1225,17 +685,6 @@ def cli(args: list[str]) -> int:
         print(f"lab nodes: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Dispatches on the name this file runs under: a stand-in inside a node, else the CLI."""
-    argv = sys.argv if argv is None else argv
-    command = Path(argv[0]).name
-    stand_in = STAND_INS.get(command)
-    if stand_in is None:
-        return cli(argv[1:])
-    log_call([command, *argv[1:]])
-    return stand_in(argv[1:])
 
 
 if __name__ == "__main__":
