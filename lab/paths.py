@@ -20,4 +20,10 @@ def lab_dir() -> Path:
 
 
 def bin_dir() -> Path:
+    """The CLI, its language host, and the cluster's binaries."""
     return lab_dir() / "bin"
+
+
+def plugins_dir() -> Path:
+    """Provider plugins: off PATH, registered into the lab's PULUMI_HOME by version."""
+    return lab_dir() / "plugins"
