@@ -10,6 +10,7 @@ and judged again.
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,8 +80,9 @@ class ServingCsrApprover:
         required = set(required)
         deadline = time.monotonic() + timeout_seconds
         csrs = ListWatch(self.api.list_certificate_signing_request, self._consider)
-        csrs.sync()
-        csrs.follow_until(lambda: required <= self.approvals.keys(), deadline)
+        with contextlib.suppress(TimeoutError):  # then every required node is still waiting
+            csrs.sync(deadline)
+            csrs.follow_until(lambda: required <= self.approvals.keys(), deadline)
         if not required <= self.approvals.keys():
             raise ApprovalTimeoutError(required - self.approvals.keys(), timeout_seconds, self.made)
         csrs.follow_until(self._all_issued, min(deadline, time.monotonic() + issue_grace_seconds))

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,9 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import yaml
 from cryptography import x509
-from kubernetes import client, config
+from kubernetes import client
 from pulumi.dynamic.dynamic import serialize_provider
 
 from components.csr_approval import RESOURCE_ID, ServingCsrApprovalProvider
@@ -35,6 +35,7 @@ from components.csr_approver import (
     inventory_of,
 )
 from components.csr_policy import APPROVED_REASON, DENIED_REASON
+from components.kube_client import api_client
 from offline.engine import PROJECT_ROOT
 from tests.fake_apiserver import FakeApiServer
 from tests.kubelet_csrs import (
@@ -98,11 +99,8 @@ def server() -> Iterator[FakeApiServer]:
 
 
 def certificates_api(kubeconfig: str) -> client.CertificatesV1Api:
-    configuration = client.Configuration()
-    config.load_kube_config_from_dict(
-        yaml.safe_load(kubeconfig), client_configuration=configuration
-    )
-    return client.CertificatesV1Api(client.ApiClient(configuration))
+    """The client the provider makes from the admin kubeconfig."""
+    return client.CertificatesV1Api(api_client(kubeconfig))
 
 
 @pytest.fixture
@@ -394,6 +392,25 @@ def test_an_expired_watch_lists_again_and_goes_on(server, approver):
 
     assert approvals["node-0"].csr == name_of(csr)
     assert server.counts()["list"] == 2
+
+
+@pytest.mark.parametrize("kind", ["watch", "list"])
+def test_a_silent_connection_ends_by_the_deadline_naming_the_waiting_nodes(server, approver, kind):
+    """A watch (or list) whose connection was dropped without a word: nothing arrives, not even
+    the end of the watch at its timeoutSeconds. Only a client-side timeout ends it."""
+    server.hold_next(kind, seconds=20, times=5)  # every try of the client, not only the first
+    run = approver()
+    started = time.monotonic()
+
+    with (
+        in_background(lambda: run.run(["node-0", "node-1"], 2, 0)) as future,
+        pytest.raises(ApprovalTimeoutError) as raised,
+    ):
+        future.result(timeout=10)
+
+    assert time.monotonic() - started < 3.5
+    assert raised.value.waiting == ["node-0", "node-1"]
+    assert "for 2 node(s): node-0, node-1" in str(raised.value)
 
 
 # --- hostile requests ----------------------------------------------------------------------------

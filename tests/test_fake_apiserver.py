@@ -13,6 +13,7 @@ import ipaddress
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import ReadTimeoutError
 
 from tests.fake_apiserver import FakeApiServer, User, validate_create
 from tests.kubelet_csrs import (
@@ -388,6 +390,41 @@ def test_fail_next_injects_an_error_status_once(server, api):
 
     assert raised.value.status == 503
     assert api.list_certificate_signing_request().items == []
+
+
+def test_a_held_list_gets_no_answer_until_the_client_gives_up(server):
+    server.hold_next("list")
+    configuration = client.Configuration()
+    config.load_kube_config_from_dict(
+        yaml.safe_load(server.kubeconfig()), client_configuration=configuration
+    )
+    configuration.retries = False  # urllib3 would otherwise send it again at once
+    api = client.CertificatesV1Api(client.ApiClient(configuration))
+    started = time.monotonic()
+
+    with pytest.raises(ReadTimeoutError):
+        api.list_certificate_signing_request(_request_timeout=1)
+
+    assert 1 <= time.monotonic() - started < 2
+    assert api.list_certificate_signing_request().items == []
+    assert server.counts() == Counter(list=2)
+
+
+def test_a_held_watch_opens_then_stays_silent_past_its_timeout_seconds(server, api):
+    server.hold_next("watch")
+    server.create(kubelet_serving_csr("node-0"))  # an event the held stream never delivers
+    events = []
+    started = time.monotonic()
+
+    with pytest.raises(ReadTimeoutError):
+        for event in watch.Watch().stream(
+            api.list_certificate_signing_request, timeout_seconds=1, _request_timeout=2
+        ):
+            events.append(event)
+
+    assert events == []
+    assert 2 <= time.monotonic() - started < 3
+    assert len(first_events(api, 1)) == 1  # the next watch is served
 
 
 def test_stop_ends_open_watches_and_joins_threads():
