@@ -143,17 +143,26 @@ class ServingCsrApprover:
             self.log(f"{verdict.node}: serving CSR {name} denied: {verdict.message}")
 
     def _note_approved(self, document: Mapping[str, Any]) -> None:
-        """Count a CSR approved earlier, if it is genuine, and take its notAfter once issued."""
+        """Count a genuine CSR approved and issued: of a node's, the latest notAfter counts.
+
+        One approved and never issued is not counted (nothing may wait for it: the CSR cleaner
+        never collects it), unless this run approved it and waits for the signer.
+        """
         status = document.get("status") or {}
         if not any(c.get("type") == "Approved" for c in status.get("conditions") or []):
             return
         verdict = evaluate({**document, "status": {}}, self.inventory)
-        if verdict.action is not Action.APPROVE:
+        not_after = _not_after(status.get("certificate"))
+        if verdict.action is not Action.APPROVE or not_after is None:
             return
         name = document["metadata"]["name"]
         approval = self.approvals.get(verdict.node)
-        if approval is None or approval.csr == name:
-            self.approvals[verdict.node] = Approval(name, _not_after(status.get("certificate")))
+        if (
+            approval is None
+            or approval.csr == name
+            or (approval.not_after is not None and not_after > approval.not_after)
+        ):
+            self.approvals[verdict.node] = Approval(name, not_after)
 
     def _as_dict(self, csr: Any) -> dict[str, Any]:
         return self.api.api_client.sanitize_for_serialization(csr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import json
 import re
 import subprocess
@@ -241,13 +242,10 @@ def test_requests_already_approved_denied_or_issued_are_ignored(server, approver
     server.issue(name_of(issued))
     before = server.list()
 
-    approvals = approver().run(["node-0", "node-2"], 10, issue_grace_seconds=0)
+    approvals = approver().run(["node-2"], 10, issue_grace_seconds=0)
 
     assert server.list() == before
-    assert approvals == {
-        "node-0": Approval(name_of(approved), None),
-        "node-2": Approval(name_of(issued), not_after_of(server, name_of(issued))),
-    }
+    assert approvals == {"node-2": Approval(name_of(issued), not_after_of(server, name_of(issued)))}
     assert server.counts() == Counter(list=1)
     assert log == []
 
@@ -302,18 +300,25 @@ def test_rerun_with_every_node_approved_and_issued_is_one_list_request(server, a
     assert log == []
 
 
-def test_rerun_with_approved_but_unissued_certificates_waits_only_for_the_grace(server, approver):
-    """Not a pure no-op: the approver watches up to `issue_grace_seconds` for the signer."""
-    csr = server.create(genuine(NODES[0]))
-    server.approve(name_of(csr))
+def test_of_several_approved_requests_the_issued_one_with_the_latest_not_after_counts_at_once(
+    server, approver
+):
+    """An approved CSR that was never issued stays for good (the CSR cleaner only collects
+    issued ones), so nothing may wait for it; among the issued ones the latest counts."""
+    never = server.create(genuine(NODES[0], name="csr-aaaaa"))
+    server.approve(name_of(never))
+    for name, days in (("csr-bbbbb", 300), ("csr-ccccc", 30)):
+        server.create(genuine(NODES[0], name=name))
+        server.approve(name)
+        server.issue(name, lifetime=datetime.timedelta(days=days))
     server.reset_counts()
+    started = time.monotonic()
 
-    approvals = approver().run(["node-0"], 10, issue_grace_seconds=1)
+    approvals = approver().run(["node-0"], 30)
 
-    assert approvals == {"node-0": Approval(name_of(csr), None)}
-    counts = server.counts()
-    assert (counts["list"], counts["approval"], counts["get"]) == (1, 0, 0)
-    assert counts["watch"] >= 1
+    assert approvals == {"node-0": Approval("csr-bbbbb", not_after_of(server, "csr-bbbbb"))}
+    assert time.monotonic() - started < 1
+    assert server.counts() == Counter(list=1)
 
 
 # --- scale ---------------------------------------------------------------------------------------
