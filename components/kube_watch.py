@@ -54,10 +54,10 @@ class ListWatch:
         """
         try:
             listing = self.list_function(_request_timeout=request_timeout(deadline))
+            for item in listing.items:
+                self.handle(item)
         except ReadTimeoutError:
-            raise TimeoutError("the API server did not answer the list in time") from None
-        for item in listing.items:
-            self.handle(item)
+            raise TimeoutError("the API server did not answer in time") from None
         self.resource_version = listing.metadata.resource_version
 
     def follow_until(self, done: Callable[[], bool], deadline: float) -> None:
