@@ -1,10 +1,10 @@
 """`ServingCsrApproval`: the dynamic resource that approves the stack's kubelet serving CSRs.
 
 `create` and `update` approve (see `csr_approver`) until the nodes they judge hold an issued
-serving certificate: `create` every node, `update` only the nodes that are new, whose kubelet
-(re)started in this update (known by the sha256 of the files the kubelet restarts for), or
-that have no unexpired certificate on record. The restarted ones may still file a new CSR and
-are waited for.
+serving certificate: `create` every node, `update` only the nodes that are new, whose entry
+(names, address, kubelet port, kubelet files) or the CA changed, or that have no unexpired
+certificate on record. Of those, the nodes whose kubelet (re)started in this update, known by
+the sha256 of the files the kubelet restarts for, may still file a new CSR and are waited for.
 
 `read`, run by `pulumi refresh`, reports the managed nodes' serving CSRs still pending, and
 `diff` then shows a change, so a scheduled `pulumi up --refresh` approves certificate renewals
@@ -70,13 +70,14 @@ def _to_judge(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], li
     now = rfc3339(datetime.now(UTC))
     before = {node["name"]: node for node in olds.get("nodes") or []}
     on_record = olds.get("approved") or {}
+    ca_changed = olds.get("ca_pem") != news["ca_pem"]
     required, restarted = [], []
     for node in news["nodes"]:
         name, old = node["name"], before.get(node["name"])
         if old is None or old.get("kubelet_files") != node["kubelet_files"]:
             restarted.append(name)
         expires = (on_record.get(name) or {}).get("not_after") or ""
-        if name in restarted or expires <= now:
+        if ca_changed or old != node or expires <= now:
             required.append(name)
     return required, restarted
 

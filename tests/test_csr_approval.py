@@ -33,6 +33,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from components.csr_approval import RESOURCE_ID, ServingCsrApprovalProvider
 from components.csr_approver import (
     Approval,
+    ApprovalError,
     ApprovalTimeoutError,
     ServingCsrApprover,
     inventory_of,
@@ -661,6 +662,81 @@ def test_update_waits_only_for_new_nodes_and_drops_removed_ones(server, signer):
     assert server.counts()["approval"] == 1
 
 
+def test_a_node_whose_address_changed_gets_its_new_request_approved_against_the_new_inventory(
+    server, signer
+):
+    """Its old CSR (still listed, issued for the old address) and the certificate its kubelet
+    still serves name an address the stack no longer gives it: neither counts."""
+    kubelet, old_csr = kubelet_holding(server, NODES[0])
+    olds = recorded(
+        server, NODES[:1], {"node-0": {"csr": old_csr, "not_after": not_after_of(server, old_csr)}}
+    )
+    moved = restarted({**NODES[0], "ips": ["10.0.0.99"]})
+
+    with kubelet:
+        news = props(server, [served_by(moved, kubelet)], timeout=10)
+        update = lambda: ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)  # noqa: E731
+        with in_background(update) as future:
+            wait_for_watch(server, future, 2)
+            stale = server.create(genuine(NODES[0]))  # a request naming the old address
+            new = server.create(genuine(moved))
+            result = future.result(timeout=10)
+
+    assert result.outs["approved"] == {
+        "node-0": {"csr": name_of(new), "not_after": not_after_of(server, name_of(new))}
+    }
+    [denial] = conditions(server, name_of(stale))
+    assert denial["type"] == "Denied"
+    assert "IP address 10.0.0.1 is not an address of node-0" in denial["message"]
+
+
+def test_certificates_of_a_replaced_ca_do_not_count(server):
+    """Judged again for the CA change alone (the kubelet did not restart here): what its
+    kubelet serves was signed by the old CA, so the update fails at once."""
+    old_ca = CertificateAuthority.create(utc_now())
+    started = time.monotonic()
+
+    with FakeKubelet(old_ca, node_name="node-0", ips=["10.0.0.1"]) as kubelet:
+        entry = served_by(NODES[0], kubelet)
+        olds = {
+            **recorded(
+                server, [entry], {"node-0": {"csr": None, "not_after": "2099-01-01T00:00:00Z"}}
+            ),
+            "ca_pem": old_ca.ca_pem.decode(),
+        }
+        with pytest.raises(ApprovalError) as raised:
+            ServingCsrApprovalProvider().update(RESOURCE_ID, olds, props(server, [entry], 30))
+
+    assert time.monotonic() - started < 3
+    assert "serves a certificate that does not count: not signed by the cluster CA" in str(
+        raised.value
+    )
+
+
+def test_a_node_that_did_not_restart_is_judged_at_once_on_the_certificate_it_holds(server):
+    """extraSANs lost a name its certificate carries. Its kubelet did not restart and asks for
+    nothing new, so there is nothing to wait for: the update fails at once, saying why."""
+    aliased = {**NODES[0], "dns_names": ["node-0.example.com", "old-alias.example.com"]}
+    kubelet, _ = kubelet_holding(server, aliased, dns=("node-0", "old-alias.example.com"))
+    clean_csrs(server, utc_now() + AN_HOUR_LATER)
+    started = time.monotonic()
+
+    with kubelet:
+        olds = recorded(
+            server,
+            [served_by(aliased, kubelet)],
+            {"node-0": {"csr": None, "not_after": served_not_after(kubelet)}},
+        )
+        news = props(server, [served_by(NODES[0], kubelet)], timeout=30)
+        with pytest.raises(ApprovalError) as raised:
+            ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)
+
+    assert time.monotonic() - started < 3
+    message = str(raised.value)
+    assert "DNS name 'old-alias.example.com' is not a name of node-0" in message
+    assert "did not restart" in message
+
+
 def test_read_reports_the_managed_nodes_pending_requests_and_approves_nothing(server):
     waiting = server.create(genuine(NODES[0]))
     hostile = server.create(genuine(NODES[1], dns=("kubernetes.default.svc",)))
@@ -713,6 +789,7 @@ def test_a_renewal_found_by_refresh_is_approved_and_named_once_issued(server):
         pytest.param({"timeout_seconds": 60}, True, id="timeout"),
         pytest.param({"nodes": [*NODES, node(3)]}, True, id="node-added"),
         pytest.param({"kubeconfig": "other"}, True, id="kubeconfig"),
+        pytest.param({"ca_pem": "another CA"}, True, id="ca"),
         pytest.param({"nodes": [restarted(NODES[0]), *NODES[1:]]}, True, id="kubelet-restarted"),
     ],
 )
