@@ -49,9 +49,12 @@ PROBE_TIMEOUT_SECONDS = 5
 PROBE_WORKERS = 16
 _KUBELET = "kubelet"  # the source of a problem found on the kubelet's port, not in a CSR
 NOT_RESTARTED = (
-    "no approved, issued serving certificate, and no new CSR to wait for: the kubelet did not "
-    "restart in this update, so it asks for none (to make it ask, remove kubelet-server-*.pem "
-    "from its --cert-dir and restart it)"
+    "no approved, issued serving certificate, and no CSR to wait for (the kubelet did not "
+    "restart in this update, so it asks for none)"
+)
+MAKE_IT_ASK = (
+    "To make a kubelet ask for a new serving certificate, remove kubelet-server-*.pem from its "
+    "cert dir and restart it. "
 )
 
 
@@ -67,7 +70,9 @@ class Approval:
 class ApprovalError(Exception):
     """Some nodes hold no approved, issued serving certificate; says why for each."""
 
-    def __init__(self, problems: Mapping[str, str], headline: str, made: int) -> None:
+    def __init__(
+        self, problems: Mapping[str, str], headline: str, made: int, advice: str = ""
+    ) -> None:
         self.waiting = sorted(problems)
         details = "; ".join(
             f"{node}: {problems[node]}; look at `journalctl -u kubelet` on {node} and "
@@ -76,7 +81,7 @@ class ApprovalError(Exception):
         )
         super().__init__(
             f"{headline} for {len(self.waiting)} node(s): {', '.join(self.waiting)} "
-            f"({details}). The {made} approval(s) made stay in place."
+            f"({details}). {advice}The {made} approval(s) made stay in place."
         )
 
 
@@ -132,7 +137,7 @@ class ServingCsrApprover:
             self._probe(required)
             stuck = {n for n in required - restarted if self._lacking(n)}
             if stuck:
-                raise ApprovalError(self._explain(stuck), NOT_RESTARTED, self.made)
+                raise ApprovalError(self._explain(stuck), NOT_RESTARTED, self.made, MAKE_IT_ASK)
             while self._waiting(required) and time.monotonic() < self.deadline:
                 until = min(self.deadline, time.monotonic() + PROBE_INTERVAL_SECONDS)
                 csrs.follow_until(lambda: not self._waiting(required), until)
