@@ -8,7 +8,7 @@ STACK ?= dev
 PLAN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: plan test lint bench tools clean
+.PHONY: plan test lint bench tools clean lab e2e
 
 plan: $(VENV)/.installed
 	$(PY) -m offline.plan --stack $(STACK) --throwaway-ssh-key $(PLAN_ARGS)
@@ -34,6 +34,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+# The lab (lab/, README "The lab"): the real Pulumi CLI, control plane and kubelet, built from
+# Go modules into .lab/; then the scenarios through it, as root. Neither is part of `make test`.
+lab: $(VENV)/.installed
+	$(PY) -m lab.build
+	$(PY) -m lab.pulumi_home setup
+
+e2e: $(VENV)/.installed
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

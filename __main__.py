@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 from components.bootstrap_rbac import BootstrapRbac
 from components.bootstrap_token import BootstrapToken
 from components.csr_approval import ServingCsrApproval
-from components.inventory import inventory_entry, kubelet_target
+from components.inventory import approval_entry, kubelet_target
 from components.kubelet_api_check import KubeletApiVerification
 from components.kubelet_node import KubeletNode
 from components.settings import SettingsError, load_settings
@@ -47,7 +47,11 @@ for node in settings.nodes:
 approval = ServingCsrApproval(
     "serving-csr-approval",
     admin_kubeconfig,
-    [inventory_entry(node) for node in settings.nodes],
+    settings.ca_cert_file.pem,
+    [
+        approval_entry(node, settings.kubelet.port, kubelet.files_sha256)
+        for node, (_, kubelet) in zip(settings.nodes, nodes.values(), strict=True)
+    ],
     settings.csr_approval.timeout_seconds,
     opts=pulumi.ResourceOptions(depends_on=[kubelet.start for _, kubelet in nodes.values()]),
 )

@@ -1,9 +1,10 @@
 """The serving-CSR approver against the fake API server: requests and time, in bulk and live.
 
-Two scenarios, each on a fresh `tests.fake_apiserver.FakeApiServer` (TLS, official client):
+Two scenarios, each on a fresh `tests.fake_apiserver.FakeApiServer` (TLS, official client)
+with `tests.fake_controllers.Signer` issuing what is approved, as kube-controller-manager does:
 
-- bulk: N pending kubelet serving CSRs (N nodes, 1,000 by default) approved by one `run`; the
-  API requests it made, by kind, come from the fake's counters;
+- bulk: N pending kubelet serving CSRs (N nodes, 1,000 by default) approved by one `run`, which
+  ends once all are issued; the API requests it made, by kind, come from the fake's counters;
 - watching: the approver runs and watches while M CSRs (50 by default) are created one by one;
   each one's latency is the time from just before its creation to the moment its Approved
   condition is committed on the server (seen through the fake's store events).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import socket
 import statistics
 import sys
 import textwrap
@@ -32,6 +34,7 @@ from kubernetes import client, config
 
 from components.csr_approver import ServingCsrApprover, inventory_of
 from tests.fake_apiserver import FakeApiServer
+from tests.fake_controllers import Signer
 from tests.kubelet_csrs import kubelet_serving_csr, make_key
 
 DEFAULT_CSRS = 1000
@@ -126,6 +129,20 @@ def certificates_api(server: FakeApiServer) -> client.CertificatesV1Api:
     return client.CertificatesV1Api(client.ApiClient(configuration))
 
 
+def approver_for(server: FakeApiServer, nodes: Sequence[dict[str, Any]]) -> ServingCsrApprover:
+    """An approver of `nodes` whose kubelets answer nowhere: a node is done once its CSR is."""
+    with socket.socket() as probe:  # a port of 127.0.0.1 that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = ("127.0.0.1", probe.getsockname()[1])
+    return ServingCsrApprover(
+        certificates_api(server),
+        inventory_of(nodes),
+        server.ca.certificate,
+        {n["name"]: nowhere for n in nodes},
+        log=lambda _line: None,
+    )
+
+
 def _requests(nodes: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     key = make_key("ecdsa-p256")  # one key for all: key generation is not what is measured
     return [kubelet_serving_csr(n["name"], ips=tuple(n["ips"]), key=key) for n in nodes]
@@ -135,14 +152,12 @@ def bulk(count: int) -> Row:
     """Approve `count` CSRs that are all pending when the approver starts."""
     nodes = [node_entry(i) for i in range(count)]
     requests = _requests(nodes)
-    with FakeApiServer() as server:
+    with FakeApiServer() as server, Signer(server):
         for request in requests:
             server.create(request)
-        approver = ServingCsrApprover(
-            certificates_api(server), inventory_of(nodes), log=lambda _line: None
-        )
+        approver = approver_for(server, nodes)
         start = time.perf_counter()
-        approvals = approver.run([n["name"] for n in nodes], 600, issue_grace_seconds=0)
+        approvals = approver.run([n["name"] for n in nodes], 600)
         seconds = time.perf_counter() - start
         counts = server.counts()
     if len(approvals) != count:
@@ -154,16 +169,12 @@ def watched(count: int) -> Row:
     """Create `count` CSRs one by one while the approver watches; time each to Approved."""
     nodes = [node_entry(i) for i in range(count)]
     requests = _requests(nodes)
-    with FakeApiServer() as server:
-        approver = ServingCsrApprover(
-            certificates_api(server), inventory_of(nodes), log=lambda _line: None
-        )
+    with FakeApiServer() as server, Signer(server):
+        approver = approver_for(server, nodes)
         with ThreadPoolExecutor(max_workers=1) as pool:
             start = time.perf_counter()
-            future = pool.submit(
-                approver.run, [n["name"] for n in nodes], 600, issue_grace_seconds=0
-            )
-            server.wait_for_watchers(1)
+            future = pool.submit(approver.run, [n["name"] for n in nodes], 600)
+            server.wait_for_watchers(2)  # the signer's and the approver's
             latencies = [_create_and_await_approval(server, request) for request in requests]
             approvals = future.result(timeout=60)
             seconds = time.perf_counter() - start
@@ -197,7 +208,8 @@ def footnotes() -> str:
         "Fake API server over TLS on 127.0.0.1, official kubernetes client, one process; "
         "times are printed, never asserted.",
         "list/watch/get/approval = API requests of that kind counted by the fake; requests = all "
-        "kinds. A single list then one approval per CSR is the design: no per-CSR get.",
+        "kinds. A single list then one approval per CSR is the design: no per-CSR get; one "
+        "watch sees the signer issue what was approved.",
         "median/p95 ms = creation of a CSR -> its Approved condition committed (p95 by nearest "
         "rank), CSRs created one at a time while the approver watches.",
     ]

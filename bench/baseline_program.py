@@ -96,7 +96,7 @@ for index in range(NODES):
     node.register_outputs({})
 
 approval = ServingCsrApproval(
-    "serving-csr-approval", "", [], 60, opts=pulumi.ResourceOptions(depends_on=starts)
+    "serving-csr-approval", "", "", [], 60, opts=pulumi.ResourceOptions(depends_on=starts)
 )
 verification = pulumi.ComponentResource(
     "kubelet-bootstrap:index:KubeletApiVerification", "kubelet-api-verification", None, cluster

@@ -1,13 +1,20 @@
 """`ServingCsrApproval`: the dynamic resource that approves the stack's kubelet serving CSRs.
 
-`create` and `update` approve (see `csr_approver`); `read`, run by `pulumi refresh`, reports the
-managed nodes' serving CSRs still pending, and `diff` then shows a change, so a scheduled
-`pulumi up --refresh` approves certificate renewals too. The provider is pickled by dill into
-the state: it imports its clients inside its methods and keeps no client on `self`.
+`create` and `update` approve (see `csr_approver`) until the nodes they judge hold an issued
+serving certificate: `create` every node, `update` only the nodes that are new, whose entry
+(names, address, kubelet port, kubelet files) or the CA changed, or that have no unexpired
+certificate on record. Of those, the nodes whose kubelet (re)started in this update, known by
+the sha256 of the files the kubelet restarts for, may still file a new CSR and are waited for.
+
+`read`, run by `pulumi refresh`, reports the managed nodes' serving CSRs still pending, and
+`diff` then shows a change, so a scheduled `pulumi up --refresh` approves certificate renewals
+too. The provider is pickled by dill into the state: it imports its clients inside its methods
+and keeps no client on `self`.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
@@ -21,54 +28,86 @@ from pulumi.dynamic import (
 )
 
 RESOURCE_ID = "kubelet-serving-csrs"
+INPUTS = ("kubeconfig", "ca_pem", "nodes", "timeout_seconds")
 
 
 class ServingCsrApprovalProvider(ResourceProvider):
     """Approves genuine serving CSRs of the nodes in its inputs, and nothing else."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        approved = _approve(props, required=[node["name"] for node in props["nodes"]], known={})
+        names = [node["name"] for node in props["nodes"]]
+        approved = _approve(props, required=names, restarted=names, known={})
         return CreateResult(id_=RESOURCE_ID, outs={**props, "approved": approved, "pending": []})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        names = [node["name"] for node in news["nodes"]]
-        known = {name: a for name, a in (olds.get("approved") or {}).items() if name in names}
-        approved = _approve(news, required=[n for n in names if n not in known], known=known)
+        required, restarted = _to_judge(olds, news)
+        known = {
+            name: certificate
+            for name, certificate in (olds.get("approved") or {}).items()
+            if name in {node["name"] for node in news["nodes"]} and name not in required
+        }
+        approved = _approve(news, required, restarted, known)
         return UpdateResult(outs={**news, "approved": approved, "pending": []})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from components.csr_approver import ServingCsrApprover, inventory_of
+        from components.csr_approver import inventory_of, pending_requests
 
-        approver = ServingCsrApprover(
-            _certificates_api(props["kubeconfig"]), inventory_of(props["nodes"])
-        )
-        return ReadResult(id_=id_, outs={**props, "pending": approver.pending()})
+        api = _certificates_api(props["kubeconfig"])
+        pending = pending_requests(api, inventory_of(props["nodes"]))
+        return ReadResult(id_=id_, outs={**props, "pending": pending})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [
-            key
-            for key in ("kubeconfig", "nodes", "timeout_seconds")
-            if olds.get(key) != news.get(key)
-        ]
+        changed = [key for key in INPUTS if olds.get(key) != news.get(key)]
         if olds.get("pending"):
             changed.append("pending")
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
 
-def _approve(props: dict[str, Any], required: list[str], known: dict[str, Any]) -> dict[str, Any]:
-    """Run the approver; returns each node's approval as `{csr, not_after}`."""
+def _to_judge(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The nodes `update` must see holding a certificate, and those of them restarted."""
+    from components.serving_certificate import rfc3339
+
+    now = rfc3339(datetime.now(UTC))
+    before = {node["name"]: node for node in olds.get("nodes") or []}
+    on_record = olds.get("approved") or {}
+    ca_changed = olds.get("ca_pem") != news["ca_pem"]
+    required, restarted = [], []
+    for node in news["nodes"]:
+        name, old = node["name"], before.get(node["name"])
+        if old is None or old.get("kubelet_files") != node["kubelet_files"]:
+            restarted.append(name)
+        expires = (on_record.get(name) or {}).get("not_after") or ""
+        if ca_changed or old != node or expires <= now:
+            required.append(name)
+    return required, restarted
+
+
+def _approve(
+    props: dict[str, Any], required: list[str], restarted: list[str], known: dict[str, Any]
+) -> dict[str, Any]:
+    """Run the approver; returns each node's certificate as `{csr, not_after}`.
+
+    A node not judged keeps the certificate on record, or a later one if the CSRs show it.
+    """
     import sys
 
-    from components.csr_approver import ServingCsrApprover, inventory_of
+    from cryptography import x509
+
+    from components.csr_approver import ServingCsrApprover, inventory_of, kubelets_of
 
     approver = ServingCsrApprover(
         _certificates_api(props["kubeconfig"]),
         inventory_of(props["nodes"]),
+        x509.load_pem_x509_certificate(props["ca_pem"].encode()),
+        kubelets_of(props["nodes"]),
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    approvals = approver.run(required, float(props["timeout_seconds"]))
-    fresh = {node: {"csr": a.csr, "not_after": a.not_after} for node, a in approvals.items()}
-    return {**known, **fresh}
+    found = approver.run(required, float(props["timeout_seconds"]), restarted=restarted)
+    approved = dict(known)
+    for name, certificate in found.items():
+        if name not in approved or certificate.not_after > approved[name]["not_after"]:
+            approved[name] = {"csr": certificate.csr, "not_after": certificate.not_after}
+    return dict(sorted(approved.items()))
 
 
 def _certificates_api(kubeconfig: str) -> Any:
@@ -80,7 +119,11 @@ def _certificates_api(kubeconfig: str) -> Any:
 
 
 class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrApproval"):
-    """Approves each node's kubelet serving CSR once, and renewals on `pulumi up --refresh`."""
+    """Approves each node's kubelet serving CSR once, and renewals on `pulumi up --refresh`.
+
+    `nodes` are `inventory.approval_entry` dicts; `ca_pem` is the cluster CA, which every
+    serving certificate counted must be signed by.
+    """
 
     approved: pulumi.Output[dict[str, Any]]
     pending: pulumi.Output[list[str]]
@@ -89,6 +132,7 @@ class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrA
         self,
         name: str,
         kubeconfig: pulumi.Input[str],
+        ca_pem: str,
         nodes: list[dict[str, Any]],
         timeout_seconds: int,
         opts: pulumi.ResourceOptions | None = None,
@@ -98,6 +142,7 @@ class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrA
             name,
             {
                 "kubeconfig": pulumi.Output.secret(kubeconfig),
+                "ca_pem": ca_pem,
                 "nodes": nodes,
                 "timeout_seconds": timeout_seconds,
                 "approved": None,

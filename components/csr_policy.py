@@ -152,6 +152,22 @@ def _check(spec: Mapping[str, Any], node: NodeIdentity, max_expiration_seconds: 
         )
 
 
+def identity_problem(
+    document: x509.Certificate | x509.CertificateSigningRequest, node: NodeIdentity
+) -> str | None:
+    """Why the subject or SANs of a request or certificate are not `node`'s, or None.
+
+    The same rules as for a request: subject exactly `CN=system:node:<name>, O=system:nodes`,
+    at least one SAN, each a DNS name or IP address the stack's inventory gives that node.
+    """
+    try:
+        _check_subject(document, f"{NODE_USER_PREFIX}{node.name}")
+        _check_names(document, node)
+    except _RefusalError as refusal:
+        return refusal.message
+    return None
+
+
 def _parse_request(encoded: Any) -> x509.CertificateSigningRequest:
     try:
         pem = base64.b64decode(str(encoded or ""), validate=True)
@@ -178,13 +194,15 @@ def _common_name(request: x509.CertificateSigningRequest) -> str:
     return str(names[0].value) if len(names) == 1 else ""
 
 
-def _check_subject(request: x509.CertificateSigningRequest, expected_user: str) -> None:
-    attributes = [(a.oid, a.value) for a in request.subject]
+def _check_subject(
+    document: x509.Certificate | x509.CertificateSigningRequest, expected_user: str
+) -> None:
+    attributes = [(a.oid, a.value) for a in document.subject]
     expected = [(NameOID.ORGANIZATION_NAME, NODES_GROUP), (NameOID.COMMON_NAME, expected_user)]
     if sorted(attributes, key=str) != sorted(expected, key=str):
         raise _RefusalError(
             "subject",
-            f"subject {request.subject.rfc4514_string()!r} is not exactly "
+            f"subject {document.subject.rfc4514_string()!r} is not exactly "
             f"'CN={expected_user},O={NODES_GROUP}'",
         )
 
@@ -197,11 +215,13 @@ def _check_extensions(request: x509.CertificateSigningRequest) -> None:
             raise _RefusalError("ca", "the request asks for a CA certificate (CA:TRUE)")
 
 
-def _check_names(request: x509.CertificateSigningRequest, node: NodeIdentity) -> None:
+def _check_names(
+    document: x509.Certificate | x509.CertificateSigningRequest, node: NodeIdentity
+) -> None:
     try:
-        sans = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = document.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        raise _RefusalError("san", "the request names no DNS name or IP address") from None
+        raise _RefusalError("san", "it names no DNS name or IP address") from None
     for general_name in sans:
         if isinstance(general_name, x509.DNSName):
             dns = _dns(general_name.value)
@@ -228,7 +248,7 @@ def _check_names(request: x509.CertificateSigningRequest, node: NodeIdentity) ->
                 "only DNS names and IP addresses",
             )
     if not len(sans):
-        raise _RefusalError("san", "the request names no DNS name or IP address")
+        raise _RefusalError("san", "it names no DNS name or IP address")
 
 
 def _check_key(request: x509.CertificateSigningRequest) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 from components.settings import NodeSettings
@@ -14,6 +15,19 @@ def inventory_entry(node: NodeSettings) -> dict[str, Any]:
     for san in node.extra_sans:
         (ips if _is_ip(san) else dns_names).append(san)
     return {"name": node.name, "ips": ips, "dns_names": dns_names}
+
+
+def approval_entry(
+    node: NodeSettings, port: int, kubelet_files: Mapping[str, str]
+) -> dict[str, Any]:
+    """What serving-CSR approval is told of a node: its names, where its kubelet serves, and
+    the sha256 of each file its kubelet restarts for (a change means it restarted)."""
+    return {
+        **inventory_entry(node),
+        "address": node.address,
+        "port": port,
+        "kubelet_files": dict(kubelet_files),
+    }
 
 
 def kubelet_target(node: NodeSettings, port: int) -> dict[str, Any]:

@@ -6,7 +6,11 @@ from typing import Any
 
 
 def api_client(kubeconfig: str) -> Any:
-    """A `kubernetes.client.ApiClient` for `kubeconfig`, imported here for the pickled providers."""
+    """A `kubernetes.client.ApiClient` for `kubeconfig`, imported here for the pickled providers.
+
+    urllib3's own retries are off: it would send a request that timed out three more times,
+    each with the whole timeout, so a request's `_request_timeout` would not bound it.
+    """
     import yaml
     from kubernetes import client, config
 
@@ -19,4 +23,5 @@ def api_client(kubeconfig: str) -> Any:
         raise ValueError(f"the admin kubeconfig is not valid YAML{where}") from None
     configuration = client.Configuration()
     config.load_kube_config_from_dict(document, client_configuration=configuration)
+    configuration.retries = False
     return client.ApiClient(configuration)

@@ -16,6 +16,11 @@ observe them:
   Approved/Denied/Failed condition, or a True-only condition with another status;
 - errors are `Status` objects, so the client raises `ApiException` with the right `status`.
 
+`hold_next` plays a network fault rather than the API server: a connection that a NAT or load
+balancer dropped without telling either end. The request is read and then nothing more comes
+back (a watch gets its response headers first, as a stream dropped midway), and the connection
+stays open until the hold ends, so only a client-side timeout gets the client out.
+
 CSR selectors, PATCH, the CSR /status subresource and authorization are not implemented.
 Objects added with `FakeApiServer.create` skip validation on purpose: an approver must not
 rely on the API server having rejected a malformed request.
@@ -1070,6 +1075,12 @@ class _Fault:
     times: int
 
 
+@dataclass
+class _Hold:
+    seconds: float
+    times: int
+
+
 class TlsRequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 over a connection of a TlsHttpServer: handshake in its own thread, no logging."""
 
@@ -1121,6 +1132,9 @@ class _Handler(TlsRequestHandler):
             target = route(method, url.path, query)
             fake._record(target.kind)
             fake._inject_fault(target.kind)
+            if fake._hold(target.kind, self._send_watch_headers):
+                self.close_connection = True
+                return
             if target.kind == "watch":
                 self._watch(query)
                 return
@@ -1151,10 +1165,7 @@ class _Handler(TlsRequestHandler):
         store = store or fake.store
         since = _resource_version(query)
         timeout = _seconds(query, "timeoutSeconds", fake.max_watch_seconds)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._send_watch_headers()
         try:
             bookmarks = _flag(query, "allowWatchBookmarks")
             watcher = store.subscribe(since, bookmarks=bookmarks, accepts=accepts)
@@ -1170,6 +1181,13 @@ class _Handler(TlsRequestHandler):
             self.close_connection = True
         finally:
             store.unsubscribe(watcher)
+
+    def _send_watch_headers(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
 
     def _write_chunk(self, event: Json) -> None:
         data = json.dumps(event).encode() + b"\n"
@@ -1445,10 +1463,10 @@ class FakeApiServer:
     """The fake API server: `with FakeApiServer() as server:` then `server.kubeconfig()`.
 
     Test hooks act on the store directly (no HTTP, not counted): create, get, list, delete,
-    approve, deny, issue, bump, conflict_next_approval, compact, bookmark, fail_next; for the
-    verification step add_node, set_node_ready, set_node_unknown, bump_node, delete_node,
-    get_node, list_nodes, add_service_account, delete_service_account, review_token,
-    token_subject.
+    approve, deny, issue, bump, conflict_next_approval, compact, bookmark, fail_next,
+    hold_next; for the verification step add_node, set_node_ready, set_node_unknown,
+    bump_node, delete_node, get_node, list_nodes, add_service_account, delete_service_account,
+    review_token, token_subject.
     """
 
     def __init__(
@@ -1476,6 +1494,8 @@ class FakeApiServer:
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._faults: dict[str, _Fault] = {}
+        self._holds: dict[str, _Hold] = {}
+        self._released = threading.Event()
         self._httpd: _HttpServer | None = None
 
     # lifecycle
@@ -1492,6 +1512,7 @@ class FakeApiServer:
         """End watch streams, stop accepting, cut idle connections, join every thread."""
         if self._httpd is None:
             return
+        self._released.set()
         self.store.close(timeout=2.0)
         self.node_store.close(timeout=2.0)
         self._httpd.stop_serving()
@@ -1561,6 +1582,30 @@ class FakeApiServer:
         """Answer the next `times` requests of `kind` with an error Status (e.g. 503, 429)."""
         with self._counts_lock:
             self._faults[kind] = _Fault(ApiError(code, reason, message, {}), times)
+
+    def hold_next(self, kind: str, seconds: float = 30.0, times: int = 1) -> None:
+        """Go silent on the next `times` requests of `kind` for `seconds` (or until stop()).
+
+        A dropped connection: the request is counted, a watch gets its 200 and headers (its
+        stream then carries nothing, not even its end at timeoutSeconds), anything else gets
+        no answer at all. When the hold ends the connection is closed without an answer.
+        """
+        with self._counts_lock:
+            self._holds[kind] = _Hold(seconds, times)
+
+    def _hold(self, kind: str, send_watch_headers: Callable[[], None]) -> bool:
+        """Hold this request if `hold_next` asked for it: True once the hold is over."""
+        with self._counts_lock:
+            hold = self._holds.get(kind)
+            if hold is None:
+                return False
+            hold.times -= 1
+            if hold.times <= 0:
+                del self._holds[kind]
+        if kind in ("watch", "node-watch"):
+            send_watch_headers()
+        self._released.wait(hold.seconds)
+        return True
 
     def _record(self, kind: str) -> None:
         with self._counts_lock:

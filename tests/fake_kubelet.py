@@ -88,8 +88,10 @@ class FakeKubelet:
     `ca` signs the serving certificate (IP SANs `ips`, DNS SAN `node_name`, subject
     `system:node:<node_name>` / `system:nodes`, as kubelet-serving certificates are); None
     makes it self-signed, as a kubelet without serverTLSBootstrap does, so verification
-    against the cluster CA fails while the names still match. `authorized` is the set of
-    usernames allowed `get nodes/metrics` (and the rest); it can be changed while serving.
+    against the cluster CA fails while the names still match. `certificate`, PEM certificate
+    and key, is served as it is instead: the one the signer issued for the kubelet's own CSR.
+    `authorized` is the set of usernames allowed `get nodes/metrics` (and the rest); it can be
+    changed while serving.
     """
 
     address = "127.0.0.1"
@@ -104,13 +106,16 @@ class FakeKubelet:
         authorization_mode: AuthorizationMode = "Webhook",
         node_name: str = "node-0",
         ips: Sequence[str] = ("127.0.0.1",),
+        certificate: tuple[bytes, bytes] | None = None,
     ) -> None:
         self.node_name = node_name
         self.authorized = set(authorized)
         self.anonymous_auth = anonymous_auth
         self.authorization_mode = authorization_mode
         self._authenticate_token = authenticate
-        if ca is None:
+        if certificate is not None:
+            self.certificate_pem, key_pem = certificate
+        elif ca is None:
             self.certificate_pem, key_pem = self_signed_certificate(node_name, ips)
         else:
             self.certificate_pem, key_pem = ca.issue_server_certificate(

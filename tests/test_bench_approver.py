@@ -65,10 +65,10 @@ def test_arguments_default_to_the_issue_sizes_and_refuse_zero():
         parse_args(["--csrs", "0"])
 
 
-def test_bulk_scenario_counts_one_list_and_one_approval_per_csr():
+def test_bulk_scenario_counts_one_list_one_approval_per_csr_and_a_watch_for_issuance():
     row = bulk(5)
-    assert row.counts == Counter(list=1, approval=5)
-    assert row.requests == 6 and row.latencies == []
+    assert row.counts == Counter(list=1, approval=5, watch=1)
+    assert row.requests == 7 and row.latencies == []
 
 
 def test_watched_scenario_times_every_csr_from_one_list_and_one_watch():

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
+import hashlib
 import json
 import re
+import socket
 import subprocess
 import sys
-import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,21 +25,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import yaml
 from cryptography import x509
-from kubernetes import client, config
+from cryptography.hazmat.primitives import serialization
+from kubernetes import client
 from pulumi.dynamic.dynamic import serialize_provider
 
 from components.csr_approval import RESOURCE_ID, ServingCsrApprovalProvider
 from components.csr_approver import (
     Approval,
+    ApprovalError,
     ApprovalTimeoutError,
     ServingCsrApprover,
     inventory_of,
+    kubelets_of,
 )
 from components.csr_policy import APPROVED_REASON, DENIED_REASON
+from components.kube_client import api_client
 from offline.engine import PROJECT_ROOT
-from tests.fake_apiserver import FakeApiServer
+from tests.fake_apiserver import CertificateAuthority, FakeApiServer, private_key_pem, utc_now
+from tests.fake_controllers import Signer, clean_csrs
+from tests.fake_kubelet import FakeKubelet
 from tests.kubelet_csrs import (
     SERVING_USAGES_WITH_ENCIPHERMENT,
     hostile_serving_csrs,
@@ -57,16 +65,70 @@ from tests.test_csr_policy import (
 Json = dict[str, Any]
 
 
+def _closed_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on: where a node without a kubelet answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+NO_KUBELET = _closed_port()
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def node(index: int) -> Json:
-    """The provider's `nodes` entry of node-<index>, at 10.0.<index // 250>.<index % 250 + 1>."""
+    """The provider's `nodes` entry of node-<index>, at 10.0.<index // 250>.<index % 250 + 1>.
+
+    Its kubelet is reached at 127.0.0.1 (a FakeKubelet's port, or nothing listening), while
+    its certificate names the inventory's address, as a real one does.
+    """
     return {
         "name": f"node-{index}",
         "ips": [f"10.0.{index // 250}.{index % 250 + 1}"],
         "dns_names": [f"node-{index}.example.com"],
+        "address": "127.0.0.1",
+        "port": NO_KUBELET,
+        "kubelet_files": {"/etc/kubernetes/kubelet-config.yaml": sha256(f"config of {index}")},
     }
 
 
 NODES = [node(i) for i in range(3)]
+
+
+def restarted(entry: Json) -> Json:
+    """`entry` after its kubelet's files changed, so the kubelet was restarted."""
+    return {
+        **entry,
+        "kubelet_files": {path: sha256(sha) for path, sha in entry["kubelet_files"].items()},
+    }
+
+
+def served_by(entry: Json, kubelet: FakeKubelet) -> Json:
+    return {**entry, "port": kubelet.port}
+
+
+def kubelet_holding(
+    server: FakeApiServer, entry: Json, *, dns: tuple[str, ...] | None = None
+) -> tuple[FakeKubelet, str]:
+    """A kubelet (not started) serving the certificate it got the real way, and its CSR's name:
+    its own key, its CSR approved, then issued."""
+    key = make_key("ecdsa-p256")
+    name = name_of(server.create(genuine(entry, key=key, dns=dns)))
+    server.approve(name)
+    pem = server.issue(name).public_bytes(serialization.Encoding.PEM)
+    kubelet = FakeKubelet(None, node_name=entry["name"], certificate=(pem, private_key_pem(key)))
+    return kubelet, name
+
+
+def served_not_after(kubelet: FakeKubelet) -> str:
+    issued = x509.load_pem_x509_certificate(kubelet.certificate_pem)
+    return issued.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+AN_HOUR_LATER = datetime.timedelta(hours=1, minutes=1)
 
 
 def genuine(entry: Json, **kwargs: Any) -> Json:
@@ -98,11 +160,8 @@ def server() -> Iterator[FakeApiServer]:
 
 
 def certificates_api(kubeconfig: str) -> client.CertificatesV1Api:
-    configuration = client.Configuration()
-    config.load_kube_config_from_dict(
-        yaml.safe_load(kubeconfig), client_configuration=configuration
-    )
-    return client.CertificatesV1Api(client.ApiClient(configuration))
+    """The client the provider makes from the admin kubeconfig."""
+    return client.CertificatesV1Api(api_client(kubeconfig))
 
 
 @pytest.fixture
@@ -116,47 +175,14 @@ def approver(server: FakeApiServer, log: list[str]) -> Callable[..., ServingCsrA
 
     def make(nodes: list[Json] = NODES) -> ServingCsrApprover:
         return ServingCsrApprover(
-            certificates_api(server.kubeconfig()), inventory_of(nodes), log=log.append
+            certificates_api(server.kubeconfig()),
+            inventory_of(nodes),
+            server.ca.certificate,
+            kubelets_of(nodes),
+            log=log.append,
         )
 
     return make
-
-
-class Signer:
-    """Plays kube-controller-manager's csrsigning controller: issues every approved CSR.
-
-    It reads the fake's store events directly (no HTTP, so not in the counts), which makes it
-    one more watcher in `server.wait_for_watchers`.
-    """
-
-    def __init__(self, server: FakeApiServer) -> None:
-        self._server = server
-        self._watcher = server.store.subscribe(server.resource_version)
-        self._thread = threading.Thread(target=self._run, name="fake-signer")
-        self.issued: list[str] = []
-
-    def _run(self) -> None:
-        try:
-            while isinstance(event := self._watcher.events.get(), dict):
-                csr = event["object"]
-                types = {c["type"] for c in csr["status"].get("conditions", [])}
-                if (
-                    event["type"] == "MODIFIED"
-                    and types == {"Approved"}
-                    and not csr["status"].get("certificate")
-                ):
-                    self._server.issue(name_of(csr))
-                    self.issued.append(name_of(csr))
-        finally:
-            self._server.store.unsubscribe(self._watcher)
-
-    def __enter__(self) -> Signer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._watcher.events.put(None)
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -172,8 +198,9 @@ def in_background(run: Callable[[], Any]) -> Iterator[Future[Any]]:
         yield pool.submit(run)
 
 
-def wait_for_watch(server: FakeApiServer, future: Future[Any], count: int = 1) -> None:
-    """Block until the approver watches; surface its own error if it died before that."""
+def wait_for_watch(server: FakeApiServer, future: Future[Any], count: int = 2) -> None:
+    """Block until the approver watches (by default besides the signer); surface its own error
+    if it died before that."""
     try:
         server.wait_for_watchers(count)
     except TimeoutError:
@@ -194,7 +221,7 @@ def thousand() -> tuple[list[Json], list[Json]]:
 
 
 def test_pending_kubelet_requests_are_approved_through_the_approval_subresource(
-    server, approver, log
+    server, signer, approver, log
 ):
     csrs = [
         server.create(genuine(NODES[0])),
@@ -202,21 +229,23 @@ def test_pending_kubelet_requests_are_approved_through_the_approval_subresource(
         server.create(genuine(NODES[2], usages=SERVING_USAGES_WITH_ENCIPHERMENT)),
     ]
 
-    approvals = approver().run(["node-0", "node-1", "node-2"], 10, issue_grace_seconds=0)
+    approvals = approver().run(["node-0", "node-1", "node-2"], 10)
 
     assert approvals == {
-        f"node-{i}": Approval(csr=name_of(csr), not_after=None) for i, csr in enumerate(csrs)
+        f"node-{i}": Approval(name_of(csr), not_after_of(server, name_of(csr)))
+        for i, csr in enumerate(csrs)
     }
     for csr in csrs:
         [condition] = conditions(server, name_of(csr))
         assert (condition["type"], condition["status"]) == ("Approved", "True")
         assert condition["reason"] == APPROVED_REASON
         assert condition["message"].startswith(f"kubelet-bootstrap: {name_of(csr)}: genuine")
-    assert server.counts() == Counter(list=1, approval=3)
+    # One watch: until the signer has issued what was approved.
+    assert server.counts() == Counter(list=1, approval=3, watch=1)
     assert len(log) == 3
 
 
-def test_other_signers_and_other_clusters_nodes_are_left_untouched(server, approver, log):
+def test_other_signers_and_other_clusters_nodes_are_left_untouched(server, signer, approver, log):
     untouched = [
         server.create(kubelet_client_csr("node-0")),
         server.create(kubelet_client_csr("node-1", bootstrap=False)),
@@ -225,11 +254,11 @@ def test_other_signers_and_other_clusters_nodes_are_left_untouched(server, appro
     ]
     mine = server.create(genuine(NODES[0]))
 
-    approvals = approver().run(["node-0"], 10, issue_grace_seconds=0)
+    approvals = approver().run(["node-0"], 10)
 
-    assert approvals == {"node-0": Approval(name_of(mine))}
+    assert approvals == {"node-0": Approval(name_of(mine), not_after_of(server, name_of(mine)))}
     assert [server.get(name_of(csr)) for csr in untouched] == untouched
-    assert server.counts() == Counter(list=1, approval=1)
+    assert server.counts() == Counter(list=1, approval=1, watch=1)
     assert all(name_of(csr) not in "\n".join(log) for csr in untouched)
 
 
@@ -243,42 +272,43 @@ def test_requests_already_approved_denied_or_issued_are_ignored(server, approver
     server.issue(name_of(issued))
     before = server.list()
 
-    approvals = approver().run(["node-0", "node-2"], 10, issue_grace_seconds=0)
+    approvals = approver().run(["node-2"], 10)
 
     assert server.list() == before
-    assert approvals == {
-        "node-0": Approval(name_of(approved), None),
-        "node-2": Approval(name_of(issued), not_after_of(server, name_of(issued))),
-    }
+    assert approvals == {"node-2": Approval(name_of(issued), not_after_of(server, name_of(issued)))}
     assert server.counts() == Counter(list=1)
     assert log == []
 
 
-def test_an_approval_that_loses_a_race_is_read_again_and_approved(server, approver, log):
+def test_an_approval_that_loses_a_race_is_read_again_and_approved(server, signer, approver, log):
     csr = server.create(genuine(NODES[0]))
     server.conflict_next_approval(name_of(csr))
 
-    approvals = approver().run(["node-0"], 10, issue_grace_seconds=0)
+    approvals = approver().run(["node-0"], 10)
 
     assert approvals["node-0"].csr == name_of(csr)
     assert [c["type"] for c in conditions(server, name_of(csr))] == ["Approved"]
     # The 409, then one get to read it again, then the approval that lands.
-    assert server.counts() == Counter(list=1, approval=2, get=1)
+    assert server.counts() == Counter(list=1, approval=2, get=1, watch=1)
     assert log == [f"node-0: serving CSR {name_of(csr)} approved (1/3)"]
 
 
-def test_timeout_names_every_waiting_node_and_keeps_the_approvals_made(server, approver):
+def test_timeout_names_every_waiting_node_and_keeps_the_approvals_made(server, signer, approver):
     csr = server.create(genuine(NODES[0]))
 
     with pytest.raises(ApprovalTimeoutError) as raised:
-        approver().run(["node-0", "node-1", "node-2"], 1, issue_grace_seconds=0)
+        approver().run(["node-0", "node-1", "node-2"], 1)
 
     error = raised.value
     assert error.waiting == ["node-1", "node-2"]
     message = str(error)
     assert "after 1s for 2 node(s): node-1, node-2" in message
     for waiting in ("node-1", "node-2"):
-        assert f"look at `journalctl -u kubelet` on {waiting} and `kubectl get csr`" in message
+        assert (
+            f"{waiting}: no serving CSR of it seen; its kubelet at 127.0.0.1:{NO_KUBELET} gave no "
+            "certificate ([Errno 111] Connection refused); look at `journalctl -u kubelet` on "
+            f"{waiting} and `kubectl get csr`"
+        ) in message
     assert "node-0" not in message
     assert "The 1 approval(s) made stay in place." in message
     assert [c["type"] for c in conditions(server, name_of(csr))] == ["Approved"]
@@ -294,7 +324,7 @@ def test_rerun_with_every_node_approved_and_issued_is_one_list_request(server, a
         server.issue(name_of(csr))
     server.reset_counts()
 
-    approvals = approver().run(["node-0", "node-1", "node-2"], 10)  # default issuance grace
+    approvals = approver().run(["node-0", "node-1", "node-2"], 10)
 
     assert server.counts() == Counter(list=1)
     assert approvals == {
@@ -304,34 +334,41 @@ def test_rerun_with_every_node_approved_and_issued_is_one_list_request(server, a
     assert log == []
 
 
-def test_rerun_with_approved_but_unissued_certificates_waits_only_for_the_grace(server, approver):
-    """Not a pure no-op: the approver watches up to `issue_grace_seconds` for the signer."""
-    csr = server.create(genuine(NODES[0]))
-    server.approve(name_of(csr))
+def test_of_several_approved_requests_the_issued_one_with_the_latest_not_after_counts_at_once(
+    server, approver
+):
+    """An approved CSR that was never issued stays for good (the CSR cleaner only collects
+    issued ones), so nothing may wait for it; among the issued ones the latest counts."""
+    never = server.create(genuine(NODES[0], name="csr-aaaaa"))
+    server.approve(name_of(never))
+    # Lifetimes under the fake CA's two days, which caps every certificate it issues.
+    for name, hours in (("csr-bbbbb", 10), ("csr-ccccc", 20), ("csr-ddddd", 5)):
+        server.create(genuine(NODES[0], name=name))
+        server.approve(name)
+        server.issue(name, lifetime=datetime.timedelta(hours=hours))
     server.reset_counts()
+    started = time.monotonic()
 
-    approvals = approver().run(["node-0"], 10, issue_grace_seconds=1)
+    approvals = approver().run(["node-0"], 30)
 
-    assert approvals == {"node-0": Approval(name_of(csr), None)}
-    counts = server.counts()
-    assert (counts["list"], counts["approval"], counts["get"]) == (1, 0, 0)
-    assert counts["watch"] >= 1
+    assert approvals == {"node-0": Approval("csr-ccccc", not_after_of(server, "csr-ccccc"))}
+    assert time.monotonic() - started < 1
+    assert server.counts() == Counter(list=1)
 
 
 # --- scale ---------------------------------------------------------------------------------------
 
 
-def test_a_thousand_pending_requests_cost_one_list_and_one_approval_each(server, log, thousand):
+def test_a_thousand_pending_requests_cost_one_list_and_one_approval_each(
+    server, signer, approver, log, thousand
+):
     nodes, csrs = thousand
     for csr in csrs:
         server.create(csr)
-    approver = ServingCsrApprover(
-        certificates_api(server.kubeconfig()), inventory_of(nodes), log=log.append
-    )
 
-    approvals = approver.run([entry["name"] for entry in nodes], 60, issue_grace_seconds=0)
+    approvals = approver(nodes).run([entry["name"] for entry in nodes], 60)
 
-    assert server.counts() == Counter(list=1, approval=1000)
+    assert server.counts() == Counter(list=1, approval=1000, watch=1)
     assert len(approvals) == 1000
     assert all(
         [c["type"] for c in csr["status"]["conditions"]] == ["Approved"] for csr in server.list()
@@ -344,11 +381,13 @@ def test_a_thousand_pending_requests_cost_one_list_and_one_approval_each(server,
 PROGRESS = re.compile(r"^node-\d: serving CSR csr-[b-z2-9]{5} approved \((\d)/3\)$")
 
 
-def test_requests_created_while_watching_are_approved_with_progress_lines(server, approver, log):
+def test_requests_created_while_watching_are_approved_with_progress_lines(
+    server, signer, approver, log
+):
     first = server.create(genuine(NODES[0]))
     run = approver()
 
-    with in_background(lambda: run.run(["node-0", "node-1", "node-2"], 10, 0)) as future:
+    with in_background(lambda: run.run(["node-0", "node-1", "node-2"], 10)) as future:
         wait_for_watch(server, future)
         second = server.create(genuine(NODES[1]))
         third = server.create(genuine(NODES[2]))
@@ -368,13 +407,13 @@ def test_requests_created_while_watching_are_approved_with_progress_lines(server
     assert server.counts() == Counter(list=1, watch=1, approval=3)
 
 
-def test_a_watch_bookmark_does_not_stop_the_approver(server, approver):
+def test_a_watch_bookmark_does_not_stop_the_approver(server, signer, approver):
     """The client yields BOOKMARK objects as plain dicts (watch.py does not decode them), and a
     real API server sends one about two seconds before every watch's timeoutSeconds: the
     approver takes the resourceVersion from the raw event and goes on."""
     run = approver()
 
-    with in_background(lambda: run.run(["node-0"], 10, 0)) as future:
+    with in_background(lambda: run.run(["node-0"], 10)) as future:
         wait_for_watch(server, future)
         server.bookmark()
         csr = server.create(genuine(NODES[0]))
@@ -383,11 +422,11 @@ def test_a_watch_bookmark_does_not_stop_the_approver(server, approver):
     assert approvals["node-0"].csr == name_of(csr)
 
 
-def test_an_expired_watch_lists_again_and_goes_on(server, approver):
+def test_an_expired_watch_lists_again_and_goes_on(server, signer, approver):
     server.fail_next("watch", code=410, reason="Expired", message="too old resource version")
     run = approver()
 
-    with in_background(lambda: run.run(["node-0"], 10, 0)) as future:
+    with in_background(lambda: run.run(["node-0"], 10)) as future:
         wait_for_watch(server, future)
         csr = server.create(genuine(NODES[0]))
         approvals = future.result(timeout=10)
@@ -396,26 +435,45 @@ def test_an_expired_watch_lists_again_and_goes_on(server, approver):
     assert server.counts()["list"] == 2
 
 
+@pytest.mark.parametrize("kind", ["watch", "list"])
+def test_a_silent_connection_ends_by_the_deadline_naming_the_waiting_nodes(server, approver, kind):
+    """A watch (or list) whose connection was dropped without a word: nothing arrives, not even
+    the end of the watch at its timeoutSeconds. Only a client-side timeout ends it."""
+    server.hold_next(kind, seconds=20, times=5)  # every try of the client, not only the first
+    run = approver()
+    started = time.monotonic()
+
+    with (
+        in_background(lambda: run.run(["node-0", "node-1"], 2)) as future,
+        pytest.raises(ApprovalTimeoutError) as raised,
+    ):
+        future.result(timeout=10)
+
+    assert time.monotonic() - started < 3.5
+    assert raised.value.waiting == ["node-0", "node-1"]
+    assert "for 2 node(s): node-0, node-1" in str(raised.value)
+
+
 # --- hostile requests ----------------------------------------------------------------------------
 
 
 def test_hostile_requests_are_denied_at_the_server_and_the_genuine_one_still_approved(
-    server, approver, log
+    server, signer, approver, log
 ):
     built = hostile_serving_csrs(NODE, IP, other_node=OTHER, other_ip=OTHER_IP)
     hostile = {label: server.create(csr) for label, csr in built.items()}
     nodes = [
-        {"name": NODE, "ips": [IP], "dns_names": []},
-        {"name": OTHER, "ips": [OTHER_IP], "dns_names": []},
+        {**NODES[0], "name": NODE, "ips": [IP], "dns_names": []},
+        {**NODES[1], "name": OTHER, "ips": [OTHER_IP], "dns_names": []},
     ]
     run = approver(nodes)
 
-    with in_background(lambda: run.run([NODE], 10, 0)) as future:
+    with in_background(lambda: run.run([NODE], 10)) as future:
         wait_for_watch(server, future)  # every hostile request was judged in the list
         csr = server.create(kubelet_serving_csr(NODE, ips=(IP,)))
         approvals = future.result(timeout=10)
 
-    assert approvals == {"node-0": Approval(name_of(csr))}
+    assert approvals == {"node-0": Approval(name_of(csr), not_after_of(server, name_of(csr)))}
     for label, (rule, fragment) in DENIED.items():
         name = name_of(hostile[label])
         [condition] = conditions(server, name)
@@ -431,12 +489,12 @@ def test_hostile_requests_are_denied_at_the_server_and_the_genuine_one_still_app
     assert server.counts() == Counter(list=1, watch=1, approval=len(DENIED) + 1)
 
 
-def test_one_malformed_request_does_not_stop_the_approval_of_the_others(server, approver):
+def test_one_malformed_request_does_not_stop_the_approval_of_the_others(server, signer, approver):
     """A node's CSR with two SAN extensions is denied; it does not stop the run for the others."""
     hostile = server.create(duplicate_san_request("node-0", "10.0.0.1", "kubernetes"))
     others = [server.create(genuine(entry)) for entry in NODES[1:]]
 
-    approvals = approver().run(["node-1", "node-2"], 5, issue_grace_seconds=0)
+    approvals = approver().run(["node-1", "node-2"], 5)
 
     assert {a.csr for a in approvals.values()} == {name_of(csr) for csr in others}
     assert [c["type"] for c in conditions(server, name_of(hostile))] == ["Denied"]
@@ -446,7 +504,17 @@ def test_one_malformed_request_does_not_stop_the_approval_of_the_others(server, 
 
 
 def props(server: FakeApiServer, nodes: list[Json] = NODES, timeout: int = 10) -> Json:
-    return {"kubeconfig": server.kubeconfig(), "nodes": nodes, "timeout_seconds": timeout}
+    return {
+        "kubeconfig": server.kubeconfig(),
+        "ca_pem": server.ca_pem.decode(),
+        "nodes": nodes,
+        "timeout_seconds": timeout,
+    }
+
+
+def recorded(server: FakeApiServer, nodes: list[Json], approved: dict[str, Json]) -> Json:
+    """The state an earlier `up` left: its inputs and outputs."""
+    return {**props(server, nodes), "approved": approved, "pending": []}
 
 
 def test_create_approves_every_node_and_reports_not_after_once_issued(server, signer, capsys):
@@ -466,12 +534,111 @@ def test_create_approves_every_node_and_reports_not_after_once_issued(server, si
     assert len(lines) == 3 and all(PROGRESS.match(line) for line in lines)
 
 
-def test_create_reports_no_not_after_when_nothing_issues(server):
+def test_an_approved_request_the_signer_never_issues_leaves_its_node_waiting(server):
     csr = server.create(genuine(NODES[0]))
 
-    result = ServingCsrApprovalProvider().create(props(server, NODES[:1], timeout=1))
+    with pytest.raises(ApprovalTimeoutError) as raised:
+        ServingCsrApprovalProvider().create(props(server, NODES[:1], timeout=1))
 
-    assert result.outs["approved"] == {"node-0": {"csr": name_of(csr), "not_after": None}}
+    assert f"serving CSR {name_of(csr)} approved, not issued yet" in str(raised.value)
+    assert [c["type"] for c in conditions(server, name_of(csr))] == ["Approved"]
+
+
+def test_create_on_kubelets_that_already_hold_certificates_needs_no_new_request(server):
+    """Adopting nodes that already run, or a first `up` an hour after the kubelets joined:
+    the CSR cleaner deleted the issued CSRs, and a kubelet holding a valid serving certificate
+    asks for no new one. The certificate each kubelet serves is what counts."""
+    held = [kubelet_holding(server, entry) for entry in NODES[:2]]
+    assert sorted(clean_csrs(server, utc_now() + AN_HOUR_LATER)) == sorted(n for _, n in held)
+    started = time.monotonic()
+
+    with contextlib.ExitStack() as running:
+        kubelets = [running.enter_context(kubelet) for kubelet, _ in held]
+        nodes = [served_by(e, k) for e, k in zip(NODES[:2], kubelets, strict=True)]
+        result = ServingCsrApprovalProvider().create(props(server, nodes, timeout=5))
+
+    assert result.outs["approved"] == {
+        k.node_name: {"csr": None, "not_after": served_not_after(k)} for k in kubelets
+    }
+    assert time.monotonic() - started < 2
+    assert server.counts() == Counter(list=1)
+
+
+def test_a_node_added_back_counts_the_certificate_its_kubelet_still_serves(server):
+    kubelet, _ = kubelet_holding(server, NODES[1])
+    clean_csrs(server, utc_now() + AN_HOUR_LATER)
+    olds = recorded(
+        server, NODES[:1], {"node-0": {"csr": None, "not_after": "2099-01-01T00:00:00Z"}}
+    )
+
+    with kubelet:
+        news = props(server, [NODES[0], served_by(NODES[1], kubelet)], timeout=3)
+        result = ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)
+
+    assert result.outs["approved"] == {
+        "node-0": {"csr": None, "not_after": "2099-01-01T00:00:00Z"},
+        "node-1": {"csr": None, "not_after": served_not_after(kubelet)},
+    }
+
+
+def _issued(
+    server: FakeApiServer, *, ca: CertificateAuthority | None = None, **kwargs: Any
+) -> tuple[bytes, bytes]:
+    """A serving certificate for node-0 (10.0.0.1) from `ca` (the cluster's), changed by kwargs."""
+    fields = {
+        "ips": ["10.0.0.1"],
+        "dns": ["node-0"],
+        "common_name": "system:node:node-0",
+        "organization": "system:nodes",
+    }
+    return (ca or server.ca).issue_server_certificate(**{**fields, **kwargs})
+
+
+SERVED_BUT_NOT_COUNTED = {
+    "self-signed": (
+        lambda server: FakeKubelet(None, node_name="node-0", ips=["10.0.0.1"]),
+        "not signed by the cluster CA",
+    ),
+    "other-ca": (
+        lambda server: FakeKubelet(
+            None, certificate=_issued(server, ca=CertificateAuthority.create(utc_now()))
+        ),
+        "not signed by the cluster CA",
+    ),
+    "expired": (
+        lambda server: FakeKubelet(
+            None, certificate=_issued(server, now=utc_now() - datetime.timedelta(days=3))
+        ),
+        "expired at",
+    ),
+    "foreign-ip": (
+        lambda server: FakeKubelet(None, certificate=_issued(server, ips=["10.9.9.9"])),
+        "IP address 10.9.9.9 is not an address of node-0",
+    ),
+    "other-node": (
+        lambda server: FakeKubelet(
+            None, certificate=_issued(server, common_name="system:node:node-1")
+        ),
+        "is not exactly 'CN=system:node:node-0,O=system:nodes'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SERVED_BUT_NOT_COUNTED)
+def test_a_served_certificate_counts_only_if_the_cluster_ca_issued_it_for_that_node_and_it_is_valid(
+    server, case
+):
+    make, reason = SERVED_BUT_NOT_COUNTED[case]
+
+    with make(server) as kubelet, pytest.raises(ApprovalTimeoutError) as raised:
+        port = kubelet.port
+        ServingCsrApprovalProvider().create(
+            props(server, [served_by(NODES[0], kubelet)], timeout=1)
+        )
+
+    message = str(raised.value)
+    assert f"its kubelet at 127.0.0.1:{port} serves a certificate that does not count" in message
+    assert reason in message
 
 
 def test_update_waits_only_for_new_nodes_and_drops_removed_ones(server, signer):
@@ -495,6 +662,81 @@ def test_update_waits_only_for_new_nodes_and_drops_removed_ones(server, signer):
     assert server.counts()["approval"] == 1
 
 
+def test_a_node_whose_address_changed_gets_its_new_request_approved_against_the_new_inventory(
+    server, signer
+):
+    """Its old CSR (still listed, issued for the old address) and the certificate its kubelet
+    still serves name an address the stack no longer gives it: neither counts."""
+    kubelet, old_csr = kubelet_holding(server, NODES[0])
+    olds = recorded(
+        server, NODES[:1], {"node-0": {"csr": old_csr, "not_after": not_after_of(server, old_csr)}}
+    )
+    moved = restarted({**NODES[0], "ips": ["10.0.0.99"]})
+
+    with kubelet:
+        news = props(server, [served_by(moved, kubelet)], timeout=10)
+        update = lambda: ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)  # noqa: E731
+        with in_background(update) as future:
+            wait_for_watch(server, future, 2)
+            stale = server.create(genuine(NODES[0]))  # a request naming the old address
+            new = server.create(genuine(moved))
+            result = future.result(timeout=10)
+
+    assert result.outs["approved"] == {
+        "node-0": {"csr": name_of(new), "not_after": not_after_of(server, name_of(new))}
+    }
+    [denial] = conditions(server, name_of(stale))
+    assert denial["type"] == "Denied"
+    assert "IP address 10.0.0.1 is not an address of node-0" in denial["message"]
+
+
+def test_certificates_of_a_replaced_ca_do_not_count(server):
+    """Judged again for the CA change alone (the kubelet did not restart here): what its
+    kubelet serves was signed by the old CA, so the update fails at once."""
+    old_ca = CertificateAuthority.create(utc_now())
+    started = time.monotonic()
+
+    with FakeKubelet(old_ca, node_name="node-0", ips=["10.0.0.1"]) as kubelet:
+        entry = served_by(NODES[0], kubelet)
+        olds = {
+            **recorded(
+                server, [entry], {"node-0": {"csr": None, "not_after": "2099-01-01T00:00:00Z"}}
+            ),
+            "ca_pem": old_ca.ca_pem.decode(),
+        }
+        with pytest.raises(ApprovalError) as raised:
+            ServingCsrApprovalProvider().update(RESOURCE_ID, olds, props(server, [entry], 30))
+
+    assert time.monotonic() - started < 3
+    assert "serves a certificate that does not count: not signed by the cluster CA" in str(
+        raised.value
+    )
+
+
+def test_a_node_that_did_not_restart_is_judged_at_once_on_the_certificate_it_holds(server):
+    """extraSANs lost a name its certificate carries. Its kubelet did not restart and asks for
+    nothing new, so there is nothing to wait for: the update fails at once, saying why."""
+    aliased = {**NODES[0], "dns_names": ["node-0.example.com", "old-alias.example.com"]}
+    kubelet, _ = kubelet_holding(server, aliased, dns=("node-0", "old-alias.example.com"))
+    clean_csrs(server, utc_now() + AN_HOUR_LATER)
+    started = time.monotonic()
+
+    with kubelet:
+        olds = recorded(
+            server,
+            [served_by(aliased, kubelet)],
+            {"node-0": {"csr": None, "not_after": served_not_after(kubelet)}},
+        )
+        news = props(server, [served_by(NODES[0], kubelet)], timeout=30)
+        with pytest.raises(ApprovalError) as raised:
+            ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)
+
+    assert time.monotonic() - started < 3
+    message = str(raised.value)
+    assert "DNS name 'old-alias.example.com' is not a name of node-0" in message
+    assert "did not restart" in message
+
+
 def test_read_reports_the_managed_nodes_pending_requests_and_approves_nothing(server):
     waiting = server.create(genuine(NODES[0]))
     hostile = server.create(genuine(NODES[1], dns=("kubernetes.default.svc",)))
@@ -512,6 +754,33 @@ def test_read_reports_the_managed_nodes_pending_requests_and_approves_nothing(se
     assert server.counts() == Counter(list=1)
 
 
+def test_a_renewal_found_by_refresh_is_approved_and_named_once_issued(server):
+    """`pulumi up --refresh` on a schedule: read finds the renewal, diff shows a change, and
+    update approves it though nothing else changed, then names it: its notAfter is later."""
+    first = server.create(genuine(NODES[0]))
+    server.approve(name_of(first))
+    server.issue(name_of(first), lifetime=datetime.timedelta(hours=10))  # the CA caps at 2 days
+    renewal = server.create(genuine(NODES[0]))
+    state = recorded(
+        server,
+        NODES[:1],
+        {"node-0": {"csr": name_of(first), "not_after": not_after_of(server, name_of(first))}},
+    )
+    provider = ServingCsrApprovalProvider()
+
+    refreshed = provider.read(RESOURCE_ID, state).outs
+    assert refreshed["pending"] == [name_of(renewal)]
+    news = {**props(server, NODES[:1]), "approved": None, "pending": None}
+    assert provider.diff(RESOURCE_ID, refreshed, news).changes
+    with Signer(server):
+        result = provider.update(RESOURCE_ID, refreshed, news)
+
+    assert result.outs["approved"] == {
+        "node-0": {"csr": name_of(renewal), "not_after": not_after_of(server, name_of(renewal))}
+    }
+    assert result.outs["pending"] == []
+
+
 @pytest.mark.parametrize(
     ("change", "changes"),
     [
@@ -520,16 +789,18 @@ def test_read_reports_the_managed_nodes_pending_requests_and_approves_nothing(se
         pytest.param({"timeout_seconds": 60}, True, id="timeout"),
         pytest.param({"nodes": [*NODES, node(3)]}, True, id="node-added"),
         pytest.param({"kubeconfig": "other"}, True, id="kubeconfig"),
+        pytest.param({"ca_pem": "another CA"}, True, id="ca"),
+        pytest.param({"nodes": [restarted(NODES[0]), *NODES[1:]]}, True, id="kubelet-restarted"),
     ],
 )
 def test_diff_shows_a_change_for_pending_requests_and_none_when_nothing_changed(
     change: Json, changes: bool
 ):
-    olds = {"kubeconfig": "k", "nodes": NODES, "timeout_seconds": 300}
-    olds |= {"approved": {"node-0": {"csr": "csr-a", "not_after": None}}, "pending": []}
-    news = {"kubeconfig": "k", "nodes": NODES, "timeout_seconds": 300}
-    news |= {"approved": None, "pending": None}
-    for key in ("kubeconfig", "nodes", "timeout_seconds"):
+    inputs = {"kubeconfig": "k", "ca_pem": "CA", "nodes": NODES, "timeout_seconds": 300}
+    olds = {**inputs, "approved": {"node-0": {"csr": "csr-a", "not_after": "2027-01-01T00:00:00Z"}}}
+    olds["pending"] = []
+    news = {**inputs, "approved": None, "pending": None}
+    for key in inputs:
         news[key] = change.get(key, news[key])
     olds["pending"] = change.get("pending", [])
 

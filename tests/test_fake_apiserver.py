@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,8 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import ReadTimeoutError
 
-from tests.fake_apiserver import FakeApiServer, User, validate_create
+from tests.fake_apiserver import FakeApiServer, User, rfc3339, utc_now, validate_create
+from tests.fake_controllers import Signer, clean_csrs
 from tests.kubelet_csrs import (
     CLIENT_SIGNER,
     SERVING_SIGNER,
@@ -61,6 +64,16 @@ def certificates_api(server: FakeApiServer, token: str | None = None) -> client.
 @pytest.fixture
 def api(server: FakeApiServer) -> client.CertificatesV1Api:
     return certificates_api(server)
+
+
+FAILED = {
+    "type": "Failed",
+    "status": "True",
+    "reason": "SignerValidationFailure",
+    "message": "invalid usage for server certificate",
+    "lastUpdateTime": rfc3339(utc_now()),
+    "lastTransitionTime": rfc3339(utc_now()),
+}
 
 
 def approved(csr: Any, reason: str = "KubeletServingApproved") -> Any:
@@ -390,6 +403,77 @@ def test_fail_next_injects_an_error_status_once(server, api):
 
     assert raised.value.status == 503
     assert api.list_certificate_signing_request().items == []
+
+
+def test_a_held_list_gets_no_answer_until_the_client_gives_up(server):
+    server.hold_next("list")
+    configuration = client.Configuration()
+    config.load_kube_config_from_dict(
+        yaml.safe_load(server.kubeconfig()), client_configuration=configuration
+    )
+    configuration.retries = False  # urllib3 would otherwise send it again at once
+    api = client.CertificatesV1Api(client.ApiClient(configuration))
+    started = time.monotonic()
+
+    with pytest.raises(ReadTimeoutError):
+        api.list_certificate_signing_request(_request_timeout=1)
+
+    assert 1 <= time.monotonic() - started < 2
+    assert api.list_certificate_signing_request().items == []
+    assert server.counts() == Counter(list=2)
+
+
+def test_a_held_watch_opens_then_stays_silent_past_its_timeout_seconds(server, api):
+    server.hold_next("watch")
+    server.create(kubelet_serving_csr("node-0"))  # an event the held stream never delivers
+    events = []
+    started = time.monotonic()
+
+    with pytest.raises(ReadTimeoutError):
+        for event in watch.Watch().stream(
+            api.list_certificate_signing_request, timeout_seconds=1, _request_timeout=2
+        ):
+            events.append(event)
+
+    assert events == []
+    assert 2 <= time.monotonic() - started < 3
+    assert len(first_events(api, 1)) == 1  # the next watch is served
+
+
+def test_the_csr_cleaner_deletes_what_kube_controller_manager_deletes(server):
+    def make(**kwargs: Any) -> str:
+        return server.create(kubelet_serving_csr("node-0", **kwargs))["metadata"]["name"]
+
+    pending, approved, issued, denied, failed = (make() for _ in range(5))
+    server.approve(approved)
+    server.approve(issued)
+    server.issue(issued)
+    server.deny(denied)
+    server.store.mutate(failed, lambda csr: csr["status"].update(conditions=[FAILED]))
+    short = make()
+    server.approve(short)
+    server.issue(short, lifetime=datetime.timedelta(minutes=30))
+    now = utc_now()
+
+    assert clean_csrs(server, now) == []
+    assert clean_csrs(server, now + datetime.timedelta(minutes=40)) == [short]  # expired
+    assert sorted(clean_csrs(server, now + datetime.timedelta(minutes=61))) == sorted(
+        [issued, denied, failed]
+    )
+    assert clean_csrs(server, now + datetime.timedelta(hours=23)) == []
+    assert clean_csrs(server, now + datetime.timedelta(hours=24, minutes=1)) == [pending]
+    assert [csr["metadata"]["name"] for csr in server.list()] == [approved]  # never issued
+
+
+def test_the_signer_issues_approved_requests_only(server):
+    with Signer(server) as signer:
+        approved, denied = (server.create(kubelet_serving_csr("node-0")) for _ in range(2))
+        server.approve(approved["metadata"]["name"])
+        server.deny(denied["metadata"]["name"])
+        server.bump(denied["metadata"]["name"])
+    assert signer.issued == [approved["metadata"]["name"]]
+    assert server.get(approved["metadata"]["name"])["status"]["certificate"]
+    assert "certificate" not in server.get(denied["metadata"]["name"])["status"]
 
 
 def test_stop_ends_open_watches_and_joins_threads():

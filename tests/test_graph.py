@@ -419,25 +419,56 @@ def test_approval_waits_for_every_kubelet_start(config: Callable, run: Callable)
     )
 
 
-def test_approval_is_told_each_nodes_identity_and_the_kubeconfig_as_a_secret(
-    config: Callable, run: Callable
+def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconfig_as_a_secret(
+    config: Callable, run: Callable, ca_file: Path
 ) -> None:
     nodes = [
         {"name": "node-0", "address": "10.0.0.1", "extraSANs": ["node-0.example.com", "192.0.2.9"]},
         {"name": "node-1", "address": "10.0.0.2"},
     ]
-    approval = run(config(nodes=nodes, kubeconfig=ADMIN_KUBECONFIG)).named("serving-csr-approval")
-    assert approval.inputs["nodes"] == [
+    recording = run(config(nodes=nodes, kubeconfig=ADMIN_KUBECONFIG))
+    approval = recording.named("serving-csr-approval")
+    entries = approval.inputs["nodes"]
+    assert [{k: v for k, v in e.items() if k != "kubelet_files"} for e in entries] == [
         {
             "name": "node-0",
             "ips": ["10.0.0.1", "192.0.2.9"],
             "dns_names": ["node-0", "node-0.example.com"],
+            "address": "10.0.0.1",
+            "port": 10250,
         },
-        {"name": "node-1", "ips": ["10.0.0.2"], "dns_names": ["node-1"]},
+        {
+            "name": "node-1",
+            "ips": ["10.0.0.2"],
+            "dns_names": ["node-1"],
+            "address": "10.0.0.2",
+            "port": 10250,
+        },
     ]
+    # What the kubelet restarts for: a change of any of them restarts it, and approval knows.
+    for entry in entries:
+        exported = recording.stack_outputs["nodes"][entry["name"]]["filesSha256"]
+        assert entry["kubelet_files"] == exported
+    assert approval.inputs["ca_pem"] == ca_file.read_text()
     assert approval.inputs["kubeconfig"] == ADMIN_KUBECONFIG
     assert is_secret_path(approval, "kubeconfig")
     assert approval.inputs["timeout_seconds"] == 900
+
+
+def test_approval_sees_a_kubelet_restart_but_not_a_new_token(
+    config: Callable, run: Callable
+) -> None:
+    def kubelet_files(recording: Recording) -> list[Any]:
+        return [e["kubelet_files"] for e in recording.named("serving-csr-approval").inputs["nodes"]]
+
+    settings = config(nodes=2)
+    default, other_tokens = run(settings, stack="a"), run(settings, stack="b")
+    restarted = run(config(nodes=2, kubelet={"maxPods": 110}))
+    assert kubelet_files(default) == kubelet_files(other_tokens)
+    assert all(
+        before != after
+        for before, after in zip(kubelet_files(default), kubelet_files(restarted), strict=True)
+    )
 
 
 def test_verification_runs_after_approval_with_the_tutorials_service_account(

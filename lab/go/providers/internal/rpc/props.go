@@ -1,0 +1,35 @@
+// Package rpc holds what both stand-in providers share on the gRPC side: property
+// (un)marshalling, the provider-level methods, diffs, and cancellation.
+package rpc
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// wire keeps secrets and unknowns in both directions: the providers announce
+// AcceptSecrets, and during preview the engine sends (and expects back) unknowns.
+var wire = plugin.MarshalOptions{
+	KeepUnknowns:  true,
+	KeepSecrets:   true,
+	KeepResources: true,
+}
+
+// Unmarshal decodes a property struct from the engine; a nil struct is an empty map.
+func Unmarshal(s *structpb.Struct) (resource.PropertyMap, error) {
+	if s == nil {
+		return resource.PropertyMap{}, nil
+	}
+	return plugin.UnmarshalProperties(s, wire)
+}
+
+// Marshal encodes properties for the engine.
+func Marshal(props resource.PropertyMap) (*structpb.Struct, error) {
+	return plugin.MarshalProperties(props, wire)
+}
+
+// Computed is the value of an output not known until the resource is created.
+func Computed() resource.PropertyValue {
+	return resource.MakeComputed(resource.NewStringProperty(""))
+}

@@ -1,0 +1,94 @@
+"""Long-running lab processes: started detached with a log and a pid file, stopped by pid file.
+
+The lab's daemons (etcd, kube-apiserver, kube-controller-manager) must outlive the command that
+started them, so `make e2e` can reuse a running control plane, and `down` must find them after
+a crash: the pid file next to the log is the one record of each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+class LabError(RuntimeError):
+    """A lab step failed; the message says which and where its log is."""
+
+
+def start(name: str, argv: Sequence[str], run_dir: Path, env: dict[str, str] | None = None) -> int:
+    """Start `argv` in its own session, output to `<run_dir>/<name>.log`; return its pid."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = (run_dir / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+    )
+    log.close()
+    (run_dir / f"{name}.pid").write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def running(name: str, run_dir: Path) -> int | None:
+    """The pid of `name` if its pid file names a live process."""
+    try:
+        pid = int((run_dir / f"{name}.pid").read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def stop(name: str, run_dir: Path, grace_seconds: float = 10) -> None:
+    """Stop `name`'s whole process group: TERM, then KILL after the grace period."""
+    pid = running(name, run_dir)
+    if pid is not None:
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        _signal_group(pid, signal.SIGKILL)
+    (run_dir / f"{name}.pid").unlink(missing_ok=True)
+
+
+def wait_until(
+    what: str, ready: Callable[[], bool], timeout_seconds: float, log: Path | None = None
+) -> None:
+    """Poll `ready` until it is true; on timeout raise naming `what` and the log's tail."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.5)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        tail = f"; last lines of {log}:\n{tail}"
+    raise LabError(f"{what} not ready after {timeout_seconds:.0f}s{tail}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)

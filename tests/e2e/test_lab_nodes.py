@@ -1,0 +1,317 @@
+"""The lab's SSH nodes behave like separate worker nodes for the program's remote commands.
+
+Each check goes through the real OpenSSH client and server, as pulumi-command does: the
+session is root on its own node, writes stay in that node, the systemd stand-ins run units
+that outlive the session, and the project's own scripts (rendered from `templates/`) work on
+a node. The last test removes the lab after a simulated crash, checks that nothing is left,
+and brings it back with the same host keys for whatever runs next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import re
+import socketserver
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from components import rendering
+from components.rendering import NodeFile
+from components.settings import KubeletSettings, NodeSettings
+from lab import nodes
+from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
+
+pytestmark = pytest.mark.e2e
+
+NODE1, NODE2, NODE3 = (f"{nodes.NETNS_PREFIX}{i}" for i in (1, 2, 3))
+
+# Stands in for the kubelet binary: answers /healthz on 127.0.0.1:10248 and serves on the
+# node address's port 10250, which is all the start script and the host look at.
+FAKE_KUBELET = """#!/usr/bin/python3
+import http.server, socketserver, sys, threading
+socketserver.TCPServer.allow_reuse_address = True  # as Go does for the real kubelet
+node_ip = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--node-ip="))
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+health = socketserver.ThreadingTCPServer(("127.0.0.1", 10248), Handler)
+serving = socketserver.ThreadingTCPServer((node_ip, 10250), Handler)
+threading.Thread(target=serving.serve_forever, daemon=True).start()
+print("fake kubelet up with", sys.argv[1:], flush=True)
+health.serve_forever()
+"""
+
+
+# A continuation line, as in the kubelet's unit: the stand-in joins them as systemd does.
+SLEEPER_COMMAND = "/bin/sh -c \\\n  'echo in $(pwd) on $(hostname); exec /bin/sleep 1000'"
+
+
+SLEEPER_ARGV = b"/bin/sleep\x001000\x00"
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether a check holds within the timeout (a busy machine may take a while to exec)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def calls_matching(name: str, lab: Lab, *argv: str) -> int:
+    """How often the node's stand-ins were called with exactly these arguments."""
+    return sum(call["argv"] == list(argv) for call in nodes.calls(name, lab.state_dir))
+
+
+def unit_file(exec_start: str, workdir: str = "/") -> str:
+    return (
+        "[Unit]\nDescription=lab test unit\n\n"
+        f"[Service]\nWorkingDirectory={workdir}\nExecStart={exec_start}\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+def main_pid(lab: Lab, name: str, unit: str) -> int:
+    """The unit's main pid as the node's stand-in recorded it."""
+    text = (nodes.node_root(name, lab.state_dir) / f"run/lab-systemd/{unit}.pid").read_text()
+    return int(text.split()[0])
+
+
+@pytest.fixture
+def host_http_server() -> Iterator[tuple[str, str]]:
+    """A web server on the host's lab address only; yields its URL and the body it serves."""
+    body = f"hello from the host {uuid.uuid4()}"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    # socketserver's, not http.server's: that one looks up the address in DNS when it binds.
+    server = socketserver.ThreadingTCPServer((nodes.HOST_ADDRESS, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{nodes.HOST_ADDRESS}:{server.server_address[1]}/", body
+    server.shutdown()
+    server.server_close()
+
+
+def test_state_file_records_each_node_and_its_host_key(lab: Lab) -> None:
+    state = json.loads(nodes.state_file(lab.state_dir).read_text())
+    assert [(n["name"], n["address"], n["sshPort"]) for n in state["nodes"]] == [
+        (f"kblab-node{i}", f"10.77.0.{10 + i}", 22) for i in range(1, NODE_COUNT + 1)
+    ]
+    for node in state["nodes"]:
+        assert re.fullmatch(r"ssh-ed25519 AAAA[0-9A-Za-z+/]+=*", node["hostKey"])
+        pub = (nodes.node_dir(node["name"], lab.state_dir) / "ssh_host_ed25519_key.pub").read_text()
+        assert pub.startswith(node["hostKey"] + " ")
+    assert len({node["hostKey"] for node in state["nodes"]}) == NODE_COUNT
+
+
+def test_ssh_refuses_a_node_whose_host_key_differs_from_the_pinned_one(
+    lab: Lab, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(f"{lab.node(NODE1)['address']} {lab.node(NODE2)['hostKey']}\n")
+    result = lab.ssh(NODE1, "true", known_hosts=wrong)
+    assert result.returncode == 255
+    assert "Host key verification failed" in result.stderr
+
+
+@pytest.mark.parametrize("name", [NODE1, NODE2, NODE3])
+def test_a_session_is_root_on_its_own_node(lab: Lab, name: str) -> None:
+    out = lab.ssh_ok(name, "hostname; id -u; cat /etc/hostname")
+    hostname, uid, etc_hostname = out.splitlines()
+    assert (hostname, uid, etc_hostname) == (name, "0", name)
+    address = lab.ssh_ok(name, "ip -4 -o addr show dev eth0").split()[3]
+    assert address == f"{lab.node(name)['address']}/24"
+
+
+def test_writes_land_only_in_the_nodes_upper_dir(lab: Lab) -> None:
+    probe = f"etc/lab-probe-{uuid.uuid4().hex}"
+    lab.ssh_ok(NODE1, f"touch /{probe} && systemctl daemon-reload")
+    assert (nodes.node_upper(NODE1, lab.state_dir) / probe).is_file()
+    assert not (Path("/") / probe).exists(), "the node wrote to the host's /"
+    for other in (NODE2, NODE3):
+        assert not (nodes.node_upper(other, lab.state_dir) / probe).exists()
+        assert nodes.node_exec(
+            other, ["test", "-e", f"/{probe}"], state_dir=lab.state_dir
+        ).returncode
+    assert calls_matching(NODE1, lab, "systemctl", "daemon-reload") >= 1
+
+
+def test_a_node_reaches_the_host_on_the_lab_address(
+    lab: Lab, host_http_server: tuple[str, str]
+) -> None:
+    url, body = host_http_server
+    assert lab.ssh_ok(NODE2, f"curl -s --noproxy '*' --max-time 5 {url}") == body
+    assert lab.ssh_ok(NODE2, "ip route show default").split()[:3] == [
+        "default",
+        "via",
+        nodes.HOST_ADDRESS,
+    ]
+
+
+def test_the_host_reaches_a_service_on_the_kubelet_port_of_a_node(lab: Lab) -> None:
+    address = lab.node(NODE2)["address"]
+    unit = unit_file(f"/usr/bin/python3 -m http.server --bind {address} 10250", "/srv/lab")
+    lab.ssh_ok(NODE2, "mkdir -p /srv/lab && cat > /srv/lab/index.html", stdin="node2 web\n")
+    lab.ssh_ok(NODE2, "cat > /etc/systemd/system/web.service", stdin=unit)
+    lab.ssh_ok(NODE2, "systemctl restart web.service")
+    try:
+        body = _get_with_retries(f"http://{address}:10250/index.html")
+        assert body == "node2 web\n"
+    finally:
+        lab.ssh_ok(NODE2, "systemctl stop web.service")
+
+
+# No proxy from the environment: lab traffic stays on the lab addresses.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _get_with_retries(url: str, attempts: int = 50) -> str:
+    """GET a URL, retrying while the service is still starting."""
+    for _ in range(attempts - 1):
+        try:
+            with _DIRECT.open(url, timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(0.2)
+    with _DIRECT.open(url, timeout=2) as response:
+        return response.read().decode()
+
+
+def test_a_unit_outlives_the_session_and_stops_on_request(lab: Lab) -> None:
+    lab.ssh_ok(NODE1, "mkdir -p /var/lib/sleeper")
+    lab.ssh_ok(
+        NODE1,
+        "cat > /etc/systemd/system/sleeper.service",
+        stdin=unit_file(SLEEPER_COMMAND, "/var/lib/sleeper"),
+    )
+    lab.ssh_ok(NODE1, "systemctl daemon-reload && systemctl enable sleeper.service")
+    lab.ssh_ok(NODE1, "systemctl restart sleeper.service")
+
+    pid = main_pid(lab, NODE1, "sleeper.service")
+    assert nodes.is_alive(pid), "the unit died with the SSH session"
+    assert _eventually(lambda: Path(f"/proc/{pid}/cmdline").read_bytes() == SLEEPER_ARGV)
+    assert Path(f"/proc/{pid}/root").resolve() == nodes.node_root(NODE1, lab.state_dir)
+    assert pid in nodes.netns_pids(NODE1)
+    assert lab.ssh_ok(NODE1, "systemctl is-active sleeper.service") == "active\n"
+    assert lab.ssh(NODE2, "systemctl is-active sleeper.service").stdout == "inactive\n"
+    journal = lab.ssh_ok(NODE1, "journalctl -u sleeper.service --no-pager -n 40")
+    assert f"in /var/lib/sleeper on {NODE1}" in journal
+
+    lab.ssh_ok(NODE1, "systemctl stop sleeper.service")
+    assert not nodes.is_alive(pid)
+    result = lab.ssh(NODE1, "systemctl is-active sleeper.service")
+    assert (result.returncode, result.stdout) == (3, "inactive\n")
+    for verb in ("enable", "restart", "stop"):
+        assert calls_matching(NODE1, lab, "systemctl", verb, "sleeper.service") == 1
+
+
+def test_swap_commands_are_harmless_stand_ins(lab: Lab) -> None:
+    script = (
+        "swapoff -a && "
+        "systemctl list-unit-files --type=swap --no-legend --plain && "
+        "swapon --show --noheadings"
+    )
+    assert lab.ssh_ok(NODE3, script) == ""
+    assert calls_matching(NODE3, lab, "swapoff", "-a") == 1
+    assert calls_matching(NODE3, lab, "swapon", "--show", "--noheadings") == 1
+
+
+def test_a_node_has_what_a_kubelet_needs(lab: Lab) -> None:
+    def run(name: str, command: str) -> str:
+        result = nodes.node_exec(name, ["sh", "-c", command], state_dir=lab.state_dir)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    mounts = {line.split()[4] for line in run(NODE1, "cat /proc/self/mountinfo").splitlines()}
+    assert {"/", "/proc", "/sys", "/sys/fs/cgroup", "/dev", "/dev/pts", "/run"} <= mounts
+    assert run(NODE1, "test -c /dev/kmsg && echo yes") == "yes\n"
+    controllers = set(run(NODE1, "ls /sys/fs/cgroup").split())
+    assert {"cpu", "memory", "pids"} <= controllers or "cgroup.controllers" in controllers
+    assert set(run(NODE1, "ls /sys/class/net").split()) == {"eth0", "lo"}
+    run(NODE1, "echo mine > /run/lab-own-run")
+    assert run(NODE2, "test -e /run/lab-own-run || echo absent") == "absent\n"
+    assert not Path("/run/lab-own-run").exists()
+
+
+def test_the_projects_scripts_run_on_a_node(lab: Lab) -> None:
+    kubelet = KubeletSettings(healthzTimeoutSeconds=30)
+    node = NodeSettings(name=NODE3, address=lab.node(NODE3)["address"])
+    unit = NodeFile(
+        "kubelet-unit", kubelet.unit_file, "0600", rendering.kubelet_unit(kubelet, node)
+    )
+    for path, mode, content in (
+        (kubelet.binary, "0755", FAKE_KUBELET),
+        (unit.path, unit.mode, unit.content),
+    ):
+        out = lab.ssh_ok(NODE3, rendering.install_file_script(path, mode), stdin=content)
+        assert out.strip() == hashlib.sha256(content.encode()).hexdigest()
+    lab.ssh_ok(NODE3, rendering.prepare_node_script(kubelet))
+    start = rendering.start_kubelet_script(kubelet, node, [unit])
+
+    assert "is healthy" in lab.ssh_ok(NODE3, start)
+    assert _get_with_retries(f"http://{node.address}:{kubelet.port}/") == "ok"
+    lab.ssh_ok(NODE3, start)
+    assert calls_matching(NODE3, lab, "systemctl", "restart", "kubelet.service") == 2
+    assert calls_matching(NODE3, lab, "systemctl", "enable", "kubelet.service") == 2
+
+    pid = main_pid(lab, NODE3, "kubelet.service")
+    lab.ssh_ok(NODE3, rendering.stop_kubelet_script(node))
+    assert not nodes.is_alive(pid)
+    assert lab.ssh(NODE3, "systemctl is-enabled kubelet.service").stdout == "disabled\n"
+    assert calls_matching(NODE3, lab, "systemctl", "disable", "--now", "kubelet.service") == 1
+
+
+def test_a_kubelet_that_cannot_start_shows_its_journal(lab: Lab) -> None:
+    kubelet = KubeletSettings(binary="/opt/k8s/bin/no-such-kubelet", healthzTimeoutSeconds=10)
+    node = NodeSettings(name=NODE1, address=lab.node(NODE1)["address"])
+    unit = rendering.kubelet_unit(kubelet, node)
+    lab.ssh_ok(NODE1, rendering.install_file_script(kubelet.unit_file, "0600"), stdin=unit)
+    lab.ssh_ok(NODE1, rendering.prepare_node_script(kubelet))
+    result = lab.ssh(NODE1, rendering.start_kubelet_script(kubelet, node, []))
+    assert result.returncode == 1
+    assert "did not report healthy" in result.stderr
+    assert "status=203/EXEC" in result.stderr
+    journal = ("journalctl", "-u", "kubelet.service", "--no-pager", "-n", "40")
+    assert calls_matching(NODE1, lab, *journal) == 1
+
+
+def test_down_cleans_up_after_a_crash_and_up_keeps_the_host_keys(lab: Lab) -> None:
+    sshd = nodes.sshd_pid(NODE1, lab.state_dir)
+    lab.ssh_ok(NODE2, "cat > /etc/systemd/system/nap.service", stdin=unit_file("/bin/sleep 900"))
+    lab.ssh_ok(NODE2, "systemctl start nap.service")
+    nap = main_pid(lab, NODE2, "nap.service")
+    subprocess.run(["ip", "netns", "delete", NODE1], check=True)  # a crash lost its name
+    nodes.state_file(lab.state_dir).unlink()
+
+    nodes.down(lab.state_dir)
+    nodes.down(lab.state_dir)
+
+    assert not nodes.is_alive(sshd)
+    assert not nodes.is_alive(nap)
+    assert_nothing_left(lab.state_dir)
+
+    assert nodes.up(NODE_COUNT, lab.state_dir) == lab.state
+    assert lab.ssh_ok(NODE2, "hostname; ls /etc/systemd/system/nap.service || true") == f"{NODE2}\n"
