@@ -14,7 +14,7 @@ and keeps no client on `self`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pulumi
@@ -67,7 +67,7 @@ def _to_judge(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], li
     """The nodes `update` must see holding a certificate, and those of them restarted."""
     from components.serving_certificate import rfc3339
 
-    now = rfc3339(datetime.now(UTC))
+    now = rfc3339(datetime.now(timezone.utc))
     before = {node["name"]: node for node in olds.get("nodes") or []}
     on_record = olds.get("approved") or {}
     ca_changed = olds.get("ca_pem") != news["ca_pem"]

@@ -192,7 +192,7 @@ class ServingCsrApprover:
             certificate = served_certificate(address, port, timeout)
         except (OSError, ValueError) as error:
             return f"{where} gave no certificate ({error})"
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)
         problem = certificate_problem(certificate, self.inventory[node], self.ca, now)
         if problem:
             return f"{where} serves a certificate that does not count: {problem}"
@@ -280,7 +280,9 @@ class ServingCsrApprover:
         problems = self.problems.setdefault(node, {})
         problems.pop(name, None)
         certificate = issued_certificate(status["certificate"])
-        problem = certificate_problem(certificate, self.inventory[node], self.ca, datetime.now(UTC))
+        problem = certificate_problem(
+            certificate, self.inventory[node], self.ca, datetime.now(timezone.utc)
+        )
         if problem:
             problems[name] = (
                 f"serving CSR {name} was issued a certificate that does not count: {problem}"

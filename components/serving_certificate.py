@@ -64,4 +64,4 @@ def served_certificate(address: str, port: int, timeout: float) -> x509.Certific
 
 def rfc3339(moment: datetime.datetime) -> str:
     """A notAfter as the API and the stack outputs write times."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from lab.unit_files import Unit, UnitError, load_unit
@@ -72,7 +72,7 @@ def process_group(pgid: int) -> list[int]:
 
 def now() -> str:
     """A UTC timestamp with milliseconds, for logs read by tests."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def unit_log(name: str) -> Path:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import datetime
 import threading
-from typing import Any, Self
+from typing import Any
 
 from cryptography import x509
 
@@ -53,7 +53,7 @@ class Signer:
         finally:
             self._server.store.unsubscribe(self._watcher)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Signer:
         self._thread.start()
         return self
 
@@ -89,7 +89,11 @@ def _collectable(csr: Json, now: datetime.datetime) -> bool:
 
 def _older(timestamp: str, age: datetime.timedelta, now: datetime.datetime) -> bool:
     """isOlderThan: a set time more than `age` before `now`."""
-    return bool(timestamp) and now - datetime.datetime.fromisoformat(timestamp) > age
+    if not timestamp:
+        return False
+    # metav1.Time as the fake server writes it; fromisoformat reads its `Z` only from 3.11 on.
+    moment = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")
+    return now - moment.replace(tzinfo=datetime.timezone.utc) > age
 
 
 def _expired(certificate: Any, now: datetime.datetime) -> bool:
