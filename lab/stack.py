@@ -77,7 +77,10 @@ class LabStack:
     def init(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.backend.mkdir(parents=True, exist_ok=True)
-        self.pulumi("stack", "init", self.name)
+        self.pulumi("stack", "init")
+        # `stack init` writes the stack's secrets salt beside Pulumi.yaml; the lab keeps it,
+        # with the rest of the stack's settings, in its own file.
+        (paths.REPO / self.config_file.name).replace(self.config_file)
 
     def set(self, key: str, value: str, *, secret: bool = False, path: bool = False) -> None:
         """`pulumi config set [--secret] [--path] kubelet-bootstrap:<key>`, value on stdin."""

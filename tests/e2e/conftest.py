@@ -16,6 +16,9 @@ import pytest
 
 from lab import nodes
 from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
+from tests.e2e.world import MEASUREMENTS, stack, world
+
+__all__ = ["stack", "world"]  # the scenarios' fixtures, shared from world.py
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -66,3 +69,29 @@ def lab() -> Iterator[Lab]:
     yield Lab(state_dir, state)
     nodes.down(state_dir)
     assert_nothing_left(state_dir)
+
+
+_RESULTS: list[tuple[str, str, float]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect each test's outcome and time for the table at the end (a failed setup too)."""
+    if (report.when == "setup" and report.outcome != "passed") or report.when == "call":
+        outcome = "xfail" if hasattr(report, "wasxfail") else report.outcome
+        _RESULTS.append((report.nodeid.split("::")[-1], outcome, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The table `make e2e` prints: scenario, result, seconds; then what was measured."""
+    if not _RESULTS:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write(f"{'scenario':<62} {'result':<8} {'seconds':>8}")
+    for name, outcome, seconds in _RESULTS:
+        write(f"{name:<62} {outcome:<8} {seconds:8.1f}")
+    if MEASUREMENTS:
+        write("")
+        write(f"{'measured':<62} {'seconds':>17}")
+        for what, seconds in MEASUREMENTS.items():
+            write(f"{what:<62} {seconds:17.1f}")

@@ -1,0 +1,179 @@
+"""The program through the real Pulumi CLI, against a real control plane and real SSH nodes.
+
+Scenarios a to g of issue 6, in order: each builds on the state the one before left. The
+stack is configured the way the README tells users (`pulumi config set`, secrets with
+`--secret`); the program runs unmodified from the repository.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import cluster, nodes
+from lab.stack import LabStack
+from tests.e2e.world import World
+
+pytestmark = pytest.mark.e2e
+
+KUBELET_FILES = (
+    "/etc/kubernetes/kubelet-bootstrap.kubeconfig",
+    "/etc/kubernetes/kubelet-config.yaml",
+    "/etc/systemd/system/kubelet.service",
+)
+
+
+def _restarts(world: World, name: str) -> int:
+    return sum(
+        1
+        for call in nodes.calls(name, world.lab.state_dir)
+        if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
+    )
+
+
+def _stops(world: World, name: str) -> int:
+    return sum(1 for call in nodes.calls(name, world.lab.state_dir) if "--now" in call["argv"])
+
+
+def _holds(world: World, name: str, path: str) -> bool:
+    return (world.root(name) / path.lstrip("/")).exists()
+
+
+def test_a_preview_changes_nothing(world: World, stack: LabStack) -> None:
+    call = stack.pulumi("preview", "--diff")
+    for name in world.stack_nodes:
+        assert f"{name}-start-kubelet" in call.output, f"{name} is missing from the preview"
+    for name in world.stack_nodes:
+        for path in KUBELET_FILES:
+            assert not _holds(world, name, path), f"preview wrote {path} on {name}"
+        assert nodes.calls(name, world.lab.state_dir) == [], f"preview ran systemctl on {name}"
+    assert cluster.bootstrap_token_secrets(world.plane) == []
+    assert "kubelet-bootstrap" not in cluster.cluster_role_bindings(world.plane)
+
+
+def test_b_up_joins_every_node(world: World, stack: LabStack) -> None:
+    started = time.monotonic()
+    stack.pulumi("up", "--yes", "--skip-preview")
+    world.measure("pulumi up, 3 nodes, new stack (s)", time.monotonic() - started)
+    world.remember_token_secrets()
+
+    for name in world.stack_nodes:
+        assert _holds(world, name, "/etc/kubernetes/kubelet.kubeconfig"), (
+            f"{name} has no client certificate kubeconfig: its TLS bootstrap failed"
+        )
+    assert set(world.stack_nodes) <= cluster.node_names(world.plane)
+    requests = cluster.csrs(world.plane)
+    for name in world.stack_nodes:
+        username = f"system:node:{name}"
+        client_csrs = [
+            r
+            for r in requests
+            if r.spec.signer_name == "kubernetes.io/kube-apiserver-client-kubelet"
+            and cluster.approved_and_issued(r)
+            and r.spec.username.startswith("system:bootstrap:")
+        ]
+        assert client_csrs, "no client CSR was auto-approved through the program's RBAC"
+        serving = [
+            r
+            for r in requests
+            if r.spec.signer_name == "kubernetes.io/kubelet-serving"
+            and r.spec.username == username
+            and cluster.approved_and_issued(r)
+        ]
+        assert serving, f"{name}'s serving CSR was not approved and issued"
+    outputs = stack.outputs()
+    assert set(outputs["servingCertificates"]) == set(world.stack_nodes)
+    for name in world.stack_nodes:
+        address = world.address(name)
+        assert cluster.call_kubelet(address, world.plane) == 401
+        assert cluster.call_kubelet(address, world.plane, client_cert=world.admin_cert) == 200
+
+
+def test_c_no_change_rerun_restarts_nothing(world: World, stack: LabStack) -> None:
+    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    started = time.monotonic()
+    stack.pulumi("up", "--yes", "--skip-preview")
+    world.measure("pulumi up, 3 nodes, no change (s)", time.monotonic() - started)
+    changes = stack.history()[0]["resourceChanges"]
+    assert set(changes) == {"same"}, f"a no-change run changed {changes}"
+    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+
+
+def test_d_a_change_for_all_restarts_all(world: World, stack: LabStack) -> None:
+    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    stack.set("kubelet.maxPods", "110", path=True)
+    preview = stack.pulumi("preview", "--diff").output
+    for name in world.stack_nodes:
+        assert f"{name}-start-kubelet" in preview
+    stack.pulumi("up", "--yes", "--skip-preview")
+    after = {name: _restarts(world, name) for name in world.stack_nodes}
+    assert after == {name: count + 1 for name, count in before.items()}
+
+
+def test_d_a_change_for_one_node_restarts_that_node(world: World, stack: LabStack) -> None:
+    target = world.stack_nodes[1]
+    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    index = world.stack_nodes.index(target)
+    stack.set(f"nodes[{index}].extraSANs[0]", f"{target}.lab.internal", path=True)
+    preview = stack.pulumi("preview", "--diff").output
+    for name in world.stack_nodes:
+        assert f"{name}-start-kubelet" not in _changed_lines(preview), (
+            f"an extraSANs change of {target} would restart {name}"
+        )
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+
+
+def test_e_a_fourth_node_added_then_removed(world: World, stack: LabStack) -> None:
+    fourth = world.spare_node
+    others = {name: _restarts(world, name) for name in world.stack_nodes}
+    world.add_to_stack(stack, fourth)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert _holds(world, fourth, "/etc/kubernetes/kubelet.kubeconfig")
+    assert fourth in cluster.node_names(world.plane)
+    world.remove_from_stack(stack, fourth)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert _stops(world, fourth) >= 1, f"{fourth}'s kubelet was not stopped"
+    for path in KUBELET_FILES:
+        assert not _holds(world, fourth, path), f"{path} is still on {fourth}"
+    assert {name: _restarts(world, name) for name in world.stack_nodes} == others
+
+
+def test_f_destroy_removes_what_the_stack_made_only(world: World, stack: LabStack) -> None:
+    stack.pulumi("destroy", "--yes", "--skip-preview")
+    for name in world.stack_nodes:
+        for path in KUBELET_FILES:
+            assert not _holds(world, name, path), f"{path} is still on {name}"
+    assert cluster.bootstrap_token_secrets(world.plane) == []
+    assert {"system:node-bootstrapper", "system:node"} <= cluster.cluster_roles(world.plane)
+    master = world.stack_nodes[0]
+    assert _holds(world, master, "/etc/kubernetes/cert/ca.pem"), (
+        "destroy removed the control plane's CA file from the master node"
+    )
+
+
+def test_g_no_secret_in_state_or_output(world: World, stack: LabStack) -> None:
+    secrets = world.secret_values()
+    assert secrets, "the scenario collected no secret to look for"
+    exported = stack.export()
+    places = {"pulumi stack export": exported}
+    for file in sorted(stack.backend.rglob("*")):
+        if file.is_file():
+            places[str(file)] = file.read_text(errors="replace")
+    for index, call in enumerate(stack.calls):
+        places[f"output of call {index}: {' '.join(Path(a).name for a in call.argv[:3])}"] = (
+            call.output
+        )
+    leaks = [
+        f"{label} holds the {what}"
+        for label, text in places.items()
+        for what, value in secrets.items()
+        if value in text
+    ]
+    assert leaks == []
+
+
+def _changed_lines(preview: str) -> str:
+    return "\n".join(line for line in preview.splitlines() if line.lstrip().startswith(("~", "+")))

@@ -1,0 +1,136 @@
+"""What the e2e scenarios share: the lab's nodes, its control plane, and one stack of the program.
+
+Three nodes are in the stack from the start; a fourth runs beside them for the scenario that
+adds a node and removes it again. The first node holds the control plane's CA at the
+kubelet's CA path, as the tutorial's kube-master does.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab import cluster, control_plane, workers
+from lab.stack import LabStack
+from tests.e2e.lab_client import Lab
+
+STACK_NODES = 3
+STACK_NAME = "e2e"
+
+# What the scenarios timed, printed by conftest.py after the results table.
+MEASUREMENTS: dict[str, float] = {}
+
+
+@dataclass
+class World:
+    lab: Lab
+    plane: control_plane.ControlPlane
+    token_secrets: set[str] = field(default_factory=set)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.lab.state["nodes"]
+
+    @property
+    def stack_nodes(self) -> list[str]:
+        return [record["name"] for record in self.records[:STACK_NODES]]
+
+    @property
+    def spare_node(self) -> str:
+        return self.records[STACK_NODES]["name"]
+
+    def record(self, name: str) -> dict[str, Any]:
+        return next(r for r in self.records if r["name"] == name)
+
+    def root(self, name: str) -> Path:
+        return Path(self.record(name)["root"])
+
+    def address(self, name: str) -> str:
+        return self.record(name)["address"]
+
+    @property
+    def admin_cert(self) -> tuple[Path, Path]:
+        pki = self.plane.directory / "pki"
+        return pki / "admin.pem", pki / "admin-key.pem"
+
+    def measure(self, what: str, seconds: float) -> None:
+        MEASUREMENTS[what] = seconds
+
+    def configure(self, stack: LabStack) -> None:
+        """The README's `pulumi config set` sequence, with the lab's kubelet needs."""
+        stack.set("apiServer", self.plane.api_server)
+        stack.set("caCertFile", str(self.plane.ca_cert))
+        stack.set("kubeconfig", self.plane.admin_kubeconfig.read_text(), secret=True)
+        stack.set("ssh.privateKey", self._client_key(), secret=True, path=True)
+        stack.set("cluster.dnsServiceIP", control_plane.DNS_SERVICE_IP, path=True)
+        # A kubelet in a network namespace on a shared host: no QoS cgroups of its own.
+        stack.set("kubelet.cgroupDriver", "cgroupfs", path=True)
+        stack.set("kubelet.failSwapOn", "false", path=True)
+        stack.set("kubelet.extraConfig.cgroupsPerQOS", "false", path=True)
+        stack.set("kubelet.extraConfig.enforceNodeAllocatable[0]", "none", path=True)
+        for index, name in enumerate(self.stack_nodes):
+            self._set_node(stack, index, name)
+
+    def add_to_stack(self, stack: LabStack, name: str) -> None:
+        self._set_node(stack, len(self.stack_nodes), name)
+
+    def remove_from_stack(self, stack: LabStack, name: str) -> None:
+        index = len(self.stack_nodes)
+        assert self.record(name) is self.records[index]
+        stack.pulumi("config", "rm", "--path", f"kubelet-bootstrap:nodes[{index}]")
+
+    def _set_node(self, stack: LabStack, index: int, name: str) -> None:
+        record = self.record(name)
+        stack.set(f"nodes[{index}].name", name, path=True)
+        stack.set(f"nodes[{index}].address", record["address"], path=True)
+        stack.set(f"nodes[{index}].hostKey", record["hostKey"], path=True)
+
+    def _client_key(self) -> str:
+        return Path(self.lab.state["clientKey"]).read_text()
+
+    def remember_token_secrets(self) -> None:
+        for secret in cluster.bootstrap_token_secrets(self.plane):
+            self.token_secrets.add(base64.b64decode(secret.data["token-secret"]).decode())
+
+    def secret_values(self) -> dict[str, str]:
+        """Every secret the stack handled, by what it is, as it would appear if leaked."""
+        values = {f"token secret {n}": s for n, s in enumerate(sorted(self.token_secrets))}
+        key_body = "".join(self._client_key().strip().splitlines()[1:-1])
+        values["SSH private key"] = key_body[:64]
+        admin_key = self.admin_cert[1].read_text()
+        values["admin client key"] = "".join(admin_key.strip().splitlines()[1:-1])[:64]
+        values["admin client key (base64 in kubeconfig)"] = base64.b64encode(
+            admin_key.encode()
+        ).decode()[:64]
+        return values
+
+
+@pytest.fixture(scope="module")
+def world(lab: Lab) -> Iterator[World]:
+    plane = control_plane.control_plane()
+    control_plane.down(plane, wipe=True)
+    control_plane.up(plane)
+    world = World(lab, plane)
+    for index, record in enumerate(world.records):
+        ca = plane.ca_cert if index == 0 else None
+        workers.equip(record["name"], Path(record["root"]), ca_cert=ca)
+    yield world
+    for record in world.records:
+        workers.unequip(record["name"])
+    control_plane.down(plane, wipe=True)
+
+
+@pytest.fixture(scope="module")
+def stack(world: World) -> Iterator[LabStack]:
+    stack = LabStack(STACK_NAME)
+    stack.remove()
+    stack.init()
+    world.configure(stack)
+    yield stack
+    stack.pulumi("destroy", "--yes", "--skip-preview", check=False)
+    stack.remove()
