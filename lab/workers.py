@@ -27,8 +27,13 @@ def _run_dir(name: str) -> Path:
     return paths.lab_dir() / "workers" / name
 
 
-def equip(name: str, root: Path, *, ca_cert: Path | None = None) -> None:
-    """Install the kubelet, start the node's container runtime, and place `ca_cert` if given."""
+def equip(
+    name: str, root: Path, *, ca_cert: Path | None = None, network_ready: bool = True
+) -> None:
+    """Install the kubelet, start the node's container runtime, and place `ca_cert` if given.
+
+    `network_ready=False` plays a cluster whose CNI plugin is not installed yet.
+    """
     kubelet = _in_root(root, KUBELET_BINARY)
     kubelet.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(paths.bin_dir() / "kubelet", kubelet)
@@ -40,10 +45,15 @@ def equip(name: str, root: Path, *, ca_cert: Path | None = None) -> None:
         target.chmod(0o644)
     socket = _in_root(root, CRI_SOCKET)
     socket.parent.mkdir(parents=True, exist_ok=True)
-    if processes.running("fake-cri", _run_dir(name)) is None:
-        socket.unlink(missing_ok=True)
-        argv = [str(paths.bin_dir() / "fake-cri"), f"--endpoint=unix://{socket}"]
-        processes.start("fake-cri", argv, _run_dir(name))
+    # A runtime left from an earlier lab serves a socket in a /run that is gone: start anew.
+    processes.stop("fake-cri", _run_dir(name))
+    socket.unlink(missing_ok=True)
+    argv = [
+        str(paths.bin_dir() / "fake-cri"),
+        f"--endpoint=unix://{socket}",
+        f"--network-ready={str(network_ready).lower()}",
+    ]
+    processes.start("fake-cri", argv, _run_dir(name))
     processes.wait_until(
         f"the container runtime of {name}",
         socket.exists,
