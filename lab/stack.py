@@ -87,6 +87,11 @@ class LabStack:
         flags = [*(["--secret"] if secret else []), *(["--path"] if path else [])]
         self.pulumi("config", "set", *flags, f"kubelet-bootstrap:{key}", stdin=value)
 
+    def planned(self) -> dict[str, str]:
+        """`pulumi preview --json`: each resource's planned operation, by resource name."""
+        plan = json.loads(self.pulumi("preview", "--json").stdout)
+        return {step["urn"].rsplit("::", 1)[-1]: step["op"] for step in plan.get("steps", [])}
+
     def history(self) -> list[dict]:
         """`pulumi stack history --json`: the updates, newest first, with change counts."""
         return json.loads(self.pulumi("stack", "history", "--json", "--show-secrets=false").stdout)
