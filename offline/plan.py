@@ -1,8 +1,9 @@
 """`make plan`: run the real program for a stack offline and show what it would deploy.
 
 Prints the resources as a tree with their dependencies and secret inputs, the stack outputs,
-and writes each node's files under `build/<stack>/<node>/<path on the node>`. Token secrets
-are made up by the offline engine and masked unless `--show-secrets`.
+and writes each node's files under `build/<stack>/<node>/<path on the node>`, into a directory
+of its own each time (the last plan moves to `build/<stack>.previous`). Token secrets are made
+up by the offline engine and masked unless `--show-secrets`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from offline import plan_dir
 from offline.engine import (
     PROJECT,
     PROJECT_ROOT,
@@ -44,10 +46,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         help="plan with a freshly made SSH key instead of the stack's (nothing connects offline)",
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    out = args.out / args.stack
 
     try:
         config = stack_config(args.stack, throwaway_ssh_key=args.throwaway_ssh_key)
         recording = run_program(config, args.stack)
+        plan_dir.start(out, args.stack)
     except (ValueError, pulumi.RunError) as error:
         print(f"plan for stack {args.stack!r} failed:\n{error}", file=sys.stderr)
         return 2
@@ -55,8 +59,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     mask = (lambda text: text) if args.show_secrets else _masker(recording.secret_values)
     print(mask(render_tree(recording, f"{PROJECT}-{args.stack}")))
     print(mask(render_outputs(recording)))
-    written = write_node_files(recording, args.out / args.stack, mask)
-    print(f"\nwrote {len(written)} files under {args.out / args.stack}")
+    written = write_node_files(recording, out, mask)
+    print(f"\nwrote {len(written)} files under {out}")
     return 0
 
 

@@ -1,0 +1,125 @@
+"""What `make plan` writes under build/: each plan replaces the last, and only a plan's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from offline import plan
+
+STACK = "t"
+MakePlan = Callable[..., int]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(plan, "PROJECT_ROOT", tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def build(project: Path) -> Path:
+    return project / "build"
+
+
+@pytest.fixture
+def make_plan(project: Path, build: Path, config: Callable[..., dict[str, Any]]) -> MakePlan:
+    """`make_plan("--diff", nodes=2, kubelet={...})`: write the stack's file and plan it."""
+
+    def run(*args: str, stack: str = STACK, **overrides: Any) -> int:
+        stack_file = project / f"Pulumi.{stack}.yaml"
+        stack_file.write_text(yaml.safe_dump({"config": config(**overrides)}))
+        return plan.main(["--stack", stack, "--out", str(build), *args])
+
+    return run
+
+
+def files(directory: Path) -> set[str]:
+    return {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
+
+
+# --- each plan replaces the last --------------------------------------------------------------
+
+
+def test_a_removed_node_leaves_no_directory(make_plan: MakePlan, build: Path) -> None:
+    assert make_plan(nodes=3) == 0
+    assert make_plan(nodes=2) == 0
+    assert sorted(p.name for p in (build / STACK).iterdir() if p.is_dir()) == ["node-0", "node-1"]
+
+
+def test_a_moved_file_leaves_no_old_copy(make_plan: MakePlan, build: Path) -> None:
+    assert make_plan(nodes=1) == 0
+    moved = "/etc/systemd/system/k8s-kubelet.service"
+    assert make_plan(nodes=1, kubelet={"unitFile": moved}) == 0
+    node = build / STACK / "node-0"
+    assert (node / moved.lstrip("/")).is_file()
+    assert not (node / "etc/systemd/system/kubelet.service").exists()
+
+
+def test_the_previous_plan_is_kept_beside_the_new_one(make_plan: MakePlan, build: Path) -> None:
+    assert make_plan(nodes=2) == 0
+    first = files(build / STACK)
+    assert make_plan(nodes=1) == 0
+    assert files(build / f"{STACK}.previous") == first
+    assert files(build / STACK) < first
+
+
+def test_a_failed_plan_leaves_the_last_one_in_place(make_plan: MakePlan, build: Path) -> None:
+    assert make_plan(nodes=2) == 0
+    written = files(build / STACK)
+    assert make_plan(nodes=2, apiServer="not a url") == 2
+    assert files(build / STACK) == written
+    assert not (build / f"{STACK}.previous").exists()
+
+
+# --- only a plan's own directory is cleared ---------------------------------------------------
+
+
+def refused(capsys: pytest.CaptureFixture[str], directory: Path) -> str:
+    header, *reason = capsys.readouterr().err.splitlines()
+    assert header == f"plan for stack {STACK!r} failed:"
+    assert str(directory) in reason[0]
+    return reason[0]
+
+
+@pytest.mark.parametrize("which", [STACK, f"{STACK}.previous"])
+def test_a_directory_the_plan_did_not_write_is_left_alone(
+    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    foreign = build / which / "keep-me"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("not a plan\n")
+
+    assert make_plan(nodes=1) == 2
+
+    assert "not a plan directory" in refused(capsys, foreign.parent)
+    assert files(build) == {f"{which}/keep-me"}
+
+
+def test_the_plan_of_another_stack_is_left_alone(
+    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stack may be named `t.previous`: its plan is not the previous plan of stack `t`."""
+    assert make_plan(nodes=1, stack=f"{STACK}.previous") == 0
+    before = files(build)
+
+    assert make_plan(nodes=1) == 2
+
+    assert "plan of stack 't.previous'" in refused(capsys, build / f"{STACK}.previous")
+    assert files(build) == before
+
+
+def test_a_file_where_the_plan_goes_is_left_alone(
+    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build.mkdir()
+    (build / STACK).write_text("a file, not a directory\n")
+
+    assert make_plan(nodes=1) == 2
+
+    refused(capsys, build / STACK)
+    assert (build / STACK).read_text() == "a file, not a directory\n"
