@@ -1,9 +1,10 @@
 """`make plan`: run the real program for a stack offline and show what it would deploy.
 
 Prints the resources as a tree with their dependencies and secret inputs, the stack outputs,
-and writes each node's files under `build/<stack>/<node>/<path on the node>`, into a directory
-of its own each time (the last plan moves to `build/<stack>.previous`). Token secrets are made
-up by the offline engine and masked unless `--show-secrets`.
+and writes each node's files under `build/<stack>/<node>/<path on the node>` and its commands'
+scripts under `build/<stack>/<node>/commands/`, into a directory of its own each time (the last
+plan moves to `build/<stack>.previous`). Token secrets are made up by the offline engine and
+masked unless `--show-secrets`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from offline.engine import (
 )
 
 MASK = "[secret]"
+COMMAND = "command:remote:Command"
+SCRIPTS = ("create", "update", "delete")
 _DEST = re.compile(r"^dest='([^']+)'$", re.MULTILINE)
 
 
@@ -59,7 +62,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     mask = (lambda text: text) if args.show_secrets else _masker(recording.secret_values)
     print(mask(render_tree(recording, f"{PROJECT}-{args.stack}")))
     print(mask(render_outputs(recording)))
-    written = write_node_files(recording, out, mask)
+    written = write_node_files(recording, out, mask) + write_command_scripts(recording, out, mask)
     print(f"\nwrote {len(written)} files under {out}")
     return 0
 
@@ -183,10 +186,33 @@ def write_node_files(recording: Recording, out: Path, mask) -> list[Path]:
             continue
         node = by_urn[resource.parent].name
         path = out / node / destination.group(1).lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(mask(resource.inputs["stdin"]))
-        written.append(path)
+        written.append(_write(path, mask(resource.inputs["stdin"])))
     return written
+
+
+def write_command_scripts(recording: Recording, out: Path, mask) -> list[Path]:
+    """Write each remote command's scripts to out/<node>/commands/<resource>.<script>.sh.
+
+    They are what runs on the node (the create, update and delete of each command, so the
+    preparation, the start and the stop too): comparing plans then shows a changed script as
+    well as a changed file.
+    """
+    by_urn = recording.by_urn()
+    return [
+        _write(
+            out / by_urn[command.parent].name / "commands" / f"{command.name}.{script}.sh",
+            mask(command.inputs[script]),
+        )
+        for command in recording.of_type(COMMAND)
+        for script in SCRIPTS
+        if script in command.inputs
+    ]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

@@ -123,3 +123,29 @@ def test_a_file_where_the_plan_goes_is_left_alone(
 
     refused(capsys, build / STACK)
     assert (build / STACK).read_text() == "a file, not a directory\n"
+
+
+# --- what runs on each node ---------------------------------------------------------------------
+
+# The node's preparation, the kubelet's start, and its stop (the start command's delete).
+NODE_SCRIPTS = ("prepare.create", "start-kubelet.create", "start-kubelet.delete")
+
+
+def test_each_remote_commands_scripts_are_written_per_node(
+    make_plan: MakePlan, build: Path, config: Callable[..., dict[str, Any]], run: Callable
+) -> None:
+    assert make_plan(nodes=2) == 0
+
+    recording = run(config(nodes=2), stack=STACK)
+    expected = {
+        f"{command.parent.split('::')[-1]}/commands/{command.name}.{script}.sh": text
+        for command in recording.of_type("command:remote:Command")
+        for script, text in command.inputs.items()
+        if script in ("create", "update", "delete")
+    }
+    written = {name: (build / STACK / name).read_text() for name in files(build / STACK)}
+    assert {name: written.get(name) for name in expected} == expected
+    for node in ("node-0", "node-1"):
+        scripts = {name for name in expected if name.startswith(f"{node}/")}
+        assert {f"{node}/commands/{node}-{script}.sh" for script in NODE_SCRIPTS} <= scripts
+    assert "systemctl disable --now" in written["node-1/commands/node-1-start-kubelet.delete.sh"]
