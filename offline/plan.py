@@ -22,7 +22,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from offline import plan_dir
+from offline import plan_diff, plan_dir
 from offline.engine import (
     PROJECT,
     PROJECT_ROOT,
@@ -44,6 +44,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "build")
     parser.add_argument("--show-secrets", action="store_true", help="do not mask token secrets")
     parser.add_argument(
+        "--diff",
+        action="store_true",
+        help="print a unified diff of each written file against the previous plan of the stack",
+    )
+    parser.add_argument(
         "--throwaway-ssh-key",
         action="store_true",
         help="plan with a freshly made SSH key instead of the stack's (nothing connects offline)",
@@ -54,7 +59,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     try:
         config = stack_config(args.stack, throwaway_ssh_key=args.throwaway_ssh_key)
         recording = run_program(config, args.stack)
-        plan_dir.start(out, args.stack)
+        previous = plan_dir.start(out, args.stack)
     except (ValueError, pulumi.RunError) as error:
         print(f"plan for stack {args.stack!r} failed:\n{error}", file=sys.stderr)
         return 2
@@ -64,6 +69,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     print(mask(render_outputs(recording)))
     written = write_node_files(recording, out, mask) + write_command_scripts(recording, out, mask)
     print(f"\nwrote {len(written)} files under {out}")
+    if args.diff:
+        print()
+        if previous.is_dir():
+            print(plan_diff.compare(previous, out))
+        else:
+            print(f"no previous plan of stack {args.stack!r} to compare with")
     return 0
 
 

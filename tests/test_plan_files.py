@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from offline import plan
+from offline import plan, plan_diff
 
 STACK = "t"
 MakePlan = Callable[..., int]
@@ -149,3 +149,85 @@ def test_each_remote_commands_scripts_are_written_per_node(
         scripts = {name for name in expected if name.startswith(f"{node}/")}
         assert {f"{node}/commands/{node}-{script}.sh" for script in NODE_SCRIPTS} <= scripts
     assert "systemctl disable --now" in written["node-1/commands/node-1-start-kubelet.delete.sh"]
+
+
+# --- comparing with the previous plan -----------------------------------------------------------
+
+
+def compared(capsys: pytest.CaptureFixture[str]) -> str:
+    """What the plan printed after the line saying what it wrote: the comparison, if any."""
+    out = capsys.readouterr().out
+    return out.split("\nwrote ", 1)[1].split("\n", 1)[1].lstrip("\n")
+
+
+def node(index: int, address: str) -> dict[str, str]:
+    return {"name": f"node-{index}", "address": address}
+
+
+def test_diff_shows_each_added_removed_and_changed_file(
+    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert make_plan(nodes=[node(0, "10.0.0.1"), node(1, "10.0.0.2")]) == 0
+    capsys.readouterr()
+
+    assert make_plan("--diff", nodes=[node(0, "10.0.0.9"), node(2, "10.0.0.3")]) == 0
+
+    diff = compared(capsys)
+    config = "etc/kubernetes/kubelet-config.yaml"
+    assert f"--- /dev/null\n+++ t/node-2/{config}\n@@ -0,0 +1," in diff
+    assert f"--- t.previous/node-1/{config}\n+++ /dev/null\n@@ -1," in diff
+    assert f"--- t.previous/node-0/{config}\n+++ t/node-0/{config}\n@@ " in diff
+    assert "\n-address: 10.0.0.1\n+address: 10.0.0.9\n" in diff
+    start = "commands/node-0-start-kubelet.create.sh"
+    assert f"--- t.previous/node-0/{start}\n+++ t/node-0/{start}\n" in diff
+    assert "t/node-0/etc/kubernetes/cert/ca.pem" not in diff
+    per_node = len(files(build / STACK / "node-0"))
+    summary = diff.rstrip().splitlines()[-1]
+    assert summary.startswith(f"since the previous plan: {per_node} added, {per_node} removed, ")
+
+
+def test_diff_shows_nothing_when_nothing_changed(
+    make_plan: MakePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert make_plan(nodes=2) == 0
+    capsys.readouterr()
+
+    assert make_plan("--diff", nodes=2) == 0
+
+    assert compared(capsys) == "no file changed since the previous plan\n"
+
+
+def test_diff_says_when_there_is_no_previous_plan(
+    make_plan: MakePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert make_plan("--diff", nodes=1) == 0
+
+    assert compared(capsys) == "no previous plan of stack 't' to compare with\n"
+
+
+def test_without_diff_the_plan_prints_no_comparison(
+    make_plan: MakePlan, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert make_plan(nodes=1) == 0
+    capsys.readouterr()
+
+    assert make_plan(nodes=2) == 0
+
+    assert compared(capsys) == ""
+
+
+def test_diff_names_a_file_even_when_it_has_no_line_to_show(tmp_path: Path) -> None:
+    previous, plan_now = tmp_path / "t.previous", tmp_path / "t"
+    for directory in (previous, plan_now):
+        directory.mkdir()
+    (previous / "kept").write_text("same\n")
+    (plan_now / "kept").write_text("same")
+    (plan_now / "empty").write_text("")
+
+    assert plan_diff.compare(previous, plan_now).splitlines() == [
+        "--- /dev/null",
+        "+++ t/empty",
+        "--- t.previous/kept",
+        "+++ t/kept",
+        "since the previous plan: 1 added, 0 removed, 1 changed",
+    ]
