@@ -14,16 +14,12 @@ from pathlib import Path
 MARKER = ".kubelet-bootstrap-plan"
 
 
-def previous_of(plan: Path) -> Path:
-    return plan.with_name(f"{plan.name}.previous")
-
-
 def start(plan: Path, stack: str) -> Path:
     """Make `plan` anew for `stack`, the last plan becoming the previous one; return that.
 
     Both directories are checked before either is touched: a refusal changes nothing.
     """
-    previous = previous_of(plan)
+    previous = plan.with_name(f"{plan.name}.previous")
     for directory in (plan, previous):
         _check_own(directory, stack)
     if previous.exists():
@@ -31,11 +27,11 @@ def start(plan: Path, stack: str) -> Path:
     if plan.exists():
         plan.rename(previous)
     plan.mkdir(parents=True)
-    (plan / MARKER).write_text(marker_text(stack), encoding="utf-8")
+    (plan / MARKER).write_text(_marker_text(stack), encoding="utf-8")
     return previous
 
 
-def marker_text(stack: str) -> str:
+def _marker_text(stack: str) -> str:
     return f"plan of stack {stack!r}, written by make plan, replaced by its next plan\n"
 
 
@@ -44,13 +40,14 @@ def _check_own(directory: Path, stack: str) -> None:
     if not directory.exists() and not directory.is_symlink():
         return
     marker = directory / MARKER
+    # A link is refused even to a plan: moving it would leave its target, removing it fails.
     if directory.is_symlink() or not marker.is_file():
         raise ValueError(
-            f"{directory}: not a plan directory (no {MARKER} in it); the plan neither clears "
-            "nor moves it: remove it yourself, or plan into another --out"
+            f"{directory}: not a plan directory (a link, or no {MARKER} in it); the plan neither "
+            "clears nor moves it: remove it yourself, or plan into another --out"
         )
     text = marker.read_text(encoding="utf-8", errors="replace")
-    if text != marker_text(stack):
+    if text != _marker_text(stack):
         raise ValueError(
             f"{directory}: its {MARKER} says {text.strip()!r}, not stack {stack!r}; the plan "
             "neither clears nor moves it: remove it yourself, or plan into another --out"

@@ -125,6 +125,22 @@ def test_a_file_where_the_plan_goes_is_left_alone(
     assert (build / STACK).read_text() == "a file, not a directory\n"
 
 
+def test_a_link_where_the_plan_goes_is_left_alone(
+    make_plan: MakePlan, build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert make_plan(nodes=1) == 0
+    elsewhere = tmp_path / "elsewhere"
+    (build / STACK).rename(elsewhere)
+    (build / STACK).symlink_to(elsewhere)
+    kept = files(elsewhere)
+
+    assert make_plan(nodes=2) == 2
+
+    refused(capsys, build / STACK)
+    assert (build / STACK).is_symlink()
+    assert files(elsewhere) == kept
+
+
 # --- what runs on each node ---------------------------------------------------------------------
 
 # The node's preparation, the kubelet's start, and its stop (the start command's delete).
