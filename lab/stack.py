@@ -8,6 +8,7 @@ output, so a test can check that nothing secret was ever printed.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,5 +105,8 @@ class LabStack:
 
     def remove(self) -> None:
         """Forget the stack and its state (after destroy); a missing stack is fine."""
+        # A CLI killed mid-update (a lab run interrupted) leaves its lock behind.
+        for lock_dir in (self.backend / ".pulumi" / "locks").glob(f"*/*/{self.name}"):
+            shutil.rmtree(lock_dir)
         self.pulumi("stack", "rm", "--yes", "--force", check=False)
         self.config_file.unlink(missing_ok=True)

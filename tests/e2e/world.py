@@ -8,6 +8,7 @@ kubelet's CA path, as the tutorial's kube-master does.
 from __future__ import annotations
 
 import base64
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +59,13 @@ class World:
     def admin_cert(self) -> tuple[Path, Path]:
         pki = self.plane.directory / "pki"
         return pki / "admin.pem", pki / "admin-key.pem"
+
+    def reimage(self, machine: str) -> None:
+        """Forget the kubelet identity a machine kept from an earlier stack, as a re-imaged
+        machine would: removing a node from a stack leaves its client certificate behind."""
+        root = self.root(machine)
+        for path in ("etc/kubernetes", "var/lib/kubelet", "data/k8s/k8s/kubelet"):
+            shutil.rmtree(root / path, ignore_errors=True)
 
     def measure(self, what: str, seconds: float) -> None:
         MEASUREMENTS[what] = seconds
