@@ -55,7 +55,7 @@ def _checked(props: dict[str, Any]) -> dict[str, Any]:
 
 
 class KubeletApiCheck(Resource, module="kubelet-bootstrap", name="KubeletApiCheck"):
-    """Every node Ready; every kubelet refuses anonymous requests and serves the test token."""
+    """Every node registered; every kubelet refuses anonymous requests and serves the test token."""
 
     verified: pulumi.Output[list[str]]
 

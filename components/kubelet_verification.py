@@ -1,4 +1,4 @@
-"""The tutorial's last check, automated: every node Ready, every kubelet API authenticating.
+"""The tutorial's last check, automated: every node registered, every kubelet API authenticating.
 
 Each kubelet is called on its API port with TLS verified against the cluster CA: its serving
 certificate is CA-signed once approved, which is the point of approving it. An anonymous
@@ -50,32 +50,44 @@ class KubeletTarget:
         return f"https://{host}:{self.port}{METRICS_PATH}"
 
 
-def wait_until_ready(
+def wait_until_registered(
     core: client.CoreV1Api, names: Iterable[str], timeout_seconds: float, log: Callable[[str], None]
 ) -> None:
-    """Return once every named Node reports Ready; list once, then watch."""
+    """Return once a Node of every name exists, saying of each whether it is Ready and why not.
+
+    Registering is what the kubelet achieves itself. Ready also needs a network plugin (CNI),
+    which on a new cluster usually comes after the nodes join, so waiting for it would fail the
+    first `pulumi up`; a NotReady node is reported, not failed. List once, then watch.
+    """
     waiting = set(names)
     total = len(waiting)
 
     def handle(node: Any) -> None:
         name = node.metadata.name
-        if name in waiting and _is_ready(node):
+        if name in waiting:
             waiting.discard(name)
-            log(f"{name}: node Ready ({total - len(waiting)}/{total})")
+            log(f"{name}: registered ({total - len(waiting)}/{total}), {readiness(node)}")
 
     nodes = ListWatch(core.list_node, handle)
     nodes.sync()
     nodes.follow_until(lambda: not waiting, time.monotonic() + timeout_seconds)
     if waiting:
         raise VerificationError(
-            f"not Ready after {timeout_seconds:g}s: {', '.join(sorted(waiting))} "
-            "(look at `kubectl describe node` and `journalctl -u kubelet` on each)"
+            f"no Node registered after {timeout_seconds:g}s for {', '.join(sorted(waiting))} "
+            "(a kubelet registers its Node once its client certificate is issued: look at "
+            "`journalctl -u <kubelet unit>` on each)"
         )
 
 
-def _is_ready(node: Any) -> bool:
+def readiness(node: Any) -> str:
+    """`Ready`, or `not Ready: <reason>: <message>` from the Node's Ready condition."""
     conditions = (node.status and node.status.conditions) or []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    if ready is None:
+        return "not Ready yet (no Ready condition posted)"
+    if ready.status == "True":
+        return "Ready"
+    return f"not Ready: {ready.reason}: {ready.message}"
 
 
 def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> str:
@@ -133,13 +145,13 @@ def verify(
     timeout_seconds: float,
     log: Callable[[str], None],
 ) -> None:
-    """Every node Ready, then every kubelet API checked; raises on the first failure.
+    """Every node registered, then every kubelet API checked; raises on the first failure.
 
     A kubelet not reachable over verified TLS yet is tried again every few seconds until the
     deadline; a wrong answer (anything but 401, then 200) fails at once.
     """
     deadline = time.monotonic() + timeout_seconds
-    wait_until_ready(core, [t.name for t in targets], timeout_seconds, log)
+    wait_until_registered(core, [t.name for t in targets], timeout_seconds, log)
     token = service_account_token(core, *service_account)
     for target in targets:
         while True:

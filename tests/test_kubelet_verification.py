@@ -15,9 +15,10 @@ from components.kubelet_verification import (
     KubeletTarget,
     VerificationError,
     check_kubelet_api,
+    readiness,
     service_account_token,
     verify,
-    wait_until_ready,
+    wait_until_registered,
 )
 from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet
@@ -98,31 +99,72 @@ def test_an_unreachable_kubelet_names_node_and_request(server, core) -> None:
         check_kubelet_api(KubeletTarget("node-0", "127.0.0.1", port), ca_pem(server), "t", 2)
 
 
-def test_wait_until_ready_lists_once_then_watches(server, core) -> None:
+def test_wait_until_registered_lists_once_then_watches(server, core) -> None:
     server.add_node("node-0", ready=True)
-    server.add_node("node-1", ready=False)
     lines: list[str] = []
-    becomes_ready = threading.Thread(
-        target=lambda: (server.wait_for_node_watchers(), server.set_node_ready("node-1", True))
+    registers = threading.Thread(
+        target=lambda: (server.wait_for_node_watchers(), server.add_node("node-1", ready=True))
     )
-    becomes_ready.start()
-    wait_until_ready(core, ["node-0", "node-1"], timeout_seconds=10, log=lines.append)
-    becomes_ready.join()
-    assert lines == ["node-0: node Ready (1/2)", "node-1: node Ready (2/2)"]
+    registers.start()
+    wait_until_registered(core, ["node-0", "node-1"], timeout_seconds=10, log=lines.append)
+    registers.join()
+    assert lines == ["node-0: registered (1/2), Ready", "node-1: registered (2/2), Ready"]
     counts = server.counts()
     assert counts["node-list"] == 1 and counts["node-get"] == 0
     assert counts["node-watch"] >= 1
 
 
-def test_wait_until_ready_times_out_naming_the_nodes(server, core) -> None:
+def test_a_node_not_ready_counts_as_registered_and_says_why(server, core) -> None:
+    """A Node turns Ready only once a network plugin runs, which comes after the nodes join."""
+    server.add_node("node-0", ready=False)
+    lines: list[str] = []
+    wait_until_registered(core, ["node-0"], timeout_seconds=10, log=lines.append)
+    assert lines == [
+        "node-0: registered (1/1), not Ready: KubeletNotReady: container runtime network not "
+        "ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns "
+        "error: cni plugin not initialized"
+    ]
+    assert server.counts()["node-watch"] == 0, "every node was there: no need to watch"
+
+
+def test_a_node_whose_kubelet_stopped_posting_says_so(server, core) -> None:
     server.add_node("node-0", ready=True)
-    server.add_node("node-1", ready=False)
+    server.set_node_unknown("node-0")
+    lines: list[str] = []
+    wait_until_registered(core, ["node-0"], timeout_seconds=10, log=lines.append)
+    assert lines == [
+        "node-0: registered (1/1), not Ready: NodeStatusUnknown: Kubelet stopped posting node "
+        "status."
+    ]
+
+
+def test_a_node_without_a_ready_condition_is_not_ready_yet() -> None:
+    """A Node created by other means than its kubelet may carry no conditions at all."""
+    assert readiness(client.V1Node(metadata=client.V1ObjectMeta(name="node-0"))) == (
+        "not Ready yet (no Ready condition posted)"
+    )
+
+
+def test_wait_until_registered_times_out_naming_the_missing_nodes(server, core) -> None:
+    server.add_node("node-0", ready=False)
     with pytest.raises(VerificationError) as failure:
-        wait_until_ready(core, ["node-0", "node-1", "node-2"], timeout_seconds=1, log=print)
-    assert "not Ready after 1s: node-1, node-2" in str(failure.value)
+        wait_until_registered(core, ["node-0", "node-1", "node-2"], timeout_seconds=1, log=print)
+    assert str(failure.value).startswith("no Node registered after 1s for node-1, node-2 ")
+    assert "journalctl -u" in str(failure.value)
 
 
-def test_verify_checks_every_node_after_they_are_ready(server, core) -> None:
+def test_verify_passes_on_a_node_that_is_not_ready(server, core) -> None:
+    """The kubelet serves its API whether or not the pod network is up."""
+    lines: list[str] = []
+    with FakeKubelet.for_cluster(server, node_name="node-0") as kubelet:
+        server.add_node("node-0", ready=False)
+        verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+        assert [r.code for r in kubelet.requests()] == [401, 200]
+    assert lines[0].startswith("node-0: registered (1/1), not Ready: KubeletNotReady: ")
+    assert lines[-1] == "node-0: kubelet API refuses anonymous (401) and serves /metrics (200)"
+
+
+def test_verify_checks_every_node_once_registered(server, core) -> None:
     lines: list[str] = []
     with (
         FakeKubelet.for_cluster(server, node_name="node-0") as first,
