@@ -65,7 +65,6 @@ if settings.verification.enabled:
         [kubelet_target(node, settings.kubelet.port) for node in settings.nodes],
         settings.verification.timeout_seconds,
         after=[approval],
-        opts=cluster,
     )
 
 pulumi.export(

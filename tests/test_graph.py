@@ -66,8 +66,6 @@ SHARED_RESOURCES = {
     *((BINDING, name) for name in EXPECTED_BINDINGS),
     (APPROVAL, "serving-csr-approval"),
     (VERIFICATION, "kubelet-api-verification"),
-    (SERVICE_ACCOUNT, "kubelet-api-test"),
-    (BINDING, "kubelet-api-test"),
     (API_CHECK, "kubelet-api-verification-check"),
 }
 
@@ -236,8 +234,8 @@ def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callabl
         n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, SECRET, BINDING, RBAC)}
         for n in (1, 5)
     }
-    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 5, RBAC: 1}
-    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 5, RBAC: 1}
+    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 4, RBAC: 1}
+    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 4, RBAC: 1}
 
 
 def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
@@ -283,12 +281,9 @@ def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) 
     } | {(kind, node) for node in node_names(count) for kind in (TOKEN, NODE)}
     rbac = component(recording, RBAC, "bootstrap-rbac")
     for registration in recording.of_type(CLUSTER_ROLE) + recording.of_type(BINDING):
-        if registration.name != "kubelet-api-test":
-            assert registration.parent == rbac.urn, registration.name
+        assert registration.parent == rbac.urn, registration.name
     verification = component(recording, VERIFICATION, "kubelet-api-verification")
-    for name in ("kubelet-api-test", "kubelet-api-verification-check"):
-        for registration in (r for r in recording.resources if r.name == name):
-            assert registration.parent == verification.urn, name
+    assert recording.named("kubelet-api-verification-check").parent == verification.urn
     for node in node_names(count):
         token = component(recording, TOKEN, node)
         for suffix in ("token-id", "token-secret", "token-expiration", "bootstrap-token"):
@@ -471,25 +466,24 @@ def test_approval_sees_a_kubelet_restart_but_not_a_new_token(
     )
 
 
-def test_verification_runs_after_approval_with_the_tutorials_service_account(
+def test_verification_runs_after_approval_and_leaves_no_identity_in_the_cluster(
     config: Callable, run: Callable
 ) -> None:
+    """The tutorial's kubelet-api-test ServiceAccount, bound to system:kubelet-api-admin for
+    good, is not registered: the check makes its own identity and removes it."""
     recording = run(config(nodes=2, kubeconfig=ADMIN_KUBECONFIG))
     check = recording.named("kubelet-api-verification-check")
-    assert recording.named("serving-csr-approval").urn in check.dependencies
-    assert {r.urn for r in recording.resources if r.name == "kubelet-api-test"} <= set(
-        check.dependencies
-    )
+    assert check.dependencies == [recording.named("serving-csr-approval").urn]
     assert is_secret_path(check, "kubeconfig")
     assert check.inputs["nodes"] == [
         {"name": "node-0", "address": "10.0.0.1", "port": 10250},
         {"name": "node-1", "address": "10.0.0.2", "port": 10250},
     ]
-    binding = component(recording, BINDING, "kubelet-api-test")
-    assert binding.inputs["roleRef"]["name"] == "system:kubelet-api-admin"
-    assert binding.inputs["subjects"] == [
-        {"kind": "ServiceAccount", "name": "kubelet-api-test", "namespace": "default"}
-    ]
+    assert "service_account" not in check.inputs
+    assert recording.of_type(SERVICE_ACCOUNT) == []
+    assert {b.inputs["roleRef"]["name"] for b in recording.of_type(BINDING)} == {
+        cluster_role for _, cluster_role in EXPECTED_BINDINGS.values()
+    }
 
 
 def test_verification_can_be_turned_off(config: Callable, run: Callable) -> None:

@@ -16,26 +16,41 @@ from components.kubelet_verification import (
     VerificationError,
     check_kubelet_api,
     readiness,
-    service_account_token,
     verify,
     wait_until_registered,
 )
 from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet
 
-SERVICE_ACCOUNT = ("default", "kubelet-api-test")
+IDENTITY = "system:serviceaccount:kube-system:kubelet-api-verification"
 
 
 @pytest.fixture
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as fake:
-        fake.add_service_account(*SERVICE_ACCOUNT)
         yield fake
 
 
 @pytest.fixture
-def core(server: FakeApiServer) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client(server.kubeconfig()))
+def api(server: FakeApiServer) -> client.ApiClient:
+    return api_client(server.kubeconfig())
+
+
+@pytest.fixture
+def core(api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api)
+
+
+@pytest.fixture
+def token(server: FakeApiServer, core: client.CoreV1Api) -> str:
+    """A token of the tutorial's ServiceAccount, bound to the kubelet API as the tutorial does."""
+    server.add_service_account("default", "kubelet-api-test")
+    subject = {"kind": "ServiceAccount", "name": "kubelet-api-test", "namespace": "default"}
+    server.add_cluster_role_binding("kubelet-api-test", "system:kubelet-api-admin", [subject])
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    return core.create_namespaced_service_account_token(
+        "kubelet-api-test", "default", request
+    ).status.token
 
 
 def target_of(kubelet: FakeKubelet, name: str = "node-0") -> KubeletTarget:
@@ -46,8 +61,15 @@ def ca_pem(server: FakeApiServer) -> str:
     return server.ca_pem.decode()
 
 
-def test_a_correct_kubelet_refuses_anonymous_and_serves_the_token(server, core) -> None:
-    token = service_account_token(core, *SERVICE_ACCOUNT)
+def assert_nothing_left(server: FakeApiServer) -> None:
+    """No ServiceAccount, no ClusterRoleBinding, no token that still authenticates."""
+    assert server.service_accounts() == []
+    assert server.cluster_role_bindings() == []
+    assert server.issued_tokens, "the check asked for no token"
+    assert not any(server.review_token(t) for t in server.issued_tokens)
+
+
+def test_a_correct_kubelet_refuses_anonymous_and_serves_the_token(server, token) -> None:
     with FakeKubelet.for_cluster(server) as kubelet:
         check_kubelet_api(target_of(kubelet), ca_pem(server), token, timeout=5)
         answered = [(r.path, r.user, r.code) for r in kubelet.requests()]
@@ -57,33 +79,19 @@ def test_a_correct_kubelet_refuses_anonymous_and_serves_the_token(server, core) 
     ]
 
 
-@pytest.mark.parametrize(
-    ("kubelet_options", "expected"),
-    [
-        (
-            {"anonymous_auth": True, "authorization_mode": "AlwaysAllow"},
-            "without credentials answered 200, expected 401",
-        ),
-        ({"authorized": ()}, "with the kubelet-api-test token answered 403, expected 200"),
-    ],
-    ids=["anonymous-allowed", "token-not-authorized"],
-)
-def test_a_misconfigured_kubelet_fails_naming_node_request_and_status(
-    server, core, kubelet_options: dict, expected: str
-) -> None:
-    token = service_account_token(core, *SERVICE_ACCOUNT)
-    with FakeKubelet.for_cluster(server, **kubelet_options) as kubelet:
+def test_a_misconfigured_kubelet_fails_naming_node_request_and_status(server, token) -> None:
+    options = {"anonymous_auth": True, "authorization_mode": "AlwaysAllow"}
+    with FakeKubelet.for_cluster(server, **options) as kubelet:
         port = kubelet.port
         with pytest.raises(VerificationError) as failure:
             check_kubelet_api(target_of(kubelet, "kube-node1"), ca_pem(server), token, timeout=5)
     message = str(failure.value)
     assert message.startswith(f"kube-node1: GET https://127.0.0.1:{port}/metrics ")
-    assert expected in message
+    assert "without credentials answered 200, expected 401" in message
     assert token not in message
 
 
-def test_a_self_signed_serving_certificate_fails_tls_verification(server, core) -> None:
-    token = service_account_token(core, *SERVICE_ACCOUNT)
+def test_a_self_signed_serving_certificate_fails_tls_verification(server, token) -> None:
     with FakeKubelet.for_cluster(server, self_signed=True) as kubelet:
         with pytest.raises(VerificationError, match="does not verify against the cluster CA"):
             check_kubelet_api(target_of(kubelet), ca_pem(server), token, timeout=5)
@@ -153,18 +161,18 @@ def test_wait_until_registered_times_out_naming_the_missing_nodes(server, core) 
     assert "journalctl -u" in str(failure.value)
 
 
-def test_verify_passes_on_a_node_that_is_not_ready(server, core) -> None:
+def test_verify_passes_on_a_node_that_is_not_ready(server, api) -> None:
     """The kubelet serves its API whether or not the pod network is up."""
     lines: list[str] = []
     with FakeKubelet.for_cluster(server, node_name="node-0") as kubelet:
         server.add_node("node-0", ready=False)
-        verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, lines.append)
         assert [r.code for r in kubelet.requests()] == [401, 200]
     assert lines[0].startswith("node-0: registered (1/1), not Ready: KubeletNotReady: ")
-    assert lines[-1] == "node-0: kubelet API refuses anonymous (401) and serves /metrics (200)"
+    assert "node-0: kubelet API refuses anonymous (401) and serves /metrics (200)" in lines
 
 
-def test_verify_checks_every_node_once_registered(server, core) -> None:
+def test_verify_checks_every_node_once_registered(server, api) -> None:
     lines: list[str] = []
     with (
         FakeKubelet.for_cluster(server, node_name="node-0") as first,
@@ -173,12 +181,42 @@ def test_verify_checks_every_node_once_registered(server, core) -> None:
         server.add_node("node-0", ready=True)
         server.add_node("node-1", ready=True)
         targets = [target_of(first, "node-0"), target_of(second, "node-1")]
-        verify(core, targets, ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+        verify(api, targets, ca_pem(server), 10, lines.append)
         assert (
             [r.code for r in first.requests()] == [r.code for r in second.requests()] == [401, 200]
         )
     assert server.counts()["token-request"] == 1
-    assert lines[-1] == "node-1: kubelet API refuses anonymous (401) and serves /metrics (200)"
+    assert "node-1: kubelet API refuses anonymous (401) and serves /metrics (200)" in lines
+
+
+def test_verify_uses_an_identity_that_does_not_outlive_the_check(server, api) -> None:
+    """Nothing that can reach every kubelet's API (nodes/proxy: exec in any pod) stays behind."""
+    with FakeKubelet.for_cluster(server) as kubelet:
+        server.add_node("node-0", ready=True)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+        assert [(r.user, r.code) for r in kubelet.requests()] == [(None, 401), (IDENTITY, 200)]
+    assert_nothing_left(server)
+    [issued] = server.issued_tokens.values()
+    assert (issued.namespace, issued.name) == ("kube-system", "kubelet-api-verification")
+
+
+def test_the_identity_is_removed_when_the_check_fails(server, api) -> None:
+    options = {"anonymous_auth": True, "authorization_mode": "AlwaysAllow"}
+    with FakeKubelet.for_cluster(server, **options) as kubelet:
+        server.add_node("node-0", ready=True)
+        with pytest.raises(VerificationError, match="answered 200, expected 401"):
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+    assert_nothing_left(server)
+
+
+def test_a_cluster_whose_kubelet_api_role_grants_nothing_fails_with_403(server, api) -> None:
+    server.set_cluster_role("system:kubelet-api-admin", [])
+    with FakeKubelet.for_cluster(server) as kubelet:
+        server.add_node("node-0", ready=True)
+        with pytest.raises(VerificationError) as failure:
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+    assert "with the verification token answered 403, expected 200" in str(failure.value)
+    assert_nothing_left(server)
 
 
 def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
@@ -191,7 +229,6 @@ def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
             "kubeconfig": kubeconfig,
             "ca_pem": ca_pem(server),
             "nodes": [{"name": "node-0", "address": kubelet.address, "port": kubelet.port}],
-            "service_account": {"namespace": "default", "name": "kubelet-api-test"},
             "timeout_seconds": 10,
         }
         result = KubeletApiCheckProvider().create(props)
@@ -204,19 +241,16 @@ def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
 
 def test_the_provider_diffs_only_on_what_it_checks() -> None:
     provider = KubeletApiCheckProvider()
-    olds = {
-        "kubeconfig": "k",
-        "ca_pem": "c",
-        "nodes": [],
-        "service_account": {},
-        "timeout_seconds": 1,
-    }
+    olds = {"kubeconfig": "k", "ca_pem": "c", "nodes": [], "timeout_seconds": 1}
     assert provider.diff("id", {**olds, "verified": []}, olds).changes is False
     assert provider.diff("id", olds, {**olds, "nodes": [{"name": "n"}]}).changes is True
+    # The state of a stack made before the check had its own identity names the tutorial's.
+    earlier = {**olds, "service_account": {"namespace": "default", "name": "kubelet-api-test"}}
+    assert provider.diff("id", earlier, olds).changes is False
 
 
 def test_a_kubelet_not_yet_serving_its_issued_certificate_is_tried_again(
-    server, core, monkeypatch: pytest.MonkeyPatch
+    server, api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Right after approval a kubelet may still serve its self-signed certificate."""
     monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.01)
@@ -232,15 +266,15 @@ def test_a_kubelet_not_yet_serving_its_issued_certificate_is_tried_again(
                 "check_kubelet_api",
                 lambda _target, *args, **kwargs: real_check(next(targets), *args, **kwargs),
             )
-            verify(core, [self_signed], ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+            verify(api, [self_signed], ca_pem(server), 10, lines.append)
     retries = [line for line in lines if "trying again" in line]
     assert len(retries) == 2
     assert "does not verify against the cluster CA" in retries[0]
-    assert lines[-1].startswith("node-0: kubelet API refuses anonymous (401)")
+    assert "node-0: kubelet API refuses anonymous (401) and serves /metrics (200)" in lines
 
 
 def test_a_kubelet_that_never_verifies_fails_at_the_deadline(
-    server, core, monkeypatch: pytest.MonkeyPatch
+    server, api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.2)
     server.add_node("node-0", ready=True)
@@ -248,13 +282,14 @@ def test_a_kubelet_that_never_verifies_fails_at_the_deadline(
         FakeKubelet.for_cluster(server, self_signed=True) as kubelet,
         pytest.raises(VerificationError, match="does not verify against the cluster CA"),
     ):
-        verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 1, print)
+        verify(api, [target_of(kubelet)], ca_pem(server), 1, print)
 
 
-def test_a_wrong_answer_is_not_tried_again(server, core, monkeypatch) -> None:
+def test_a_wrong_answer_is_not_tried_again(server, api, monkeypatch) -> None:
     monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.01)
     server.add_node("node-0", ready=True)
-    with FakeKubelet.for_cluster(server, authorized=()) as kubelet:
+    server.set_cluster_role("system:kubelet-api-admin", [])
+    with FakeKubelet.for_cluster(server) as kubelet:
         with pytest.raises(VerificationError, match="answered 403, expected 200"):
-            verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 10, print)
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
         assert [r.code for r in kubelet.requests()] == [401, 403]
