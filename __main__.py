@@ -27,7 +27,7 @@ admin_kubeconfig = pulumi.Output.secret(settings.kubeconfig.get_secret_value())
 cluster = pulumi.ResourceOptions(provider=k8s.Provider("cluster", kubeconfig=admin_kubeconfig))
 
 # 1. Bootstrap Token Auth and its RBAC (kubelet-bootstrap, csr-crb.yaml).
-rbac = BootstrapRbac(opts=cluster)
+rbac = BootstrapRbac(keep_on_destroy=not settings.rbac.delete_on_destroy, opts=cluster)
 
 nodes = {}
 for node in settings.nodes:

@@ -152,6 +152,12 @@ class VerificationSettings(_Strict):
     timeout_seconds: int = Field(600, ge=10, le=7200)
 
 
+class RbacSettings(_Strict):
+    """The cluster-wide RBAC of TLS bootstrapping, which every kubelet needs to renew."""
+
+    delete_on_destroy: bool = False
+
+
 class NodeSettings(_Strict):
     name: NodeName
     address: IpAddress
@@ -177,6 +183,7 @@ class Settings(_Strict):
     bootstrap_token: BootstrapTokenSettings = BootstrapTokenSettings()
     csr_approval: CsrApprovalSettings = CsrApprovalSettings()
     verification: VerificationSettings = VerificationSettings()
+    rbac: RbacSettings = RbacSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
 

@@ -265,6 +265,18 @@ def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
     assert role.urn in deps(recording, "node-server-cert-renewal")
 
 
+def test_cluster_wide_rbac_is_kept_on_destroy_unless_a_setting_says_otherwise(
+    config: Callable, run: Callable
+) -> None:
+    """Every kubelet of the cluster needs these objects to renew its certificates, whether or
+    not this stack still manages it; only the RBAC is kept, the tokens are not."""
+    rbac_objects = {"approve-node-server-renewal-csr", *EXPECTED_BINDINGS}
+    kept = {r.name for r in run(config(nodes=2)).resources if r.retain_on_delete}
+    assert kept == rbac_objects
+    deleting = run(config(nodes=2, rbac={"deleteOnDestroy": True}))
+    assert not [r.name for r in deleting.resources if r.retain_on_delete]
+
+
 # --- parents ----------------------------------------------------------------------------------
 
 
