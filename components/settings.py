@@ -156,6 +156,8 @@ class RbacSettings(_Strict):
     """The cluster-wide RBAC of TLS bootstrapping, which every kubelet needs to renew."""
 
     delete_on_destroy: bool = False
+    adopt_existing: bool = False
+    """Take over objects that already exist instead of failing on them (AlreadyExists)."""
 
 
 class NodeSettings(_Strict):

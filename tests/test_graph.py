@@ -277,6 +277,18 @@ def test_cluster_wide_rbac_is_kept_on_destroy_unless_a_setting_says_otherwise(
     assert not [r.name for r in deleting.resources if r.retain_on_delete]
 
 
+def test_existing_objects_are_taken_over_only_when_a_setting_says_so(
+    config: Callable, run: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pulumi-kubernetes 4.29+ refuses to create an object that exists, unless its provider
+    upserts; the stack says which, so an ambient PULUMI_K8S_UPSERT_EXISTING_OBJECTS cannot."""
+    monkeypatch.setenv("PULUMI_K8S_UPSERT_EXISTING_OBJECTS", "true")
+    default = run(config(nodes=1)).named("cluster")
+    adopting = run(config(nodes=1, rbac={"adoptExisting": True})).named("cluster")
+    assert default.inputs["upsertExistingObjects"] in (False, "false")
+    assert adopting.inputs["upsertExistingObjects"] in (True, "true")
+
+
 # --- parents ----------------------------------------------------------------------------------
 
 
