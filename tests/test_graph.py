@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 
 from components.bootstrap_token import bootstrap_group
 from offline.engine import Recording, Registration, run_program
-from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key
+from tests.factories import (
+    ADMIN_TOKEN,
+    FIXED_CLOCK,
+    admin_kubeconfig,
+    make_certificate,
+    make_ssh_key,
+)
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER = "pulumi:providers:kubernetes"
@@ -69,22 +75,11 @@ SHARED_RESOURCES = {
     (API_CHECK, "kubelet-api-verification-check"),
 }
 
-ADMIN_KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: kubernetes
-  cluster:
-    server: https://10.0.0.10:6443
-users:
-- name: admin
-  user:
-    token: admin-token-for-tests
-contexts:
-- name: admin@kubernetes
-  context: {cluster: kubernetes, user: admin}
-current-context: admin@kubernetes
-"""
+
+@pytest.fixture
+def admin(ca_file: Path) -> str:
+    """An admin kubeconfig of the stack's cluster (its server and CA), with a token to look for."""
+    return admin_kubeconfig(ca_file.read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -399,22 +394,24 @@ def test_ssh_private_key_is_secret_on_every_command(
         assert is_secret_path(command, "connection.proxy.privateKey"), command.name
 
 
-def test_provider_kubeconfig_is_secret_when_configured(config: Callable, run: Callable) -> None:
-    recording = run(config(nodes=1, kubeconfig=ADMIN_KUBECONFIG))
+def test_provider_kubeconfig_is_secret_when_configured(
+    config: Callable, run: Callable, admin: str
+) -> None:
+    recording = run(config(nodes=1, kubeconfig=admin))
     provider = recording.named("cluster")
     assert provider.type == PROVIDER
-    assert provider.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert provider.inputs["kubeconfig"] == admin
     assert is_secret_path(provider, "kubeconfig")
 
 
 def test_provider_kubeconfig_from_the_environment_is_secret(
-    config: Callable, run: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    config: Callable, run: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, admin: str
 ) -> None:
     path = tmp_path / "admin.kubeconfig"
-    path.write_text(ADMIN_KUBECONFIG)
+    path.write_text(admin)
     monkeypatch.setenv("KUBECONFIG", str(path))
     provider = run(config(nodes=1, kubeconfig=None)).named("cluster")
-    assert provider.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert provider.inputs["kubeconfig"] == admin
     assert is_secret_path(provider, "kubeconfig")
 
 
@@ -439,13 +436,13 @@ def test_approval_waits_for_every_kubelet_start(config: Callable, run: Callable)
 
 
 def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconfig_as_a_secret(
-    config: Callable, run: Callable, ca_file: Path
+    config: Callable, run: Callable, ca_file: Path, admin: str
 ) -> None:
     nodes = [
         {"name": "node-0", "address": "10.0.0.1", "extraSANs": ["node-0.example.com", "192.0.2.9"]},
         {"name": "node-1", "address": "10.0.0.2"},
     ]
-    recording = run(config(nodes=nodes, kubeconfig=ADMIN_KUBECONFIG))
+    recording = run(config(nodes=nodes, kubeconfig=admin))
     approval = recording.named("serving-csr-approval")
     entries = approval.inputs["nodes"]
     assert [{k: v for k, v in e.items() if k != "kubelet_files"} for e in entries] == [
@@ -469,7 +466,7 @@ def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconf
         exported = recording.stack_outputs["nodes"][entry["name"]]["filesSha256"]
         assert entry["kubelet_files"] == exported
     assert approval.inputs["ca_pem"] == ca_file.read_text()
-    assert approval.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert approval.inputs["kubeconfig"] == admin
     assert is_secret_path(approval, "kubeconfig")
     assert approval.inputs["timeout_seconds"] == 900
 
@@ -491,11 +488,11 @@ def test_approval_sees_a_kubelet_restart_but_not_a_new_token(
 
 
 def test_verification_runs_after_approval_and_leaves_no_identity_in_the_cluster(
-    config: Callable, run: Callable
+    config: Callable, run: Callable, admin: str
 ) -> None:
     """The tutorial's kubelet-api-test ServiceAccount, bound to system:kubelet-api-admin for
     good, is not registered: the check makes its own identity and removes it."""
-    recording = run(config(nodes=2, kubeconfig=ADMIN_KUBECONFIG))
+    recording = run(config(nodes=2, kubeconfig=admin))
     check = recording.named("kubelet-api-verification-check")
     assert check.dependencies == [recording.named("serving-csr-approval").urn]
     assert is_secret_path(check, "kubeconfig")
@@ -517,10 +514,10 @@ def test_verification_can_be_turned_off(config: Callable, run: Callable) -> None
 
 
 def test_secrets_appear_only_under_secret_paths_and_never_in_scripts(
-    config: Callable, run: Callable, ssh_key: str
+    config: Callable, run: Callable, ssh_key: str, admin: str
 ) -> None:
-    recording = run(config(nodes=3, kubeconfig=ADMIN_KUBECONFIG))
-    texts = [*sensitive_texts(recording, ssh_key), "admin-token-for-tests"]
+    recording = run(config(nodes=3, kubeconfig=admin))
+    texts = [*sensitive_texts(recording, ssh_key), ADMIN_TOKEN]
     found = 0
     for registration in recording.resources:
         for path, value in leaves(registration.inputs):
@@ -681,7 +678,14 @@ def test_file_commands_carry_content_in_stdin_never_in_create(
     other_ca.write_text(make_certificate(ca=True, common_name="other-ca"))
     default = run(config(nodes=1))
     kubelet = {"maxPods": 110, "verbosity": 4}
-    changed = run(config(nodes=1, caCertFile=str(other_ca), kubelet=kubelet))
+    changed = run(
+        config(
+            nodes=1,
+            caCertFile=str(other_ca),
+            kubeconfig=admin_kubeconfig(other_ca.read_text()),
+            kubelet=kubelet,
+        )
+    )
     for key in FILE_KEYS:
         name = f"node-0-{key}"
         before, after = default.named(name), changed.named(name)
