@@ -8,6 +8,10 @@ it grants, and deletes both when the check ends, passed or failed: deleting the 
 revokes the token at once (a kubelet may honour it for as long as it caches its TokenReview
 answer, 2 minutes by default).
 
+The API server obeys a new binding only once its authorizer's cache has it; a kubelet asked
+before that answers 403 and keeps that answer for 30 seconds. So the token is handed out only
+once a SubjectAccessReview (the kubelet's own question) says the account may read metrics.
+
 Fixed names, labelled as ours: a run interrupted between making and removing them leaves
 them to the next run, which uses and removes them. An object of that name without the label
 is someone else's: the check refuses to start rather than delete it at its end.
@@ -15,6 +19,7 @@ is someone else's: the check refuses to start rather than delete it at its end.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -26,6 +31,8 @@ NAMESPACE = "kube-system"
 NAME = "kubelet-api-verification"
 CLUSTER_ROLE = "system:kubelet-api-admin"
 TOKEN_SECONDS = 600  # the shortest lifetime the TokenRequest API grants
+GRANT_WAIT_SECONDS = 30  # RBAC takes well under a second to obey a new binding
+GRANT_POLL_SECONDS = 0.2
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kubelet-bootstrap")
 ACCOUNT = f"ServiceAccount {NAMESPACE}/{NAME}"
 BINDING = f"ClusterRoleBinding {NAME}"
@@ -46,6 +53,7 @@ class VerificationIdentity:
     def __init__(self, api: client.ApiClient, log: Callable[[str], None]) -> None:
         self._core = client.CoreV1Api(api)
         self._rbac = client.RbacAuthorizationV1Api(api)
+        self._authorization = client.AuthorizationV1Api(api)
         self._log = log
         self._made: list[str] = []  # what to remove at the end, in the order made
 
@@ -53,6 +61,7 @@ class VerificationIdentity:
         try:
             self._make(ACCOUNT, self._create_account, self._read_account)
             self._make(BINDING, self._create_binding, self._read_binding)
+            self._wait_until_granted()
             token = self._token()
         except BaseException as error:
             self._remove(failed=error)
@@ -105,6 +114,32 @@ class VerificationIdentity:
 
     def _read_binding(self) -> Any:
         return self._rbac.read_cluster_role_binding(NAME)
+
+    def _wait_until_granted(self) -> None:
+        """Until the API server lets the account `get nodes/metrics`, as the kubelet will ask."""
+        review = client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=f"system:serviceaccount:{NAMESPACE}:{NAME}",
+                groups=[
+                    "system:serviceaccounts",
+                    f"system:serviceaccounts:{NAMESPACE}",
+                    "system:authenticated",
+                ],
+                resource_attributes=client.V1ResourceAttributes(
+                    verb="get", resource="nodes", subresource="metrics"
+                ),
+            )
+        )
+        deadline = time.monotonic() + GRANT_WAIT_SECONDS
+        while not self._authorization.create_subject_access_review(review).status.allowed:
+            if time.monotonic() + GRANT_POLL_SECONDS > deadline:
+                raise IdentityError(
+                    f"the API server does not let {ACCOUNT} get nodes/metrics "
+                    f"{GRANT_WAIT_SECONDS:g}s after {BINDING} bound it to {CLUSTER_ROLE}: has "
+                    f"that ClusterRole been changed? (`kubectl get clusterrole {CLUSTER_ROLE} "
+                    "-o yaml`)"
+                )
+            time.sleep(GRANT_POLL_SECONDS)
 
     def _token(self) -> str:
         """A token of the account from the TokenRequest API; never stored, never logged."""

@@ -38,8 +38,8 @@ short-lived ServiceAccount token) it also serves, with the same semantics:
   422 for expirationSeconds under 10 minutes, audiences defaulting to the API server's. Issued
   tokens are what a kubelet's webhook TokenReview checks (`review_token`, `token_subject`);
   they do not authenticate to this fake API server itself;
-- ClusterRoleBindings and the SubjectAccessReview a kubelet's webhook authorizer asks
-  (`subject_access_review`): see `tests.fake_rbac`.
+- ClusterRoleBindings and the SubjectAccessReview API a kubelet's webhook authorizer asks
+  (`subject_access_review` is the same question as a hook): see `tests.fake_rbac`.
 """
 
 from __future__ import annotations
@@ -920,12 +920,14 @@ _SERVICE_ACCOUNT_PATH = re.compile(
     r"/api/v1/namespaces/(?P<namespace>[^/]+)/serviceaccounts/(?P<name>[^/]+)(?P<sub>/[^/]*)?"
 )
 BINDINGS_PATH = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+REVIEWS_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
 def route(method: str, path: str, query: dict[str, list[str]]) -> Route:
     """Map a request to a kind: list, watch, create, get, delete, update, approval (CSRs);
     node-list, node-watch, node-get; serviceaccount-create, serviceaccount-get,
-    serviceaccount-delete, token-request; clusterrolebinding-create, -list, -get, -delete."""
+    serviceaccount-delete, token-request; clusterrolebinding-create, -list, -get, -delete;
+    subjectaccessreview."""
     path = path.rstrip("/")
     if path == NODES_PATH or path.startswith(NODES_PATH + "/"):
         return _node_route(method, path, query)
@@ -939,6 +941,10 @@ def route(method: str, path: str, query: dict[str, list[str]]) -> Route:
         return _service_account_route(method, account)
     if path == BINDINGS_PATH or path.startswith(BINDINGS_PATH + "/"):
         return _binding_route(method, path)
+    if path == REVIEWS_PATH:
+        if method != "POST":
+            raise _method_not_allowed()
+        return Route("subjectaccessreview")
     if path == COLLECTION_PATH:
         if method == "GET":
             return Route("watch" if _flag(query, "watch") else "list")
@@ -1695,6 +1701,8 @@ class FakeApiServer:
             return 201, self._request_token(target.namespace or "", name, body)
         if target.kind.startswith("clusterrolebinding-"):
             return self._serve_binding(target.kind, name, body)
+        if target.kind == "subjectaccessreview":
+            return 201, self.rbac.review(body)
         if target.kind == "list":
             items, rv = self.store.list()
             for item in items:  # list items carry no kind/apiVersion, as in the real API

@@ -145,12 +145,8 @@ class FakeKubelet:
         """A kubelet of `server`'s cluster: certificate from its CA, tokens it reviews, access
         its RBAC grants."""
         ca = None if self_signed else server.ca
-        return cls(
-            ca,
-            authenticate=server.review_token,
-            authorize=server.subject_access_review,
-            **kwargs,
-        )
+        kwargs.setdefault("authorize", server.subject_access_review)
+        return cls(ca, authenticate=server.review_token, **kwargs)
 
     # lifecycle
 

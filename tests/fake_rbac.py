@@ -10,7 +10,10 @@ it, so the fake keeps the real API's behaviour where that step can observe it:
   409 AlreadyExists, 404 NotFound, and a `Status` for a delete;
 - the built-in ClusterRole `system:kubelet-api-admin` with the rules of the bootstrap policy
   (Kubernetes 1.31); `system:masters` may do anything;
-- an answer is computed at each request from the bindings present then.
+- the SubjectAccessReview API (`POST .../authorization.k8s.io/v1/subjectaccessreviews`), which
+  the kubelet's webhook authorizer asks, answered from the bindings in force at that moment;
+- a binding is stored at once but obeyed only once the authorizer's informer cache has it
+  (`set_propagation_delay`, none by default), as in a real API server.
 
 Not modelled: Roles and RoleBindings, aggregated ClusterRoles, ClusterRole writes over HTTP
 (tests change a role with `set_cluster_role`), and the escalation check on creating a binding
@@ -24,6 +27,7 @@ from __future__ import annotations
 import copy
 import datetime
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +46,9 @@ from tests.fake_apiserver import (
 RBAC_GROUP = "rbac.authorization.k8s.io"
 CLUSTER_ROLE_BINDING_TYPE = ResourceType(
     RBAC_GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings"
+)
+SUBJECT_ACCESS_REVIEW_TYPE = ResourceType(
+    "authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews"
 )
 SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
 MASTERS = "system:masters"
@@ -69,6 +76,8 @@ class FakeRbac:
         self._lock = threading.Lock()
         self._roles = copy.deepcopy(BUILT_IN_CLUSTER_ROLES)
         self._bindings: dict[str, Json] = {}
+        self._in_force: dict[str, float] = {}  # binding -> monotonic time the authorizer has it
+        self._propagation_seconds = 0.0
 
     # ClusterRoleBindings
 
@@ -89,6 +98,7 @@ class FakeRbac:
             metadata["creationTimestamp"] = rfc3339(self._clock())
             metadata["resourceVersion"] = str(self._revision.advance())
             self._bindings[name] = binding
+            self._in_force[name] = time.monotonic() + self._propagation_seconds
             return copy.deepcopy(binding)
 
     def get_binding(self, name: str) -> Json:
@@ -107,6 +117,7 @@ class FakeRbac:
             deleted = self._bindings.pop(name, None)
             if deleted is None:
                 raise not_found(name, CLUSTER_ROLE_BINDING_TYPE)
+            del self._in_force[name]
             self._revision.advance()
         details = {**CLUSTER_ROLE_BINDING_TYPE.details(name), "uid": deleted["metadata"]["uid"]}
         return {
@@ -116,6 +127,11 @@ class FakeRbac:
             "status": "Success",
             "details": details,
         }
+
+    def set_propagation_delay(self, seconds: float) -> None:
+        """How long a new binding takes to reach the authorizer's cache (test hook)."""
+        with self._lock:
+            self._propagation_seconds = seconds
 
     # ClusterRoles (test hook)
 
@@ -133,14 +149,44 @@ class FakeRbac:
         if MASTERS in groups:
             return True
         wanted = f"{resource}/{subresource}" if subresource else resource
+        now = time.monotonic()
         with self._lock:
             rules = [
                 rule
-                for binding in self._bindings.values()
-                if any(_names(subject, username, groups) for subject in binding["subjects"])
+                for name, binding in self._bindings.items()
+                if self._in_force[name] <= now
+                and any(_names(subject, username, groups) for subject in binding["subjects"])
                 for rule in self._roles.get(binding["roleRef"]["name"], [])
             ]
         return any(_grants(rule, verb, wanted) for rule in rules)
+
+    def review(self, body: Json) -> Json:
+        """POST subjectaccessreviews: the review with `status.allowed` filled in."""
+        spec = body.get("spec") or {}
+        attributes = spec.get("resourceAttributes") or {}
+        user, groups = spec.get("user") or "", tuple(spec.get("groups") or ())
+        if not user and not groups:
+            error = FieldError(
+                "Invalid value",
+                "spec.user,spec.groups",
+                "at least one of user or group must be specified",
+                [],
+            )
+            raise invalid("", [error], SUBJECT_ACCESS_REVIEW_TYPE)
+        allowed = attributes.get("group", "") == "" and self.allows(
+            user,
+            groups,
+            attributes.get("verb", ""),
+            attributes.get("resource", ""),
+            attributes.get("subresource", ""),
+        )
+        return {
+            "kind": SUBJECT_ACCESS_REVIEW_TYPE.kind,
+            "apiVersion": SUBJECT_ACCESS_REVIEW_TYPE.api_version,
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": {"allowed": allowed},
+        }
 
 
 def validate_cluster_role_binding(binding: Json) -> list[FieldError]:

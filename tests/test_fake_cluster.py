@@ -18,6 +18,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -522,6 +523,55 @@ def test_the_kubelet_asks_the_clusters_rbac_at_each_request(server, api, rbac, k
     user = server.review_token(token)
     assert server.subject_access_review(user, "get", "nodes", "metrics") is False
     assert server.subject_access_review(user, "get", "nodes", "") is False
+
+
+def subject_access_review(api_client: client.ApiClient, user: str, groups: list[str]) -> Any:
+    spec = client.V1SubjectAccessReviewSpec(
+        user=user,
+        groups=groups,
+        resource_attributes=client.V1ResourceAttributes(
+            verb="get", resource="nodes", subresource="metrics", name="node-0"
+        ),
+    )
+    body = client.V1SubjectAccessReview(spec=spec)
+    return client.AuthorizationV1Api(api_client).create_subject_access_review(body)
+
+
+def test_a_subject_access_review_answers_from_rbac(server, rbac):
+    groups = ["system:serviceaccounts", "system:authenticated"]
+    tutorial = subject_access_review(rbac.api_client, KUBELET_API_TEST_SUBJECT, groups)
+    stranger = subject_access_review(rbac.api_client, "system:serviceaccount:default:x", groups)
+
+    assert tutorial.status.allowed is True
+    assert stranger.status.allowed is False
+    assert tutorial.spec.user == KUBELET_API_TEST_SUBJECT
+    assert server.counts()["subjectaccessreview"] == 2
+
+
+def test_a_new_binding_takes_effect_after_the_authorizers_cache_has_it(server, api, rbac, kubelet):
+    """RBAC authorizes from an informer cache: a binding is stored at once, obeyed a bit later."""
+    server.rbac.set_propagation_delay(0.3)
+    server.add_service_account("kube-system", "checker")
+    token = request_token(api, name="checker", namespace="kube-system").status.token
+    server.add_cluster_role_binding(
+        "checker", KUBELET_API_ADMIN, [account_subject("checker", "kube-system")]
+    )
+    user = "system:serviceaccount:kube-system:checker"
+
+    stored = rbac.read_cluster_role_binding("checker").metadata.name
+    early = (
+        kubelet_get(kubelet, server.ca_pem, token)[0],
+        subject_access_review(rbac.api_client, user, []).status.allowed,
+    )
+    time.sleep(0.4)
+    later = (
+        kubelet_get(kubelet, server.ca_pem, token)[0],
+        subject_access_review(rbac.api_client, user, []).status.allowed,
+    )
+
+    assert stored == "checker"
+    assert early == (403, False)
+    assert later == (200, True)
 
 
 def test_system_masters_may_do_anything(server):

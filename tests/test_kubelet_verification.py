@@ -209,9 +209,17 @@ def test_the_identity_is_removed_when_the_check_fails(server, api) -> None:
     assert_nothing_left(server)
 
 
-def test_a_cluster_whose_kubelet_api_role_grants_nothing_fails_with_403(server, api) -> None:
-    server.set_cluster_role("system:kubelet-api-admin", [])
+def test_a_binding_not_yet_in_force_does_not_fail_the_check(server, api) -> None:
+    server.rbac.set_propagation_delay(0.5)
     with FakeKubelet.for_cluster(server) as kubelet:
+        server.add_node("node-0", ready=True)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+        assert [r.code for r in kubelet.requests()] == [401, 200]
+    assert_nothing_left(server)
+
+
+def test_a_kubelet_that_does_not_authorize_through_the_cluster_fails_with_403(server, api) -> None:
+    with FakeKubelet.for_cluster(server, authorize=lambda *_: False) as kubelet:
         server.add_node("node-0", ready=True)
         with pytest.raises(VerificationError) as failure:
             verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
@@ -288,8 +296,7 @@ def test_a_kubelet_that_never_verifies_fails_at_the_deadline(
 def test_a_wrong_answer_is_not_tried_again(server, api, monkeypatch) -> None:
     monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.01)
     server.add_node("node-0", ready=True)
-    server.set_cluster_role("system:kubelet-api-admin", [])
-    with FakeKubelet.for_cluster(server) as kubelet:
+    with FakeKubelet.for_cluster(server, authorize=lambda *_: False) as kubelet:
         with pytest.raises(VerificationError, match="answered 403, expected 200"):
             verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
         assert [r.code for r in kubelet.requests()] == [401, 403]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
+from components import verification_identity
 from components.kube_client import api_client
 from components.verification_identity import IdentityError, VerificationIdentity
 from tests.fake_apiserver import FakeApiServer
@@ -55,6 +56,30 @@ def test_the_check_gets_a_short_lived_token_of_its_own_account(server, api) -> N
         f"removed ClusterRoleBinding {NAME} and ServiceAccount kube-system/{NAME}",
     ]
     assert not any(token in line for line in lines)
+
+
+def test_the_token_is_handed_out_once_the_api_server_grants_it(server, api) -> None:
+    """A kubelet asked before the binding is in force answers 403, and caches that 30 s."""
+    server.rbac.set_propagation_delay(0.5)
+    with VerificationIdentity(api, print) as token:
+        assert may_read_metrics(server, token)
+    assert server.counts()["subjectaccessreview"] >= 2
+
+
+def test_a_grant_that_never_comes_fails_naming_the_role(
+    server, api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verification_identity, "GRANT_WAIT_SECONDS", 0.3)
+    server.set_cluster_role("system:kubelet-api-admin", [])
+    with pytest.raises(IdentityError) as failure, VerificationIdentity(api, print):
+        pytest.fail("the check must not run")
+    assert str(failure.value) == (
+        f"the API server does not let ServiceAccount kube-system/{NAME} get nodes/metrics "
+        f"0.3s after ClusterRoleBinding {NAME} bound it to system:kubelet-api-admin: has that "
+        "ClusterRole been changed? (`kubectl get clusterrole system:kubelet-api-admin -o yaml`)"
+    )
+    assert server.service_accounts() == []
+    assert server.cluster_role_bindings() == []
 
 
 def test_everything_is_removed_when_the_check_raises(server, api) -> None:
@@ -132,5 +157,5 @@ def test_one_request_each_makes_uses_and_removes_it(server, api) -> None:
         pass
     counts = server.counts()
     assert counts["serviceaccount-create"] == counts["clusterrolebinding-create"] == 1
-    assert counts["token-request"] == 1
+    assert counts["token-request"] == counts["subjectaccessreview"] == 1
     assert counts["clusterrolebinding-delete"] == counts["serviceaccount-delete"] == 1
