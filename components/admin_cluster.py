@@ -73,17 +73,27 @@ def _current_cluster(document: Any) -> tuple[str, str, dict[str, Any]]:
     current = document.get("current-context")
     if not current:
         raise ValueError("has no current-context")
-    contexts = {c.get("name"): c.get("context") or {} for c in document.get("contexts") or []}
+    contexts = _by_name(document, "contexts", "context")
     if current not in contexts:
         raise ValueError(f"its current-context {current!r} is not among its contexts")
     cluster_name = contexts[current].get("cluster")
-    clusters = {c.get("name"): c.get("cluster") or {} for c in document.get("clusters") or []}
+    clusters = _by_name(document, "clusters", "cluster")
     if cluster_name not in clusters:
         raise ValueError(
             f"its current context {current!r} names cluster {cluster_name!r}, which it does "
             "not define"
         )
     return current, cluster_name, clusters[cluster_name]
+
+
+def _by_name(document: dict[str, Any], key: str, field: str) -> dict[Any, dict[str, Any]]:
+    """`clusters` or `contexts` by name; an entry that is not a mapping names nothing."""
+    entries = document.get(key) if isinstance(document.get(key), list) else []
+    return {
+        entry.get("name"): entry[field]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get(field), dict)
+    }
 
 
 def _trusted_cas(
@@ -98,7 +108,7 @@ def _trusted_cas(
         )
     if cluster.get("certificate-authority-data"):
         try:
-            pem = base64.b64decode(cluster["certificate-authority-data"], validate=True)
+            pem = base64.b64decode(str(cluster["certificate-authority-data"]), validate=True)
             return x509.load_pem_x509_certificates(pem)
         except (binascii.Error, ValueError):
             raise ValueError(

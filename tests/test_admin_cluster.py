@@ -271,6 +271,15 @@ def test_a_kubeconfig_without_a_usable_current_context_is_refused(
     assert problems_of(raw) == [expected]
 
 
+def test_a_kubeconfig_of_odd_shape_is_refused_not_crashed_on(ca_file: Path, ssh_key: str) -> None:
+    document = yaml.safe_load(kubeconfig())
+    document["contexts"] = ["admin@kubernetes"]
+    raw = settings_with(ca_file, ssh_key, kubeconfig=yaml.safe_dump(document))
+    assert problems_of(raw) == [
+        "kubeconfig: its current-context 'admin@kubernetes' is not among its contexts"
+    ]
+
+
 def test_no_message_shows_the_admin_credentials(ca_file: Path, ssh_key: str) -> None:
     other = make_certificate(ca=True, common_name="other-cluster-ca")
     raw = settings_with(
