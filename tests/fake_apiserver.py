@@ -21,11 +21,12 @@ balancer dropped without telling either end. The request is read and then nothin
 back (a watch gets its response headers first, as a stream dropped midway), and the connection
 stays open until the hold ends, so only a client-side timeout gets the client out.
 
-CSR selectors, PATCH, the CSR /status subresource and authorization are not implemented.
+CSR selectors, PATCH and the CSR /status subresource are not implemented, nor is authorization
+of requests to the fake itself (every token it accepts acts as a cluster admin).
 Objects added with `FakeApiServer.create` skip validation on purpose: an approver must not
 rely on the API server having rejected a malformed request.
 
-For the verification step (wait until every Node is Ready, then call each kubelet with a
+For the verification step (wait until every Node is registered, then call each kubelet with a
 short-lived ServiceAccount token) it also serves, with the same semantics:
 
 - core/v1 Nodes: LIST (with `metadata.name` field selectors and equality label selectors),
