@@ -50,6 +50,11 @@ def node_names(plane: ControlPlane) -> set[str]:
     return {n.metadata.name for n in client.CoreV1Api(api(plane)).list_node().items}
 
 
+def service_accounts(plane: ControlPlane, namespace: str) -> set[str]:
+    core = client.CoreV1Api(api(plane))
+    return {a.metadata.name for a in core.list_namespaced_service_account(namespace).items}
+
+
 def cluster_role_bindings(plane: ControlPlane) -> set[str]:
     rbac = client.RbacAuthorizationV1Api(api(plane))
     return {b.metadata.name for b in rbac.list_cluster_role_binding().items}

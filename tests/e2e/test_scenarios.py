@@ -18,6 +18,12 @@ from tests.e2e.world import World, new_stack
 
 pytestmark = pytest.mark.e2e
 
+RBAC_BINDINGS = (
+    "kubelet-bootstrap",
+    "auto-approve-csrs-for-group",
+    "node-client-cert-renewal",
+    "node-server-cert-renewal",
+)
 KUBELET_FILES = (
     "/etc/kubernetes/kubelet-bootstrap.kubeconfig",
     "/etc/kubernetes/kubelet-config.yaml",
@@ -86,6 +92,10 @@ def test_b_up_joins_every_node(world: World, stack: LabStack) -> None:
         assert serving, f"{name}'s serving CSR was not approved and issued"
     outputs = stack.outputs()
     assert set(outputs["servingCertificates"]) == set(world.stack_nodes)
+    # The verification identity does not outlive the check (issue 7, item 17).
+    assert "kubelet-api-test" not in cluster.service_accounts(world.plane, "default")
+    assert "kubelet-api-verification" not in cluster.service_accounts(world.plane, "kube-system")
+    assert "kubelet-api-verification" not in cluster.cluster_role_bindings(world.plane)
     for name in world.stack_nodes:
         address = world.address(name)
         assert cluster.call_kubelet(address, world.plane) == 401
@@ -99,6 +109,14 @@ def test_c_no_change_rerun_restarts_nothing(world: World, stack: LabStack) -> No
     world.measure("pulumi up, 3 nodes, no change (s)", time.monotonic() - started)
     changes = stack.history()[0]["resourceChanges"]
     assert set(changes) == {"same"}, f"a no-change run changed {changes}"
+    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+
+
+def test_c_a_change_of_the_gate_alone_restarts_nothing(world: World, stack: LabStack) -> None:
+    """Only the unit, the config or the CA restart a kubelet (issue 7, item 16)."""
+    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    stack.set("kubelet.healthzTimeoutSeconds", "200", path=True)
+    stack.pulumi("up", "--yes", "--skip-preview")
     assert {name: _restarts(world, name) for name in world.stack_nodes} == before
 
 
@@ -159,10 +177,14 @@ def test_f_destroy_removes_what_the_stack_made(world: World, stack: LabStack) ->
     assert {"system:node-bootstrapper", "system:node"} <= cluster.cluster_roles(world.plane)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="issue 7, item 12: delete removes the CA it found"
-)
+def test_f_destroy_keeps_what_every_kubelet_still_needs(world: World) -> None:
+    """The bootstrap RBAC lets every kubelet of the cluster renew (issue 7, item 14)."""
+    bindings = cluster.cluster_role_bindings(world.plane)
+    assert set(RBAC_BINDINGS) <= bindings, f"destroy deleted {set(RBAC_BINDINGS) - bindings}"
+
+
 def test_f_destroy_leaves_the_control_planes_ca_on_the_master(world: World) -> None:
+    """The stack found the CA file there: it is not the stack's to remove (issue 7, item 12)."""
     master = world.stack_nodes[0]
     assert _holds(world, master, "/etc/kubernetes/cert/ca.pem"), (
         "destroy removed the control plane's CA file from the master node"
@@ -190,12 +212,9 @@ def test_g_no_secret_in_state_or_output(world: World, stack: LabStack) -> None:
     assert leaks == []
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="issue 7, item 6: verification waits for Ready"
-)
 def test_h_a_new_cluster_without_cni_still_deploys(world: World) -> None:
     """On a new cluster the CNI plugin comes after the nodes join: its Node stays NotReady,
-    and a first `pulumi up` must still succeed, reporting NotReady."""
+    and a first `pulumi up` must still succeed, reporting NotReady (issue 7, item 6)."""
     machine = world.spare_node
     world.reimage(machine)
     workers.equip(machine, world.root(machine), network_ready=False)
@@ -207,3 +226,4 @@ def test_h_a_new_cluster_without_cni_still_deploys(world: World) -> None:
             line for line in up.output.splitlines() if "error" in line.lower()
         )
         assert machine in cluster.node_names(world.plane)
+        assert "not Ready" in up.output, "the NotReady node was not reported"
