@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -84,11 +84,22 @@ class SshSettings(_Strict):
     private_key: PrivateKey | None = None
     host_key: HostKey | None = None
     bastion: Bastion | None = None
+    become: Literal["sudo"] | None = None
+    """How a user other than root runs the scripts, which all need root."""
 
     @model_validator(mode="after")
     def _one_key(self) -> SshSettings:
         if (self.private_key is None) == (self.private_key_file is None):
             raise fail("set exactly one of privateKeyFile and privateKey (a secret)")
+        return self
+
+    @model_validator(mode="after")
+    def _root(self) -> SshSettings:
+        if self.user != "root" and self.become is None:
+            raise fail(
+                f"user {self.user!r} is not root, and every script on the nodes needs root: "
+                f"set ssh.become: sudo (passwordless sudo for {self.user!r})"
+            )
         return self
 
     @property

@@ -1,6 +1,8 @@
-"""The SSH connection pulumi-command uses to reach a node."""
+"""The SSH connection pulumi-command uses to reach a node, and how a script runs there as root."""
 
 from __future__ import annotations
+
+import shlex
 
 import pulumi
 from pulumi_command import remote
@@ -32,3 +34,16 @@ def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionAr
         host_key=node.host_key or ssh.host_key,
         proxy=proxy,
     )
+
+
+def as_root(script: str, become: str | None) -> str:
+    """The command string that runs `script` as root: the script itself for root, or
+    `sudo -n sh -c '<script>'` with `become: sudo`.
+
+    `-n` makes sudo fail at once where it would ask for a password nobody can type. The script
+    becomes one argument, so the command's stdin still reaches it: file contents and secrets
+    keep travelling as stdin, never in the command string.
+    """
+    if become is None:
+        return script
+    return f"sudo -n sh -c {shlex.quote(script)}"

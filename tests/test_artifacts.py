@@ -31,6 +31,7 @@ from kubernetes.config import kube_config
 from components import rendering
 from components.kubelet_fields import default_catalog
 from components.settings import KubeletSettings, NodeSettings, Settings, load_settings
+from components.ssh import as_root
 from tests.factories import admin_kubeconfig, make_certificate
 from tests.tools import require_tool
 
@@ -778,6 +779,25 @@ def test_remove_script_removes_the_file_and_tolerates_its_absence(tmp_path: Path
 
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert not dest.exists()
+
+
+def test_a_script_run_through_sudo_still_reads_its_content_from_stdin(tmp_path: Path) -> None:
+    """With `ssh.become: sudo` the user's login shell runs `sudo -n sh -c <script>`. The stub
+    sudo refuses without -n (it would wait for a password) and runs the rest."""
+    log = tmp_path / "sudo.log"
+    env = stub_commands(
+        tmp_path / "stubs",
+        sudo=f'echo "sudo $1 $2 $3" >> {log}; [ "$1" = -n ] || exit 1; shift; exec "$@"',
+    )
+    dest = tmp_path / "node" / "kubelet-config.yaml"
+    command = as_root(rendering.install_file_script(str(dest), "0600"), "sudo")
+
+    result = run([require_tool("sh"), "-c", command], stdin=CONTENT, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert dest.read_bytes() == CONTENT.encode()
+    assert result.stdout.strip() == rendering.sha256(CONTENT)
+    assert log.read_text() == "sudo -n sh -c\n"
 
 
 # --- 6. the swap handling of the prepare script --------------------------------------------

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -731,3 +732,44 @@ def test_each_node_is_reached_with_its_own_host_key(config: Callable, run: Calla
     recording = run(config(nodes=nodes, ssh=ssh))
     assert recording.named("node-0-prepare").inputs["connection"]["hostKey"] == own
     assert recording.named("node-1-prepare").inputs["connection"]["hostKey"] == shared
+
+
+# --- how commands run on a node ---------------------------------------------------------------
+
+
+def scripts(command: Registration) -> dict[str, str]:
+    return {
+        field: command.inputs[field]
+        for field in ("create", "update", "delete")
+        if field in command.inputs
+    }
+
+
+def test_no_command_gets_its_previous_output_in_its_environment(
+    config: Callable, run: Callable
+) -> None:
+    """pulumi-command sets PULUMI_COMMAND_STDOUT/STDERR over SSH by default; sshd refuses them
+    unless AcceptEnv allows, and the provider warns on every update."""
+    commands = run(config(nodes=2)).of_type(COMMAND)
+    assert len(commands) == 12
+    for command in commands:
+        assert command.inputs.get("addPreviousOutputInEnv") is False, command.name
+
+
+def test_with_become_sudo_every_script_runs_through_sudo_and_contents_stay_in_stdin(
+    config: Callable, run: Callable, ssh_key: str
+) -> None:
+    as_root = run(config(nodes=1))
+    with_sudo = run(
+        config(nodes=1, ssh={"user": "ubuntu", "privateKey": ssh_key, "become": "sudo"})
+    )
+    commands = with_sudo.of_type(COMMAND)
+    assert len(commands) == 6
+    for command in commands:
+        plain = as_root.named(command.name)
+        assert command.inputs["connection"]["user"] == "ubuntu"
+        assert command.inputs.get("stdin") == plain.inputs.get("stdin"), command.name
+        assert set(scripts(command)) == set(scripts(plain)), command.name
+        for field, script in scripts(command).items():
+            # One non-interactive sudo running the very script root would run, as one argument.
+            assert shlex.split(script) == ["sudo", "-n", "sh", "-c", scripts(plain)[field]]

@@ -531,6 +531,17 @@ BAD_SETTINGS = [
         id="ssh-both-keys",
     ),
     pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "user": "ubuntu"}},
+        "ssh: user 'ubuntu' is not root, and every script on the nodes needs root: set"
+        " ssh.become: sudo (passwordless sudo for 'ubuntu')",
+        id="ssh-non-root-user-without-become",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "user": "ubuntu", "become": "su"}},
+        "ssh.become: Input should be 'sudo' (got 'su')",
+        id="ssh-become-not-sudo",
+    ),
+    pytest.param(
         lambda f: {"ssh": {"privateKeyFile": str(f.missing)}},
         "ssh.privateKeyFile: '{missing}' does not exist or is not a file",
         id="ssh-key-file-missing",
