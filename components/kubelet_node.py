@@ -61,7 +61,7 @@ class KubeletNode(pulumi.ComponentResource):
         prepare = self._command("prepare", create=rendering.prepare_node_script(kubelet))
         self.start = self._command(
             "start-kubelet",
-            create=rendering.start_kubelet_script(kubelet, node, restart_files),
+            create=rendering.start_kubelet_script(settings, node, restart_files),
             delete=rendering.stop_kubelet_script(kubelet, node),
             depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],
         )

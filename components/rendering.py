@@ -180,10 +180,16 @@ def prepare_node_script(kubelet: KubeletSettings) -> str:
 
 
 def start_kubelet_script(
-    kubelet: KubeletSettings, node: NodeSettings, restart_files: list[NodeFile]
+    settings: Settings, node: NodeSettings, restart_files: list[NodeFile]
 ) -> str:
     """The start script names the sha256 of `restart_files`: when one changes, it runs again."""
-    return render("start-kubelet.sh.j2", kubelet=kubelet, node=node, files=restart_files)
+    return render(
+        "start-kubelet.sh.j2",
+        kubelet=settings.kubelet,
+        node=node,
+        files=restart_files,
+        api_server=settings.api_server,
+    )
 
 
 def stop_kubelet_script(kubelet: KubeletSettings, node: NodeSettings) -> str:

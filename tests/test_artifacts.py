@@ -579,9 +579,7 @@ def render_script(name: str, build: BuildSettings) -> str:
         "remove": lambda: rendering.remove_file_script(settings.kubelet.config_file),
         "prepare-fail-swap-on": lambda: rendering.prepare_node_script(settings.kubelet),
         "prepare-swap-allowed": lambda: rendering.prepare_node_script(settings.kubelet),
-        "start": lambda: rendering.start_kubelet_script(
-            settings.kubelet, node, rendering.node_files(settings, node)
-        ),
+        "start": lambda: start_script(settings),
         "stop": lambda: rendering.stop_kubelet_script(settings.kubelet, node),
     }
     return scripts[name]()
@@ -607,7 +605,7 @@ def test_start_script_names_every_restart_file(build: BuildSettings) -> None:
     settings = build()
     files = rendering.node_files(settings, settings.nodes[0])
 
-    script = rendering.start_kubelet_script(settings.kubelet, settings.nodes[0], files)
+    script = rendering.start_kubelet_script(settings, settings.nodes[0], files)
 
     for file in files:
         assert f"{file.path} sha256 {hashlib.sha256(file.content.encode()).hexdigest()}" in script
@@ -634,9 +632,7 @@ def test_start_and_stop_scripts_use_the_units_own_name(
         date=f'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"',
         sleep="exit 0",
     )
-    start = rendering.start_kubelet_script(
-        settings.kubelet, node, rendering.node_files(settings, node)
-    )
+    start = start_script(settings)
     stop = rendering.stop_kubelet_script(settings.kubelet, node)
 
     started = run([require_tool("sh"), "-c", start], env=env)
@@ -651,6 +647,68 @@ def test_start_and_stop_scripts_use_the_units_own_name(
     }
     for expected in ("enable", "restart", "-u", "disable"):
         assert any(expected in call.split() for call in calls), (expected, calls)
+
+
+def start_script(settings: Settings) -> str:
+    node = settings.nodes[0]
+    return rendering.start_kubelet_script(settings, node, rendering.node_files(settings, node))
+
+
+def test_start_waits_for_the_client_certificate_not_only_healthz(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    """healthz answers ok while TLS bootstrap still fails; the kubeconfig the kubelet writes
+    once its client certificate is issued is the sign it worked. Here it appears at the third
+    health check; the stub clock stands still."""
+    kubeconfig, calls = tmp_path / "kubelet.kubeconfig", tmp_path / "curl.calls"
+    settings = build(kubelet={"kubeconfig": str(kubeconfig)})
+    env = stub_commands(
+        tmp_path / "stubs",
+        systemctl="exit 0",
+        curl=(
+            f"echo x >> {calls}; "
+            f'[ "$(wc -l < {calls})" -ge 3 ] && echo "kind: Config" > {kubeconfig}; printf ok'
+        ),
+        date="echo 0",
+        sleep="exit 0",
+    )
+
+    result = run([require_tool("sh"), "-c", start_script(settings)], env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert len(calls.read_text().splitlines()) == 3
+    assert "is healthy" in result.stdout
+
+
+def test_start_that_times_out_healthy_without_a_client_certificate_says_bootstrap_failed(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    kubeconfig = tmp_path / "kubelet.kubeconfig"
+    settings = build(kubelet={"kubeconfig": str(kubeconfig), "healthzTimeoutSeconds": 10})
+    clock = tmp_path / "clock"
+    env = stub_commands(
+        tmp_path / "stubs",
+        systemctl="exit 0",
+        journalctl='echo "journal: Unauthorized"',
+        curl="printf ok",
+        date=f'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"',
+        sleep="exit 0",
+    )
+
+    result = run([require_tool("sh"), "-c", start_script(settings)], env=env)
+
+    assert result.returncode == 1
+    assert "did not report healthy" not in result.stderr
+    for expected in (
+        "TLS bootstrap failed on node-0",
+        f"no {kubeconfig} within 10s",
+        "/etc/kubernetes/kubelet-bootstrap.kubeconfig",
+        "bootstrap token expired or rejected",
+        "RBAC",
+        f"{API_SERVER} unreachable",
+        "last lines of journalctl -u kubelet.service:\njournal: Unauthorized",
+    ):
+        assert expected in result.stderr, expected
 
 
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:
