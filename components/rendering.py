@@ -25,6 +25,9 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 HEADER = "Managed by kubelet-bootstrap (Pulumi); local changes are overwritten."
 
+# Where the scripts keep, on each node, what they need to know from one run to the next.
+NODE_STATE_DIR = "/var/lib/kubelet-bootstrap"
+
 # CIS Kubernetes Benchmark 1.12, 4.2.12: only ECDHE suites with AES-GCM or CHACHA20.
 TLS_CIPHER_SUITES = (
     "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
@@ -182,13 +185,17 @@ def prepare_node_script(kubelet: KubeletSettings) -> str:
 def start_kubelet_script(
     settings: Settings, node: NodeSettings, restart_files: list[NodeFile]
 ) -> str:
-    """The start script names the sha256 of `restart_files`: when one changes, it runs again."""
+    """The start script names the sha256 of `restart_files`: when one changes, it runs again,
+    and restarts the kubelet. Run again for anything else, it only checks the kubelet's health.
+    """
+    kubelet = settings.kubelet
     return render(
         "start-kubelet.sh.j2",
-        kubelet=settings.kubelet,
+        kubelet=kubelet,
         node=node,
         files=restart_files,
         api_server=settings.api_server,
+        started=f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
     )
 
 

@@ -32,7 +32,8 @@ from components import rendering
 from components.kubelet_fields import default_catalog
 from components.settings import KubeletSettings, NodeSettings, Settings, load_settings
 from components.ssh import as_root
-from tests.factories import admin_kubeconfig, make_certificate
+from offline.engine import run_program
+from tests.factories import FIXED_CLOCK, admin_kubeconfig, make_certificate, make_ssh_key
 from tests.tools import require_tool
 
 API_SERVER = "https://10.0.0.10:6443"
@@ -611,6 +612,92 @@ def test_start_script_names_every_restart_file(build: BuildSettings) -> None:
         assert f"{file.path} sha256 {hashlib.sha256(file.content.encode()).hexdigest()}" in script
 
 
+class NodeRoot:
+    """A node in a temp root: the program's /etc and /var/lib paths moved under it; systemctl,
+    curl, journalctl, sudo and the clock stubbed (`stubs` replace them), every systemctl and
+    journalctl call logged. By default its kubelet answers healthz ok, and time stands still."""
+
+    def __init__(self, root: Path, **stubs: str) -> None:
+        self.root = root
+        self.log = root / "calls.log"
+        self.kubeconfig = root / "etc/kubernetes/kubelet.kubeconfig"
+        self.kubeconfig.parent.mkdir(parents=True)
+        self.log.write_text("")
+        defaults = {
+            "systemctl": f'echo "systemctl $*" >> {self.log}',
+            "journalctl": f'echo "journalctl $*" >> {self.log}',
+            "curl": "printf ok",
+            "sudo": '[ "$1" = -n ] || exit 1; shift; exec "$@"',
+            "date": "echo 0",
+            "sleep": "exit 0",
+        }
+        self.env = self.stub(**{**defaults, **stubs})
+
+    def stub(self, **stubs: str) -> dict[str, str]:
+        """Replaces some of the stubs: `name` -> its shell body."""
+        self.env = stub_commands(self.root / "stubs", **stubs)
+        return self.env
+
+    def moved(self, script: str) -> str:
+        return script.replace("/etc/", f"{self.root}/etc/").replace(
+            "/var/lib/", f"{self.root}/var/lib/"
+        )
+
+    def bootstrapped(self) -> None:
+        """The kubelet got its client certificate: it wrote its --kubeconfig."""
+        self.kubeconfig.write_text("kind: Config\n")
+
+    def write(self, files: list[rendering.NodeFile]) -> None:
+        for file in files:
+            path = Path(self.moved(file.path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(file.content)
+
+    def sh(self, script: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Runs a script as pulumi-command does, `sh -c` with its stdin, on this node."""
+        return run([require_tool("sh"), "-c", self.moved(script)], stdin=stdin, env=self.env)
+
+    def run(self, command: Any, field: str) -> subprocess.CompletedProcess[str]:
+        result = self.sh(command.inputs[field], command.inputs.get("stdin"))
+        assert result.returncode == 0, f"{command.name} {field}: {result.stderr}"
+        return result
+
+    def apply(self, recording: Any, *, first: bool) -> None:
+        """The node's file commands, then its start: `create` the first time, then `update`
+        (pulumi-command runs `create` again when there is no `update`)."""
+        for key in ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit"):
+            self.run(recording.named(f"node-0-{key}"), self.field(recording, key, first))
+        self.run(
+            recording.named("node-0-start-kubelet"), self.field(recording, "start-kubelet", first)
+        )
+
+    @staticmethod
+    def field(recording: Any, key: str, first: bool) -> str:
+        inputs = recording.named(f"node-0-{key}").inputs
+        return "create" if first or "update" not in inputs else "update"
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+    def restarts(self) -> int:
+        return sum(call.startswith("systemctl restart ") for call in self.calls())
+
+
+def start_script(settings: Settings) -> str:
+    node = settings.nodes[0]
+    return rendering.start_kubelet_script(settings, node, rendering.node_files(settings, node))
+
+
+def start_on(node: NodeRoot, settings: Settings) -> subprocess.CompletedProcess[str]:
+    """The start script on `node`, its files written there first, as the file commands do."""
+    node.write(rendering.node_files(settings, settings.nodes[0]))
+    return node.sh(start_script(settings))
+
+
+STEPPING_CLOCK = 'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"'
+"""A `date` stub whose clock jumps 100 s a call: a health check times out at once."""
+
+
 def test_start_and_stop_scripts_use_the_units_own_name(
     tmp_path: Path, build: BuildSettings
 ) -> None:
@@ -622,36 +709,22 @@ def test_start_and_stop_scripts_use_the_units_own_name(
     settings = build(
         kubelet={"unitFile": "/etc/systemd/system/k8s-kubelet.service", "healthzTimeoutSeconds": 10}
     )
-    node = settings.nodes[0]
-    log, clock = tmp_path / "calls.log", tmp_path / "clock"
-    env = stub_commands(
-        tmp_path / "stubs",
-        systemctl=f'echo "systemctl $*" >> {log}',
-        journalctl=f'echo "journalctl $*" >> {log}',
-        curl="exit 7",
-        date=f'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"',
-        sleep="exit 0",
+    node = NodeRoot(
+        tmp_path / "node", curl="exit 7", date=STEPPING_CLOCK.format(clock=tmp_path / "clock")
     )
-    start = start_script(settings)
-    stop = rendering.stop_kubelet_script(settings.kubelet, node)
 
-    started = run([require_tool("sh"), "-c", start], env=env)
-    stopped = run([require_tool("sh"), "-c", stop], env=env)
+    started = start_on(node, settings)
+    stopped = node.sh(rendering.stop_kubelet_script(settings.kubelet, settings.nodes[0]))
 
     assert started.returncode == 1
     assert "journalctl -u k8s-kubelet.service" in started.stderr
     assert stopped.returncode == 0, stopped.stderr
-    calls = log.read_text().splitlines()
+    calls = node.calls()
     assert {word for call in calls for word in call.split() if ".service" in word} == {
         "k8s-kubelet.service"
     }
     for expected in ("enable", "restart", "-u", "disable"):
         assert any(expected in call.split() for call in calls), (expected, calls)
-
-
-def start_script(settings: Settings) -> str:
-    node = settings.nodes[0]
-    return rendering.start_kubelet_script(settings, node, rendering.node_files(settings, node))
 
 
 def test_start_waits_for_the_client_certificate_not_only_healthz(
@@ -660,20 +733,16 @@ def test_start_waits_for_the_client_certificate_not_only_healthz(
     """healthz answers ok while TLS bootstrap still fails; the kubeconfig the kubelet writes
     once its client certificate is issued is the sign it worked. Here it appears at the third
     health check; the stub clock stands still."""
-    kubeconfig, calls = tmp_path / "kubelet.kubeconfig", tmp_path / "curl.calls"
-    settings = build(kubelet={"kubeconfig": str(kubeconfig)})
-    env = stub_commands(
-        tmp_path / "stubs",
-        systemctl="exit 0",
+    calls, kubeconfig = tmp_path / "curl.calls", tmp_path / "node/etc/kubernetes/kubelet.kubeconfig"
+    node = NodeRoot(
+        tmp_path / "node",
         curl=(
             f"echo x >> {calls}; "
             f'[ "$(wc -l < {calls})" -ge 3 ] && echo "kind: Config" > {kubeconfig}; printf ok'
         ),
-        date="echo 0",
-        sleep="exit 0",
     )
 
-    result = run([require_tool("sh"), "-c", start_script(settings)], env=env)
+    result = start_on(node, build())
 
     assert result.returncode == 0, result.stderr
     assert len(calls.read_text().splitlines()) == 3
@@ -683,32 +752,61 @@ def test_start_waits_for_the_client_certificate_not_only_healthz(
 def test_start_that_times_out_healthy_without_a_client_certificate_says_bootstrap_failed(
     tmp_path: Path, build: BuildSettings
 ) -> None:
-    kubeconfig = tmp_path / "kubelet.kubeconfig"
-    settings = build(kubelet={"kubeconfig": str(kubeconfig), "healthzTimeoutSeconds": 10})
-    clock = tmp_path / "clock"
-    env = stub_commands(
-        tmp_path / "stubs",
-        systemctl="exit 0",
+    node = NodeRoot(
+        tmp_path / "node",
         journalctl='echo "journal: Unauthorized"',
-        curl="printf ok",
-        date=f'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"',
-        sleep="exit 0",
+        date=STEPPING_CLOCK.format(clock=tmp_path / "clock"),
     )
 
-    result = run([require_tool("sh"), "-c", start_script(settings)], env=env)
+    result = start_on(node, build(kubelet={"healthzTimeoutSeconds": 10}))
 
     assert result.returncode == 1
     assert "did not report healthy" not in result.stderr
     for expected in (
         "TLS bootstrap failed on node-0",
-        f"no {kubeconfig} within 10s",
-        "/etc/kubernetes/kubelet-bootstrap.kubeconfig",
+        f"no {node.kubeconfig} within 10s",
+        f"{node.root}/etc/kubernetes/kubelet-bootstrap.kubeconfig",
         "bootstrap token expired or rejected",
         "RBAC",
         f"{API_SERVER} unreachable",
         "last lines of journalctl -u kubelet.service:\njournal: Unauthorized",
     ):
         assert expected in result.stderr, expected
+
+
+def test_start_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    settings = build()
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    assert start_on(node, settings).returncode == 0
+    config = Path(node.moved(settings.kubelet.config_file))
+    config.write_text(config.read_text() + "maxPods: 7\n")
+
+    result = node.sh(start_script(settings))
+
+    assert result.returncode == 1
+    assert f"{config} on node-0 is not what the stack wrote" in result.stderr
+    assert node.restarts() == 1
+
+
+def test_a_start_that_timed_out_restarts_again_on_the_next_run(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    """Only a healthy start is remembered: the kubelet may have read files that are rolled back
+    since, so a failed one leaves nothing that would spare the next run a restart."""
+    settings = build(kubelet={"healthzTimeoutSeconds": 10})
+    clock = tmp_path / "clock"
+    node = NodeRoot(tmp_path / "node", curl="exit 7", date=STEPPING_CLOCK.format(clock=clock))
+    assert start_on(node, settings).returncode == 1
+    node.stub(curl="printf ok", date="echo 0")
+    node.bootstrapped()
+
+    result = node.sh(start_script(settings))
+
+    assert result.returncode == 0, result.stderr
+    assert node.restarts() == 2
 
 
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:
@@ -1017,6 +1115,46 @@ def test_prepare_script_runs_without_touching_swap_when_allowed(
     assert log.read_text() == ""
     assert stat.S_IMODE(root_dir.stat().st_mode) == 0o700
     assert cert_dir.is_dir()
+
+
+# --- 7. what restarts the kubelet: the commands of successive updates, run in turn --------
+
+
+def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
+    tmp_path: Path, config: Callable[..., dict[str, Any]], ssh_key: str
+) -> None:
+    """Any change of a command's inputs runs it again; the start restarts the kubelet only
+    when its files differ from those of its last healthy start."""
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_text(make_certificate(ca=True, common_name="other-ca"))
+    connection = {
+        "user": "ubuntu",
+        "become": "sudo",
+        "port": 2222,
+        "privateKey": make_ssh_key(),
+        "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAnew",
+        "bastion": {"host": "10.0.9.9"},
+    }
+    timeout = {"healthzTimeoutSeconds": 60}
+    updates = [
+        ("the first up", config(nodes=1), 1),
+        ("the same settings again", config(nodes=1), 1),
+        (
+            "a new SSH user, become, port, key, host key and bastion",
+            config(nodes=1, ssh=connection),
+            1,
+        ),
+        ("a longer health timeout", config(nodes=1, ssh=connection, kubelet=timeout), 1),
+        ("a new maxPods", config(nodes=1, ssh=connection, kubelet={**timeout, "maxPods": 110}), 2),
+        ("a new CA", config(nodes=1, caCertFile=str(other_ca)), 3),
+        ("the first settings again", config(nodes=1), 4),
+    ]
+    for index, (change, settings, restarts) in enumerate(updates):
+        node.apply(run_program(settings, "test", clock=FIXED_CLOCK), first=index == 0)
+
+        assert node.restarts() == restarts, f"after {change}:\n{node.log.read_text()}"
 
 
 # --- the tool check itself -----------------------------------------------------------------

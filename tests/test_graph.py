@@ -647,6 +647,25 @@ def test_start_changes_with_the_kubelet_config(config: Callable, run: Callable) 
     )
 
 
+def test_a_connection_change_changes_nothing_but_the_connection(
+    config: Callable, run: Callable
+) -> None:
+    """What preview shows for a new key, port, host key or bastion: each command's connection
+    changes (it runs again), its scripts and stdin do not, so no start names a new file."""
+    ssh = {
+        "privateKey": make_ssh_key(),
+        "port": 2222,
+        "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAnew",
+        "bastion": {"host": "10.0.9.9"},
+    }
+    before, after = run(config(nodes=2)), run(config(nodes=2, ssh=ssh))
+    for command in before.of_type(COMMAND):
+        changed = after.named(command.name)
+        assert changed.inputs["connection"] != command.inputs["connection"], command.name
+        unchanged = {k: v for k, v in command.inputs.items() if k != "connection"}
+        assert {k: v for k, v in changed.inputs.items() if k != "connection"} == unchanged
+
+
 def test_start_does_not_change_with_the_token(config: Callable, run: Callable) -> None:
     settings = config(nodes=1)
     a, b = run(settings, stack="a"), run(settings, stack="b")
