@@ -58,11 +58,10 @@ class KubeletNode(pulumi.ComponentResource):
             )
         ] + [self._write(f.key, f.path, f.mode, f.content) for f in restart_files]
 
-        prepare = self._command("prepare", create=rendering.prepare_node_script(kubelet))
+        prepare = self._command("prepare", rendering.prepare_node_script(kubelet))
         self.start = self._command(
             "start-kubelet",
-            create=rendering.start_kubelet_script(settings, node, restart_files),
-            delete=rendering.stop_kubelet_script(kubelet, node),
+            rendering.kubelet_scripts(settings, node, restart_files, f"{node.name}-start-kubelet"),
             depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],
         )
         self.files_sha256 = {f.path: f.sha256 for f in restart_files}
@@ -79,8 +78,7 @@ class KubeletNode(pulumi.ComponentResource):
         """
         return self._command(
             key,
-            create=rendering.install_file_script(path, mode),
-            delete=rendering.remove_file_script(path),
+            rendering.file_scripts(path, mode, f"{self._name}-{key}"),
             stdin=content,
             logging=remote.Logging.STDERR if secret else remote.Logging.STDOUT_AND_STDERR,
             additional_secret_outputs=["stdout"] if secret else None,
@@ -89,23 +87,28 @@ class KubeletNode(pulumi.ComponentResource):
     def _command(
         self,
         key: str,
+        scripts: rendering.Scripts | str,
         *,
-        create: str,
-        delete: str | None = None,
         stdin: pulumi.Input[str] | None = None,
         logging: remote.Logging | None = None,
         additional_secret_outputs: list[str] | None = None,
         depends_on: Sequence[pulumi.Resource] | None = None,
     ) -> remote.Command:
-        """The node's command `<node>-<key>`, its scripts run as root (`ssh.become`).
+        """The node's command `<node>-<key>`, its scripts run as root (`ssh.become`); a
+        lone script runs on create and again on every update, and nothing on delete.
 
         Its previous output is not put in its environment: sshd refuses those variables unless
         its AcceptEnv allows them, and pulumi-command then warns on every update.
         """
+        if isinstance(scripts, str):
+            create, update, delete = scripts, None, None
+        else:
+            create, update, delete = scripts
         return remote.Command(
             f"{self._name}-{key}",
             connection=self._connection,
             create=as_root(create, self._become),
+            update=as_root(update, self._become) if update is not None else None,
             delete=as_root(delete, self._become) if delete is not None else None,
             stdin=stdin,
             logging=logging,

@@ -562,28 +562,40 @@ def shellcheck(script: str) -> str:
 
 SCRIPT_NAMES = (
     "install-0600",
+    "update-0600",
     "install-0644",
     "remove",
     "prepare-fail-swap-on",
     "prepare-swap-allowed",
     "start",
+    "start-again",
     "stop",
 )
 
 
 def render_script(name: str, build: BuildSettings) -> str:
     settings = build(kubelet={"failSwapOn": name != "prepare-swap-allowed"})
-    node = settings.nodes[0]
     scripts = {
-        "install-0600": lambda: rendering.install_file_script(settings.kubelet.config_file, "0600"),
-        "install-0644": lambda: rendering.install_file_script(settings.kubelet.ca_file, "0644"),
-        "remove": lambda: rendering.remove_file_script(settings.kubelet.config_file),
+        "install-0600": lambda: file_scripts(settings.kubelet.config_file, "0600").create,
+        "update-0600": lambda: file_scripts(settings.kubelet.config_file, "0600").update,
+        "install-0644": lambda: file_scripts(settings.kubelet.ca_file, "0644").create,
+        "remove": lambda: file_scripts(settings.kubelet.config_file, "0600").delete,
         "prepare-fail-swap-on": lambda: rendering.prepare_node_script(settings.kubelet),
         "prepare-swap-allowed": lambda: rendering.prepare_node_script(settings.kubelet),
-        "start": lambda: start_script(settings),
-        "stop": lambda: rendering.stop_kubelet_script(settings.kubelet, node),
+        "start": lambda: kubelet_scripts(settings).create,
+        "start-again": lambda: kubelet_scripts(settings).update,
+        "stop": lambda: kubelet_scripts(settings).delete,
     }
     return scripts[name]()
+
+
+def file_scripts(path: str | Path, mode: str, owner: str = "node-0-file") -> rendering.Scripts:
+    return rendering.file_scripts(str(path), mode, owner)
+
+
+def kubelet_scripts(settings: Settings, owner: str = "node-0-start-kubelet") -> rendering.Scripts:
+    node = settings.nodes[0]
+    return rendering.kubelet_scripts(settings, node, rendering.node_files(settings, node), owner)
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
@@ -606,7 +618,7 @@ def test_start_script_names_every_restart_file(build: BuildSettings) -> None:
     settings = build()
     files = rendering.node_files(settings, settings.nodes[0])
 
-    script = rendering.start_kubelet_script(settings, settings.nodes[0], files)
+    script = kubelet_scripts(settings).create
 
     for file in files:
         assert f"{file.path} sha256 {hashlib.sha256(file.content.encode()).hexdigest()}" in script
@@ -684,8 +696,7 @@ class NodeRoot:
 
 
 def start_script(settings: Settings) -> str:
-    node = settings.nodes[0]
-    return rendering.start_kubelet_script(settings, node, rendering.node_files(settings, node))
+    return kubelet_scripts(settings).create
 
 
 def start_on(node: NodeRoot, settings: Settings) -> subprocess.CompletedProcess[str]:
@@ -714,7 +725,7 @@ def test_start_and_stop_scripts_use_the_units_own_name(
     )
 
     started = start_on(node, settings)
-    stopped = node.sh(rendering.stop_kubelet_script(settings.kubelet, settings.nodes[0]))
+    stopped = node.sh(kubelet_scripts(settings).delete)
 
     assert started.returncode == 1
     assert "journalctl -u k8s-kubelet.service" in started.stderr
@@ -830,11 +841,14 @@ def stub_commands(directory: Path, **commands: str) -> dict[str, str]:
 
 
 def run_install(
-    dest: Path, mode: str, content: bytes, env: dict[str, str] | None = None
+    tmp_path: Path, dest: Path, mode: str, content: bytes, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Runs the install script as `sh -c` does over SSH. As root, `chown root:root` works as is;
-    as another user it is turned into a no-op so the rest of the script still runs."""
-    script = rendering.install_file_script(str(dest), mode)
+    """Runs the install script as `sh -c` does over SSH, its records kept in tmp_path/state.
+    As root, `chown root:root` works as is; as another user it is turned into a no-op so the
+    rest of the script still runs."""
+    script = file_scripts(dest, mode).create.replace(
+        rendering.NODE_STATE_DIR, str(tmp_path / "state")
+    )
     if os.geteuid() != 0:
         script = script.replace("chown root:root", ": chown root:root")
     return run([require_tool("sh"), "-c", script], stdin=content, env=env)
@@ -853,7 +867,7 @@ CONTENT = "first line\n  $HOME `id` 'quoted' \"double\" \\ tab\there\nno newline
 def test_install_writes_content_and_mode_exactly(tmp_path: Path, mode: str) -> None:
     dest = tmp_path / "node" / "etc" / "kubernetes" / "kubelet-config.yaml"
 
-    result = run_install(dest, mode, CONTENT.encode())
+    result = run_install(tmp_path, dest, mode, CONTENT.encode())
 
     assert result.returncode == 0, result.stderr
     assert dest.read_bytes() == CONTENT.encode()
@@ -867,22 +881,23 @@ def test_install_writes_content_and_mode_exactly(tmp_path: Path, mode: str) -> N
 
 
 def test_install_replaces_an_existing_file_and_its_mode(tmp_path: Path) -> None:
-    dest = tmp_path / "kubelet.service"
+    dest = tmp_path / "node" / "kubelet.service"
+    dest.parent.mkdir()
     dest.write_text("old content\n")
     dest.chmod(0o666)
 
-    result = run_install(dest, "0600", b"new content\n")
+    result = run_install(tmp_path, dest, "0600", b"new content\n")
 
     assert result.returncode == 0, result.stderr
     assert dest.read_text() == "new content\n"
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
-    assert os.listdir(tmp_path) == ["kubelet.service"]
+    assert os.listdir(dest.parent) == ["kubelet.service"]
 
 
 def test_install_writes_empty_content(tmp_path: Path) -> None:
-    dest = tmp_path / "empty"
+    dest = tmp_path / "node" / "empty"
 
-    result = run_install(dest, "0600", b"")
+    result = run_install(tmp_path, dest, "0600", b"")
 
     assert result.returncode == 0, result.stderr
     assert dest.read_bytes() == b""
@@ -901,7 +916,7 @@ def test_install_failure_midway_keeps_the_old_file_and_no_temp_file(
     dest.chmod(0o600)
     env = stub_commands(tmp_path / "stubs", **{failing: "echo simulated failure >&2; exit 1"})
 
-    result = run_install(dest, "0644", b"new content\n", env=env)
+    result = run_install(tmp_path, dest, "0644", b"new content\n", env=env)
 
     assert result.returncode != 0, f"{failing} failed but the script exited 0"
     assert dest.read_text() == "old content\n"
@@ -918,37 +933,201 @@ def test_install_onto_a_directory_fails_and_leaves_no_temp_file(tmp_path: Path) 
     dest = tmp_path / "kubelet-config.yaml"
     dest.mkdir()
 
-    result = run_install(dest, "0600", b"new content\n")
+    result = run_install(tmp_path, dest, "0600", b"new content\n")
 
     assert leftovers(tmp_path) == [], "a temp file with the content was left behind"
     assert result.returncode != 0, f"exited 0 and printed {result.stdout!r} as the sha256"
 
 
 def test_remove_script_removes_the_file_and_tolerates_its_absence(tmp_path: Path) -> None:
-    dest = tmp_path / "kubelet-config.yaml"
-    dest.write_text("content\n")
-    script = rendering.remove_file_script(str(dest))
-    sh = require_tool("sh")
+    node = NodeRoot(tmp_path / "node")
+    scripts = file_scripts("/etc/kubernetes/kubelet-config.yaml", "0600")
+    dest = Path(node.moved("/etc/kubernetes/kubelet-config.yaml"))
+    assert node.sh(scripts.create, "content\n").returncode == 0
 
-    first = run([sh, "-c", script])
-    second = run([sh, "-c", script])
+    first = node.sh(scripts.delete, "content\n")
+    second = node.sh(scripts.delete, "content\n")
 
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert not dest.exists()
+
+
+# Ownership: a delete undoes neither what the stack did not make nor what it has just made
+# again (a replacement's create runs before the old resource's delete, pulumi-command#189).
+
+CA = "/etc/kubernetes/cert/ca.pem"
+
+
+def file_command(
+    node: NodeRoot, owner: str, content: str, field: str = "create"
+) -> subprocess.CompletedProcess[str]:
+    """`owner`'s command for the CA file on `node`: its `field` script with its stdin."""
+    result = node.sh(getattr(file_scripts(CA, "0644", owner), field), content)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def records(node: NodeRoot) -> list[str]:
+    state = Path(node.moved(rendering.NODE_STATE_DIR))
+    return sorted(str(path.relative_to(state)) for path in state.rglob("*") if path.is_file())
+
+
+def test_a_delete_removes_the_file_its_resource_wrote_and_its_record(tmp_path: Path) -> None:
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "node-0-ca", "ca\n")
+    file_command(node, "node-0-ca", "ca\n", "update")
+    file_command(node, "node-0-ca", "ca\n", "update")
+
+    file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert not dest.exists()
+    assert records(node) == []
+
+
+@pytest.mark.parametrize(
+    "before", ["ca\n", "the control plane's own CA\n"], ids=["same-content", "other-content"]
+)
+def test_a_file_that_was_on_the_node_before_the_stack_stays_on_delete(
+    tmp_path: Path, before: str
+) -> None:
+    """On the tutorial's kube-master, the kubelet's CA path holds the control plane's CA."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    dest.parent.mkdir(parents=True)
+    dest.write_text(before)
+    created = file_command(node, "node-0-ca", "ca\n")
+
+    deleted = file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert dest.read_text() == "ca\n"
+    assert f"{dest} was on the node before" in created.stderr
+    assert f"{dest} stays: it was on the node before the stack first wrote it" in deleted.stderr
+    assert records(node) == []
+
+
+@pytest.mark.parametrize("new", ["ca\n", "other ca\n"], ids=["same-content", "new-content"])
+def test_a_renamed_resources_old_delete_leaves_what_the_new_one_wrote(
+    tmp_path: Path, new: str
+) -> None:
+    """A node renamed in the stack: `worker-1-ca` is created, then `kube-node1-ca` deleted."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "kube-node1-ca", "ca\n")
+    file_command(node, "worker-1-ca", new)
+
+    file_command(node, "kube-node1-ca", "ca\n", "delete")
+
+    assert dest.read_text() == new
+    file_command(node, "worker-1-ca", new, "delete")
+    assert not dest.exists()
+
+
+def test_a_replacement_under_the_same_name_keeps_the_file_the_new_instance_wrote(
+    tmp_path: Path,
+) -> None:
+    """`pulumi up --replace`, or a new parent: the same name is created again, then the old
+    instance deleted."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "node-0-ca", "ca\n")
+    file_command(node, "node-0-ca", "ca\n")
+
+    file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert dest.read_text() == "ca\n"
+    file_command(node, "node-0-ca", "ca\n", "delete")
+    assert not dest.exists()
+
+
+def test_a_delete_leaves_a_file_that_no_longer_holds_what_it_wrote(tmp_path: Path) -> None:
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "node-0-ca", "ca\n")
+    dest.write_text("someone else's ca\n")
+
+    deleted = file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert dest.read_text() == "someone else's ca\n"
+    assert f"{dest} stays: it no longer holds what node-0-ca wrote" in deleted.stderr
+
+
+def test_a_file_an_older_version_wrote_is_the_stacks_after_an_update(tmp_path: Path) -> None:
+    """After an upgrade the first run of these scripts is an update, and no record exists:
+    the file is there because this resource wrote it, not because it was there before."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    dest.parent.mkdir(parents=True)
+    dest.write_text("ca\n")
+    file_command(node, "node-0-ca", "ca\n", "update")
+
+    file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert not dest.exists()
+
+
+def started_on(node: NodeRoot, settings: Settings, owner: str) -> None:
+    node.write(rendering.node_files(settings, settings.nodes[0]))
+    result = node.sh(kubelet_scripts(settings, owner).create)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "new_address"),
+    [
+        ("node-0-start-kubelet", "node-0-start-kubelet", "10.0.0.1"),
+        ("kube-node1-start-kubelet", "worker-1-start-kubelet", "10.0.0.1"),
+        ("kube-node1-start-kubelet", "worker-1-start-kubelet", "10.0.0.9"),
+    ],
+    ids=["replaced-same-name", "renamed-same-unit", "renamed-new-unit"],
+)
+def test_stop_leaves_a_kubelet_that_another_start_started_since(
+    tmp_path: Path, build: BuildSettings, old: str, new: str, new_address: str
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    before = build()
+    after = build(nodes=[{"name": "node-0", "address": new_address}])
+    started_on(node, before, old)
+    started_on(node, after, new)
+
+    stopped = node.sh(kubelet_scripts(before, old).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert not [call for call in node.calls() if "disable" in call.split()]
+    assert node.sh(kubelet_scripts(after, new).delete).returncode == 0
+    assert "systemctl disable --now kubelet.service" in node.calls()
+
+
+def test_stop_leaves_a_kubelet_whose_unit_is_not_the_one_it_started(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    settings = build()
+    started_on(node, settings, "node-0-start-kubelet")
+    unit = Path(node.moved(settings.kubelet.unit_file))
+    unit.write_text(unit.read_text().replace("--v=2", "--v=4"))
+
+    stopped = node.sh(kubelet_scripts(settings).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert not [call for call in node.calls() if "disable" in call.split()]
+    assert f"{unit} is not the unit node-0-start-kubelet started" in stopped.stderr
 
 
 def test_a_script_run_through_sudo_still_reads_its_content_from_stdin(tmp_path: Path) -> None:
     """With `ssh.become: sudo` the user's login shell runs `sudo -n sh -c <script>`. The stub
     sudo refuses without -n (it would wait for a password) and runs the rest."""
     log = tmp_path / "sudo.log"
-    env = stub_commands(
-        tmp_path / "stubs",
+    node = NodeRoot(
+        tmp_path / "node",
         sudo=f'echo "sudo $1 $2 $3" >> {log}; [ "$1" = -n ] || exit 1; shift; exec "$@"',
     )
-    dest = tmp_path / "node" / "kubelet-config.yaml"
-    command = as_root(rendering.install_file_script(str(dest), "0600"), "sudo")
+    dest = Path(node.moved("/etc/kubernetes/kubelet-config.yaml"))
+    command = as_root(file_scripts("/etc/kubernetes/kubelet-config.yaml", "0600").create, "sudo")
 
-    result = run([require_tool("sh"), "-c", command], stdin=CONTENT, env=env)
+    result = node.sh(command, CONTENT)
 
     assert result.returncode == 0, result.stderr
     assert dest.read_bytes() == CONTENT.encode()

@@ -792,3 +792,18 @@ def test_with_become_sudo_every_script_runs_through_sudo_and_contents_stay_in_st
         for field, script in scripts(command).items():
             # One non-interactive sudo running the very script root would run, as one argument.
             assert shlex.split(script) == ["sudo", "-n", "sh", "-c", scripts(plain)[field]]
+
+
+def test_each_command_claims_what_it_writes_or_starts_under_its_own_name(
+    config: Callable, run: Callable
+) -> None:
+    """The node's records of who holds a file or the kubelet name the command: a renamed
+    node's new commands hold them apart from the old ones, whose deletes run last."""
+    recording = run(config(nodes=2))
+    for node in node_names(2):
+        for key in (*FILE_KEYS, "start-kubelet"):
+            command = recording.named(f"{node}-{key}")
+            for field in ("create", "update", "delete"):
+                assert f"owner='{command.name}'\n" in command.inputs[field], (command.name, field)
+        assert "update" not in recording.named(f"{node}-prepare").inputs
+        assert "delete" not in recording.named(f"{node}-prepare").inputs
