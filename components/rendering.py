@@ -28,6 +28,10 @@ HEADER = "Managed by kubelet-bootstrap (Pulumi); local changes are overwritten."
 # Where the scripts keep, on each node, what they need to know from one run to the next.
 NODE_STATE_DIR = "/var/lib/kubelet-bootstrap"
 
+# What the config names with `kubelet.resolvConf: auto`: a link the prepare script points at
+# the resolv.conf that node needs (see KubeletSettings.resolv_conf).
+AUTO_RESOLV_CONF = f"{NODE_STATE_DIR}/resolv.conf"
+
 # CIS Kubernetes Benchmark 1.12, 4.2.12: only ECDHE suites with AES-GCM or CHACHA20.
 TLS_CIPHER_SUITES = (
     "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
@@ -101,6 +105,7 @@ def _kubelet_config_base(kubelet: Any, cluster: Any, node: Any) -> dict[str, Any
         cluster=cluster,
         node=node,
         tls_cipher_suites=TLS_CIPHER_SUITES,
+        auto_resolv_conf=AUTO_RESOLV_CONF,
     )
     return yaml.load(base, Loader=_YAML_LOADER)
 
@@ -196,7 +201,12 @@ def file_scripts(path: str, mode: str, owner: str) -> Scripts:
 
 
 def prepare_node_script(kubelet: KubeletSettings) -> str:
-    return render("prepare-node.sh.j2", kubelet=kubelet, disable_swap=kubelet.fail_swap_on)
+    return render(
+        "prepare-node.sh.j2",
+        kubelet=kubelet,
+        disable_swap=kubelet.fail_swap_on,
+        resolv_link=AUTO_RESOLV_CONF if kubelet.resolv_conf == "auto" else None,
+    )
 
 
 def kubelet_scripts(

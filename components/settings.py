@@ -36,6 +36,7 @@ from components.setting_checks import (
     Port,
     PrivateKey,
     PrivateKeyFile,
+    ResolvConf,
     SshHost,
     SubjectAltName,
     UnitFile,
@@ -138,6 +139,16 @@ class KubeletSettings(_Strict):
     port: Port = 10250
     verbosity: int = Field(2, ge=0, le=10)
     healthz_timeout_seconds: int = Field(180, ge=10, le=3600)
+    resolv_conf: ResolvConf = "auto"
+    """The resolv.conf whose servers pods get, or `auto`: on a node whose /etc/resolv.conf is
+    systemd-resolved's stub (127.0.0.53, which loops inside a pod) the file with its upstream
+    servers, as kubeadm does; else /etc/resolv.conf.
+
+    Which one is a fact of the node, known only there, while the program renders and hashes
+    the config before reaching it (the hash restarts the kubelet; preview shows it). So with
+    `auto` the config names one fixed link on every node, and the prepare script points it at
+    the file that node needs: the config stays the same bytes for every node and every run.
+    """
     extra_config: dict[str, Any] = {}
 
     @property

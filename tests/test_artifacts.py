@@ -346,6 +346,30 @@ def test_kubelet_config_follows_kubelet_settings(build: BuildSettings) -> None:
     assert cis_violations(document, settings.kubelet) == []
 
 
+def test_kubelet_config_names_the_resolv_conf_the_node_picks_by_default(
+    build: BuildSettings,
+) -> None:
+    """One file for every node, whatever its DNS: the node's preparation points it at the
+    right resolv.conf, so the config the program renders and hashes stays the node's."""
+    settings = build(
+        nodes=[
+            {"name": "node-a", "address": "10.0.0.21"},
+            {"name": "node-b", "address": "10.0.0.22"},
+        ]
+    )
+
+    paths = {kubelet_document(settings, node)["resolvConf"] for node in settings.nodes}
+
+    assert paths == {f"{rendering.NODE_STATE_DIR}/resolv.conf"}
+
+
+def test_kubelet_config_takes_a_resolv_conf_given_in_the_settings(build: BuildSettings) -> None:
+    settings = build(kubelet={"resolvConf": "/etc/kubernetes/resolv.conf"})
+
+    assert kubelet_document(settings)["resolvConf"] == "/etc/kubernetes/resolv.conf"
+    assert "resolv" not in rendering.prepare_node_script(settings.kubelet)
+
+
 EXTRA_CONFIG = {
     "evictionHard": {"memory.available": "200Mi", "nodefs.available": "10%"},
     "serializeImagePulls": True,
@@ -625,7 +649,7 @@ def test_start_script_names_every_restart_file(build: BuildSettings) -> None:
 
 
 class NodeRoot:
-    """A node in a temp root: the program's /etc and /var/lib paths moved under it; systemctl,
+    """A node in a temp root: the program's /etc, /var/lib and /run paths moved under it; systemctl,
     curl, journalctl, sudo and the clock stubbed (`stubs` replace them), every systemctl and
     journalctl call logged. By default its kubelet answers healthz ok, and time stands still."""
 
@@ -651,9 +675,9 @@ class NodeRoot:
         return self.env
 
     def moved(self, script: str) -> str:
-        return script.replace("/etc/", f"{self.root}/etc/").replace(
-            "/var/lib/", f"{self.root}/var/lib/"
-        )
+        for top in ("/etc/", "/var/lib/", "/run/"):
+            script = script.replace(top, f"{self.root}{top}")
+        return script
 
     def bootstrapped(self) -> None:
         """The kubelet got its client certificate: it wrote its --kubeconfig."""
@@ -1334,6 +1358,81 @@ def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
         node.apply(run_program(settings, "test", clock=FIXED_CLOCK), first=index == 0)
 
         assert node.restarts() == restarts, f"after {change}:\n{node.log.read_text()}"
+
+
+# --- 8. the resolv.conf the kubelet gives pods, picked by the prepare script ---------------
+
+
+def prepared(node: NodeRoot, build: BuildSettings) -> subprocess.CompletedProcess[str]:
+    settings = build(kubelet={"failSwapOn": False, "rootDir": "/var/lib/kubelet"})
+    return node.sh(rendering.prepare_node_script(settings.kubelet))
+
+
+def resolv_conf(node: NodeRoot) -> tuple[Path, Path]:
+    """The node's /etc/resolv.conf and the link the kubelet config names."""
+    return (
+        Path(node.moved("/etc/resolv.conf")),
+        Path(node.moved(f"{rendering.NODE_STATE_DIR}/resolv.conf")),
+    )
+
+
+def with_systemd_resolved(node: NodeRoot) -> Path:
+    """systemd-resolved's files under /run; returns the one with the upstream servers."""
+    resolve = Path(node.moved("/run/systemd/resolve"))
+    resolve.mkdir(parents=True)
+    (resolve / "stub-resolv.conf").write_text("nameserver 127.0.0.53\noptions edns0\n")
+    (resolve / "resolv.conf").write_text("nameserver 10.0.0.2\n")
+    return resolve / "resolv.conf"
+
+
+@pytest.mark.parametrize("how", ["symlink", "copy"])
+def test_on_systemd_resolved_pods_get_the_upstream_servers_not_the_stub(
+    tmp_path: Path, build: BuildSettings, how: str
+) -> None:
+    """Pods given the stub 127.0.0.53 ask themselves: kubeadm names resolved's upstream file.
+    /etc/resolv.conf links into /run/systemd/resolve, or is a file naming 127.0.0.53."""
+    node = NodeRoot(tmp_path / "node")
+    upstream = with_systemd_resolved(node)
+    etc_resolv, link = resolv_conf(node)
+    if how == "symlink":
+        etc_resolv.symlink_to("../run/systemd/resolve/stub-resolv.conf")
+    else:
+        etc_resolv.write_text("# copied by hand\nnameserver 127.0.0.53\n")
+
+    result = prepared(node, build)
+
+    assert result.returncode == 0, result.stderr
+    assert os.readlink(link) == str(upstream)
+    assert link.read_text() == "nameserver 10.0.0.2\n"
+    assert f"pods get the DNS servers of {upstream}" in result.stdout
+
+
+def test_without_systemd_resolved_pods_get_the_nodes_resolv_conf(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    etc_resolv, link = resolv_conf(node)
+    etc_resolv.write_text("nameserver 10.0.0.2\nsearch example.com\n")
+
+    first, second = prepared(node, build), prepared(node, build)
+
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert os.readlink(link) == str(etc_resolv)
+
+
+def test_the_stub_without_its_upstream_file_fails_the_preparation(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    etc_resolv, link = resolv_conf(node)
+    etc_resolv.write_text("nameserver 127.0.0.53\n")
+
+    result = prepared(node, build)
+
+    assert result.returncode == 1
+    assert "systemd-resolved" in result.stderr
+    assert "kubelet.resolvConf" in result.stderr
+    assert not link.exists()
 
 
 # --- the tool check itself -----------------------------------------------------------------

@@ -486,6 +486,12 @@ BAD_SETTINGS = [
         id="unit-file-outside-systemd",
     ),
     pytest.param(
+        lambda f: {"kubelet": {"resolvConf": "resolv.conf"}},
+        "kubelet.resolvConf: 'resolv.conf' is neither 'auto' nor an absolute path without spaces"
+        " or shell characters",
+        id="resolv-conf-relative",
+    ),
+    pytest.param(
         lambda f: {"apiserver": "https://10.0.0.10:6443"},
         "apiserver: unknown key; did you mean 'apiServer'?",
         id="unknown-top-level-key",
@@ -705,7 +711,7 @@ def test_well_typed_extra_config_is_accepted_and_merged(files: Files) -> None:
         "logging": {"format": "json"},
         "crashLoopBackOff": {"maxContainerRestartPeriod": "5m"},
         "staticPodURLHeader": {"X-Node": ["a", "b"]},
-        "resolvConf": "/run/systemd/resolve/resolv.conf",
+        "staticPodPath": "/etc/kubernetes/manifests",
     }
     config = settings_for(files, {"kubelet": {"extraConfig": extra}})
     recording = engine.run_program(config, "test", clock=FIXED_CLOCK)
@@ -727,6 +733,7 @@ OWNED_FIELDS = {
     "kubeAPIQPS": "kubelet.kubeAPIQPS",
     "kubeAPIBurst": "kubelet.kubeAPIBurst",
     "registryPullQPS": "kubelet.registryPullQPS",
+    "resolvConf": "kubelet.resolvConf",
 }
 
 
