@@ -33,6 +33,13 @@ def csrs(plane: ControlPlane) -> list[client.V1CertificateSigningRequest]:
     return list(client.CertificatesV1Api(api(plane)).list_certificate_signing_request().items)
 
 
+def delete_csrs(plane: ControlPlane) -> None:
+    """What kube-controller-manager's CSR cleaner does an hour after approval."""
+    certificates = client.CertificatesV1Api(api(plane))
+    for request in certificates.list_certificate_signing_request().items:
+        certificates.delete_certificate_signing_request(request.metadata.name)
+
+
 def approved_and_issued(csr: client.V1CertificateSigningRequest) -> bool:
     conditions = csr.status.conditions or []
     approved = any(c.type == "Approved" and c.status == "True" for c in conditions)

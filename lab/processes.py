@@ -15,26 +15,30 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lab.unit_processes import is_alive
+
 
 class LabError(RuntimeError):
     """A lab step failed; the message says which and where its log is."""
 
 
 def start(name: str, argv: Sequence[str], run_dir: Path, env: dict[str, str] | None = None) -> int:
-    """Start `argv` in its own session, output to `<run_dir>/<name>.log`; return its pid."""
+    """Start `argv` detached in a session of its own, output appended to `<run_dir>/<name>.log`.
+
+    A short-lived `sh` launches it in the background and exits, so the daemon belongs to no
+    Python object (nothing warns when one is collected) and lives on after this process.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = (run_dir / f"{name}.log").open("ab")
-    process = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=env,
+    launcher = subprocess.run(
+        ["sh", "-c", 'exec setsid "$@" </dev/null >>"$LAB_LOG" 2>&1 & echo $!', "sh", *argv],
+        env={**(os.environ if env is None else env), "LAB_LOG": str(run_dir / f"{name}.log")},
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    log.close()
-    (run_dir / f"{name}.pid").write_text(f"{process.pid}\n")
-    return process.pid
+    pid = int(launcher.stdout)
+    (run_dir / f"{name}.pid").write_text(f"{pid}\n")
+    return pid
 
 
 def running(name: str, run_dir: Path) -> int | None:
@@ -53,7 +57,7 @@ def stop(name: str, run_dir: Path, grace_seconds: float = 10) -> None:
     if pid is not None:
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and is_alive(pid):
             time.sleep(0.1)
         _signal_group(pid, signal.SIGKILL)
     (run_dir / f"{name}.pid").unlink(missing_ok=True)
@@ -73,20 +77,6 @@ def wait_until(
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         tail = f"; last lines of {log}:\n{tail}"
     raise LabError(f"{what} not ready after {timeout_seconds:.0f}s{tail}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

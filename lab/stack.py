@@ -8,6 +8,7 @@ output, so a test can check that nothing secret was ever printed.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,11 @@ class LabStack:
         flags = [*(["--secret"] if secret else []), *(["--path"] if path else [])]
         self.pulumi("config", "set", *flags, f"kubelet-bootstrap:{key}", stdin=value)
 
+    def planned(self) -> dict[str, str]:
+        """`pulumi preview --json`: each resource's planned operation, by resource name."""
+        plan = json.loads(self.pulumi("preview", "--json").stdout)
+        return {step["urn"].rsplit("::", 1)[-1]: step["op"] for step in plan.get("steps", [])}
+
     def history(self) -> list[dict]:
         """`pulumi stack history --json`: the updates, newest first, with change counts."""
         return json.loads(self.pulumi("stack", "history", "--json", "--show-secrets=false").stdout)
@@ -99,5 +105,8 @@ class LabStack:
 
     def remove(self) -> None:
         """Forget the stack and its state (after destroy); a missing stack is fine."""
+        # A CLI killed mid-update (a lab run interrupted) leaves its lock behind.
+        for lock_dir in (self.backend / ".pulumi" / "locks").glob(f"*/*/{self.name}"):
+            shutil.rmtree(lock_dir)
         self.pulumi("stack", "rm", "--yes", "--force", check=False)
         self.config_file.unlink(missing_ok=True)

@@ -1,8 +1,10 @@
 """`make plan`: run the real program for a stack offline and show what it would deploy.
 
 Prints the resources as a tree with their dependencies and secret inputs, the stack outputs,
-and writes each node's files under `build/<stack>/<node>/<path on the node>`. Token secrets
-are made up by the offline engine and masked unless `--show-secrets`.
+and writes each node's files under `build/<stack>/<node>/<path on the node>` and its commands'
+scripts under `build/<stack>/<node>/commands/`, into a directory of its own each time (the last
+plan moves to `build/<stack>.previous`). Token secrets are made up by the offline engine and
+masked unless `--show-secrets`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from offline import plan_diff, plan_dir
 from offline.engine import (
     PROJECT,
     PROJECT_ROOT,
@@ -30,6 +33,8 @@ from offline.engine import (
 )
 
 MASK = "[secret]"
+COMMAND = "command:remote:Command"
+SCRIPTS = ("create", "update", "delete")
 _DEST = re.compile(r"^dest='([^']+)'$", re.MULTILINE)
 
 
@@ -39,15 +44,22 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "build")
     parser.add_argument("--show-secrets", action="store_true", help="do not mask token secrets")
     parser.add_argument(
+        "--diff",
+        action="store_true",
+        help="print a unified diff of each written file against the previous plan of the stack",
+    )
+    parser.add_argument(
         "--throwaway-ssh-key",
         action="store_true",
         help="plan with a freshly made SSH key instead of the stack's (nothing connects offline)",
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    out = args.out / args.stack
 
     try:
         config = stack_config(args.stack, throwaway_ssh_key=args.throwaway_ssh_key)
         recording = run_program(config, args.stack)
+        previous = plan_dir.start(out, args.stack)
     except (ValueError, pulumi.RunError) as error:
         print(f"plan for stack {args.stack!r} failed:\n{error}", file=sys.stderr)
         return 2
@@ -55,8 +67,14 @@ def main(argv: Iterable[str] | None = None) -> int:
     mask = (lambda text: text) if args.show_secrets else _masker(recording.secret_values)
     print(mask(render_tree(recording, f"{PROJECT}-{args.stack}")))
     print(mask(render_outputs(recording)))
-    written = write_node_files(recording, args.out / args.stack, mask)
-    print(f"\nwrote {len(written)} files under {args.out / args.stack}")
+    written = write_node_files(recording, out, mask) + write_command_scripts(recording, out, mask)
+    print(f"\nwrote {len(written)} files under {out}")
+    if args.diff:
+        print()
+        if previous.is_dir():
+            print(plan_diff.compare(previous, out))
+        else:
+            print(f"no previous plan of stack {args.stack!r} to compare with")
     return 0
 
 
@@ -179,10 +197,33 @@ def write_node_files(recording: Recording, out: Path, mask) -> list[Path]:
             continue
         node = by_urn[resource.parent].name
         path = out / node / destination.group(1).lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(mask(resource.inputs["stdin"]))
-        written.append(path)
+        written.append(_write(path, mask(resource.inputs["stdin"])))
     return written
+
+
+def write_command_scripts(recording: Recording, out: Path, mask) -> list[Path]:
+    """Write each remote command's scripts to out/<node>/commands/<resource>.<script>.sh.
+
+    They are what runs on the node (the create, update and delete of each command, so the
+    preparation, the start and the stop too): comparing plans then shows a changed script as
+    well as a changed file.
+    """
+    by_urn = recording.by_urn()
+    return [
+        _write(
+            out / by_urn[command.parent].name / "commands" / f"{command.name}.{script}.sh",
+            mask(command.inputs[script]),
+        )
+        for command in recording.of_type(COMMAND)
+        for script in SCRIPTS
+        if script in command.inputs
+    ]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ def test_the_projects_scripts_run_on_a_node(lab: Lab) -> None:
     assert calls_matching(NODE3, lab, "systemctl", "enable", "kubelet.service") == 2
 
     pid = main_pid(lab, NODE3, "kubelet.service")
-    lab.ssh_ok(NODE3, rendering.stop_kubelet_script(node))
+    lab.ssh_ok(NODE3, rendering.stop_kubelet_script(kubelet, node))
     assert not nodes.is_alive(pid)
     assert lab.ssh(NODE3, "systemctl is-enabled kubelet.service").stdout == "disabled\n"
     assert calls_matching(NODE3, lab, "systemctl", "disable", "--now", "kubelet.service") == 1

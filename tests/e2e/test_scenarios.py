@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import cluster, nodes
+from lab import cluster, nodes, workers
 from lab.stack import LabStack
-from tests.e2e.world import World
+from tests.e2e.world import World, new_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -42,9 +42,10 @@ def _holds(world: World, name: str, path: str) -> bool:
 
 
 def test_a_preview_changes_nothing(world: World, stack: LabStack) -> None:
-    call = stack.pulumi("preview", "--diff")
+    planned = stack.planned()
     for name in world.stack_nodes:
-        assert f"{name}-start-kubelet" in call.output, f"{name} is missing from the preview"
+        for resource in ("start-kubelet", "prepare", "kubelet-config", "bootstrap-kubeconfig"):
+            assert planned.get(f"{name}-{resource}") == "create", f"{name}-{resource} not planned"
     for name in world.stack_nodes:
         for path in KUBELET_FILES:
             assert not _holds(world, name, path), f"preview wrote {path} on {name}"
@@ -104,35 +105,42 @@ def test_c_no_change_rerun_restarts_nothing(world: World, stack: LabStack) -> No
 def test_d_a_change_for_all_restarts_all(world: World, stack: LabStack) -> None:
     before = {name: _restarts(world, name) for name in world.stack_nodes}
     stack.set("kubelet.maxPods", "110", path=True)
-    preview = stack.pulumi("preview", "--diff").output
+    planned = stack.planned()
     for name in world.stack_nodes:
-        assert f"{name}-start-kubelet" in preview
+        assert planned.get(f"{name}-start-kubelet") == "update", f"{name} would not restart"
     stack.pulumi("up", "--yes", "--skip-preview")
     after = {name: _restarts(world, name) for name in world.stack_nodes}
     assert after == {name: count + 1 for name, count in before.items()}
 
 
-def test_d_a_change_for_one_node_restarts_that_node(world: World, stack: LabStack) -> None:
+def test_d_a_change_for_one_node_after_the_csr_cleaner(world: World, stack: LabStack) -> None:
+    """An extraSANs change concerns one node and restarts none; its serving certificate is
+    judged again, an hour after approval, when the CSR cleaner has deleted every approved CSR:
+    what the kubelet serves must then count (issue 7, items 8 and 9)."""
     target = world.stack_nodes[1]
     before = {name: _restarts(world, name) for name in world.stack_nodes}
+    cluster.delete_csrs(world.plane)
     index = world.stack_nodes.index(target)
     stack.set(f"nodes[{index}].extraSANs[0]", f"{target}.lab.internal", path=True)
-    preview = stack.pulumi("preview", "--diff").output
+    planned = stack.planned()
+    assert planned.get("serving-csr-approval") == "update", "approval would not judge again"
     for name in world.stack_nodes:
-        assert f"{name}-start-kubelet" not in _changed_lines(preview), (
+        assert planned.get(f"{name}-start-kubelet", "same") == "same", (
             f"an extraSANs change of {target} would restart {name}"
         )
     stack.pulumi("up", "--yes", "--skip-preview")
     assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+    assert set(stack.outputs()["servingCertificates"]) == set(world.stack_nodes)
 
 
 def test_e_a_fourth_node_added_then_removed(world: World, stack: LabStack) -> None:
+    """The fourth node has a dotted name, as cloud nodes do (issue 7, item 3): it must join."""
     fourth = world.spare_node
     others = {name: _restarts(world, name) for name in world.stack_nodes}
-    world.add_to_stack(stack, fourth)
+    world.add_to_stack(stack, fourth, f"{fourth}.lab.internal")
     stack.pulumi("up", "--yes", "--skip-preview")
     assert _holds(world, fourth, "/etc/kubernetes/kubelet.kubeconfig")
-    assert fourth in cluster.node_names(world.plane)
+    assert f"{fourth}.lab.internal" in cluster.node_names(world.plane)
     world.remove_from_stack(stack, fourth)
     stack.pulumi("up", "--yes", "--skip-preview")
     assert _stops(world, fourth) >= 1, f"{fourth}'s kubelet was not stopped"
@@ -141,13 +149,20 @@ def test_e_a_fourth_node_added_then_removed(world: World, stack: LabStack) -> No
     assert {name: _restarts(world, name) for name in world.stack_nodes} == others
 
 
-def test_f_destroy_removes_what_the_stack_made_only(world: World, stack: LabStack) -> None:
+def test_f_destroy_removes_what_the_stack_made(world: World, stack: LabStack) -> None:
     stack.pulumi("destroy", "--yes", "--skip-preview")
     for name in world.stack_nodes:
         for path in KUBELET_FILES:
             assert not _holds(world, name, path), f"{path} is still on {name}"
+        assert _stops(world, name) >= 1, f"{name}'s kubelet was not stopped"
     assert cluster.bootstrap_token_secrets(world.plane) == []
     assert {"system:node-bootstrapper", "system:node"} <= cluster.cluster_roles(world.plane)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="issue 7, item 12: delete removes the CA it found"
+)
+def test_f_destroy_leaves_the_control_planes_ca_on_the_master(world: World) -> None:
     master = world.stack_nodes[0]
     assert _holds(world, master, "/etc/kubernetes/cert/ca.pem"), (
         "destroy removed the control plane's CA file from the master node"
@@ -175,5 +190,20 @@ def test_g_no_secret_in_state_or_output(world: World, stack: LabStack) -> None:
     assert leaks == []
 
 
-def _changed_lines(preview: str) -> str:
-    return "\n".join(line for line in preview.splitlines() if line.lstrip().startswith(("~", "+")))
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="issue 7, item 6: verification waits for Ready"
+)
+def test_h_a_new_cluster_without_cni_still_deploys(world: World) -> None:
+    """On a new cluster the CNI plugin comes after the nodes join: its Node stays NotReady,
+    and a first `pulumi up` must still succeed, reporting NotReady."""
+    machine = world.spare_node
+    world.reimage(machine)
+    workers.equip(machine, world.root(machine), network_ready=False)
+    with new_stack(world, "no-cni", [machine]) as stack:
+        stack.set("csrApproval.timeoutSeconds", "60", path=True)
+        stack.set("verification.timeoutSeconds", "30", path=True)
+        up = stack.pulumi("up", "--yes", "--skip-preview", check=False)
+        assert up.returncode == 0, "\n".join(
+            line for line in up.output.splitlines() if "error" in line.lower()
+        )
+        assert machine in cluster.node_names(world.plane)

@@ -8,7 +8,9 @@ kubelet's CA path, as the tutorial's kube-master does.
 from __future__ import annotations
 
 import base64
+import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +60,19 @@ class World:
         pki = self.plane.directory / "pki"
         return pki / "admin.pem", pki / "admin-key.pem"
 
+    def reimage(self, machine: str) -> None:
+        """Forget the kubelet identity a machine kept from an earlier stack, as a re-imaged
+        machine would: removing a node from a stack leaves its client certificate behind."""
+        root = self.root(machine)
+        for path in ("etc/kubernetes", "var/lib/kubelet", "data/k8s/k8s/kubelet"):
+            shutil.rmtree(root / path, ignore_errors=True)
+
     def measure(self, what: str, seconds: float) -> None:
         MEASUREMENTS[what] = seconds
 
-    def configure(self, stack: LabStack) -> None:
-        """The README's `pulumi config set` sequence, with the lab's kubelet needs."""
+    def configure(self, stack: LabStack, machines: list[str] | None = None) -> None:
+        """The README's `pulumi config set` sequence, with the lab's kubelet needs, for
+        `machines` (by default the scenarios' three nodes)."""
         stack.set("apiServer", self.plane.api_server)
         stack.set("caCertFile", str(self.plane.ca_cert))
         stack.set("kubeconfig", self.plane.admin_kubeconfig.read_text(), secret=True)
@@ -73,20 +83,23 @@ class World:
         stack.set("kubelet.failSwapOn", "false", path=True)
         stack.set("kubelet.extraConfig.cgroupsPerQOS", "false", path=True)
         stack.set("kubelet.extraConfig.enforceNodeAllocatable[0]", "none", path=True)
-        for index, name in enumerate(self.stack_nodes):
+        for index, name in enumerate(machines or self.stack_nodes):
             self._set_node(stack, index, name)
 
-    def add_to_stack(self, stack: LabStack, name: str) -> None:
-        self._set_node(stack, len(self.stack_nodes), name)
+    def add_to_stack(self, stack: LabStack, machine: str, node_name: str) -> None:
+        """Add lab node `machine` to the stack as Kubernetes node `node_name`."""
+        self._set_node(stack, len(self.stack_nodes), machine, node_name)
 
     def remove_from_stack(self, stack: LabStack, name: str) -> None:
         index = len(self.stack_nodes)
         assert self.record(name) is self.records[index]
         stack.pulumi("config", "rm", "--path", f"kubelet-bootstrap:nodes[{index}]")
 
-    def _set_node(self, stack: LabStack, index: int, name: str) -> None:
-        record = self.record(name)
-        stack.set(f"nodes[{index}].name", name, path=True)
+    def _set_node(
+        self, stack: LabStack, index: int, machine: str, node_name: str | None = None
+    ) -> None:
+        record = self.record(machine)
+        stack.set(f"nodes[{index}].name", node_name or machine, path=True)
         stack.set(f"nodes[{index}].address", record["address"], path=True)
         stack.set(f"nodes[{index}].hostKey", record["hostKey"], path=True)
 
@@ -125,12 +138,21 @@ def world(lab: Lab) -> Iterator[World]:
     control_plane.down(plane, wipe=True)
 
 
-@pytest.fixture(scope="module")
-def stack(world: World) -> Iterator[LabStack]:
-    stack = LabStack(STACK_NAME)
+@contextmanager
+def new_stack(world: World, name: str, machines: list[str] | None = None) -> Iterator[LabStack]:
+    """A new stack of the program on `machines`, destroyed and forgotten afterwards."""
+    stack = LabStack(name)
     stack.remove()
     stack.init()
-    world.configure(stack)
-    yield stack
-    stack.pulumi("destroy", "--yes", "--skip-preview", check=False)
-    stack.remove()
+    world.configure(stack, machines)
+    try:
+        yield stack
+    finally:
+        stack.pulumi("destroy", "--yes", "--skip-preview", check=False)
+        stack.remove()
+
+
+@pytest.fixture(scope="module")
+def stack(world: World) -> Iterator[LabStack]:
+    with new_stack(world, STACK_NAME) as stack:
+        yield stack
