@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-
 import pulumi
 from pulumi_command import remote
 
@@ -36,9 +34,14 @@ def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionAr
     )
 
 
+# Ends the script's here-document in a command run through sudo; no script has this line.
+_END_OF_SCRIPT = "KUBELET_BOOTSTRAP_SCRIPT"
+
+
 def as_root(script: str, become: str | None) -> str:
-    """The command string that runs `script` as root: the script itself for root, or
-    `sudo -n sh -c '<script>'` with `become: sudo`.
+    """The command string that runs `script` as root: the script itself for root, or with
+    `become: sudo` `sudo -n sh -c "<script>"`, the script given verbatim in a quoted
+    here-document (nothing in it is expanded, and `make plan` reads it as it is).
 
     `-n` makes sudo fail at once where it would ask for a password nobody can type. The script
     becomes one argument, so the command's stdin still reaches it: file contents and secrets
@@ -46,4 +49,6 @@ def as_root(script: str, become: str | None) -> str:
     """
     if become is None:
         return script
-    return f"sudo -n sh -c {shlex.quote(script)}"
+    if _END_OF_SCRIPT in script.splitlines():
+        raise ValueError(f"a script holds the line {_END_OF_SCRIPT} that ends it")
+    return f"sudo -n sh -c \"$(cat <<'{_END_OF_SCRIPT}'\n{script}\n{_END_OF_SCRIPT}\n)\""

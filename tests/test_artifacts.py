@@ -1159,6 +1159,11 @@ def test_a_script_run_through_sudo_still_reads_its_content_from_stdin(tmp_path: 
     assert log.read_text() == "sudo -n sh -c\n"
 
 
+def test_sudo_refuses_a_script_holding_the_line_that_ends_it() -> None:
+    with pytest.raises(ValueError, match="KUBELET_BOOTSTRAP_SCRIPT"):
+        as_root("echo one\nKUBELET_BOOTSTRAP_SCRIPT\necho two\n", "sudo")
+
+
 # --- 6. the swap handling of the prepare script --------------------------------------------
 
 FSTAB_LINES = {

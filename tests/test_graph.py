@@ -10,7 +10,6 @@ import base64
 import hashlib
 import json
 import re
-import shlex
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -790,8 +789,10 @@ def test_with_become_sudo_every_script_runs_through_sudo_and_contents_stay_in_st
         assert command.inputs.get("stdin") == plain.inputs.get("stdin"), command.name
         assert set(scripts(command)) == set(scripts(plain)), command.name
         for field, script in scripts(command).items():
-            # One non-interactive sudo running the very script root would run, as one argument.
-            assert shlex.split(script) == ["sudo", "-n", "sh", "-c", scripts(plain)[field]]
+            # One non-interactive sudo running the very script root would run, word for word.
+            head, _, rest = script.partition("\n")
+            assert head == "sudo -n sh -c \"$(cat <<'KUBELET_BOOTSTRAP_SCRIPT'", command.name
+            assert rest == f'{scripts(plain)[field]}\nKUBELET_BOOTSTRAP_SCRIPT\n)"', field
 
 
 def test_each_command_claims_what_it_writes_or_starts_under_its_own_name(
