@@ -1,10 +1,12 @@
 """One worker node over SSH: its files, its preparation, and the kubelet started on it.
 
 Contents and secrets travel as the commands' stdin, never in a command string (pulumi-command
-prints the whole command on failure). No `triggers` are used: they always replace, and a
-replacement runs the old `delete` after the new `create`. Instead, the start command names the
-sha256 of every file the kubelet must restart for, so `pulumi preview` shows an update of
-exactly the nodes whose unit, configuration or CA changed.
+prints the whole command on failure). No `triggers` are used: they always replace. The start
+command names the sha256 of every file the kubelet must restart for, so `pulumi preview` shows
+which kubelets restart; as any input change (the connection too) runs a command again, the
+start restarts only when those files changed since its last healthy start. A replacement or a
+rename still runs the old `delete` after the new `create`: the scripts' records on the node
+keep that `delete` from undoing what the new command just did (see `rendering.file_scripts`).
 """
 
 from __future__ import annotations

@@ -809,6 +809,26 @@ def test_start_that_times_out_healthy_without_a_client_certificate_says_bootstra
         assert expected in result.stderr, expected
 
 
+@pytest.mark.parametrize(("active", "starts"), [(0, 0), (3, 1)], ids=["running", "stopped"])
+def test_a_start_run_again_with_the_same_files_only_starts_a_stopped_kubelet(
+    tmp_path: Path, build: BuildSettings, active: int, starts: int
+) -> None:
+    settings = build()
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    assert start_on(node, settings).returncode == 0
+    node.stub(
+        systemctl=f'echo "systemctl $*" >> {node.log}; [ "$1" != is-active ] || exit {active}'
+    )
+
+    result = node.sh(start_script(settings))
+
+    assert result.returncode == 0, result.stderr
+    assert "not restarted" in result.stdout
+    assert node.restarts() == 1
+    assert node.calls().count("systemctl start kubelet.service") == starts
+
+
 def test_start_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
     tmp_path: Path, build: BuildSettings
 ) -> None:
