@@ -512,11 +512,11 @@ def test_secrets_appear_only_under_secret_paths_and_never_in_scripts(
                 if text in value:
                     found += 1
                     assert is_secret_path(registration, path), (registration.name, path)
-                    assert path not in ("create", "delete"), (registration.name, path)
+                    assert path not in ("create", "update", "delete"), (registration.name, path)
     # Each node: its Secret and its bootstrap kubeconfig hold the token, six commands the key.
     assert found >= 3 * (2 + 6)
     for command in recording.of_type(COMMAND):
-        for field in ("create", "delete"):
+        for field in ("create", "update", "delete"):
             script = command.inputs.get(field, "")
             assert not any(text in script for text in texts), (command.name, field)
 
