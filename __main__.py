@@ -24,10 +24,17 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 admin_kubeconfig = pulumi.Output.secret(settings.kubeconfig.get_secret_value())
-cluster = pulumi.ResourceOptions(provider=k8s.Provider("cluster", kubeconfig=admin_kubeconfig))
+# An object that already exists is taken over only when the stack says so (README: adopting).
+cluster = pulumi.ResourceOptions(
+    provider=k8s.Provider(
+        "cluster",
+        kubeconfig=admin_kubeconfig,
+        upsert_existing_objects=settings.rbac.adopt_existing,
+    )
+)
 
 # 1. Bootstrap Token Auth and its RBAC (kubelet-bootstrap, csr-crb.yaml).
-rbac = BootstrapRbac(opts=cluster)
+rbac = BootstrapRbac(keep_on_destroy=not settings.rbac.delete_on_destroy, opts=cluster)
 
 nodes = {}
 for node in settings.nodes:
@@ -65,7 +72,6 @@ if settings.verification.enabled:
         [kubelet_target(node, settings.kubelet.port) for node in settings.nodes],
         settings.verification.timeout_seconds,
         after=[approval],
-        opts=cluster,
     )
 
 pulumi.export(

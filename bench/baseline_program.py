@@ -99,16 +99,11 @@ approval = ServingCsrApproval(
     "serving-csr-approval", "", "", [], 60, opts=pulumi.ResourceOptions(depends_on=starts)
 )
 verification = pulumi.ComponentResource(
-    "kubelet-bootstrap:index:KubeletApiVerification", "kubelet-api-verification", None, cluster
-)
-in_verification = pulumi.ResourceOptions(parent=verification)
-account = k8s.core.v1.ServiceAccount("kubelet-api-test", opts=in_verification)
-binding = k8s.rbac.v1.ClusterRoleBinding(
-    "kubelet-api-test", role_ref=ROLE_REF, opts=in_verification
+    "kubelet-bootstrap:index:KubeletApiVerification", "kubelet-api-verification"
 )
 KubeletApiCheck(
     "kubelet-api-verification-check",
     {},
-    opts=pulumi.ResourceOptions(parent=verification, depends_on=[account, binding, approval]),
+    opts=pulumi.ResourceOptions(parent=verification, depends_on=[approval]),
 )
 verification.register_outputs({})

@@ -3,6 +3,10 @@
 `kubelet-bootstrap` lets bootstrap tokens create CSRs; the bindings of the tutorial's
 `csr-crb.yaml` let the controller manager approve first client certificates and client
 renewals. Serving certificates are never auto-approved by the cluster: see csr approval.
+
+Every kubelet of the cluster renews through these objects, also those this stack never
+managed or no longer manages, so `pulumi destroy` keeps them (`retain_on_delete`) unless
+told to delete them.
 """
 
 from __future__ import annotations
@@ -37,9 +41,14 @@ class BootstrapRbac(pulumi.ComponentResource):
     names: dict[str, list[str]]
 
     def __init__(
-        self, name: str = "bootstrap-rbac", opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str = "bootstrap-rbac",
+        *,
+        keep_on_destroy: bool = True,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubelet-bootstrap:index:BootstrapRbac", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, retain_on_delete=keep_on_destroy)
         role = k8s.rbac.v1.ClusterRole(
             SERVER_RENEWAL_ROLE,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVER_RENEWAL_ROLE),
@@ -50,16 +59,18 @@ class BootstrapRbac(pulumi.ComponentResource):
                     verbs=["create"],
                 )
             ],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )
         for binding, (subjects, cluster_role) in BINDINGS.items():
             cluster_role_binding(
                 binding,
                 cluster_role,
                 group(subjects),
-                pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=[role] if cluster_role == SERVER_RENEWAL_ROLE else None,
+                pulumi.ResourceOptions.merge(
+                    child,
+                    pulumi.ResourceOptions(
+                        depends_on=[role] if cluster_role == SERVER_RENEWAL_ROLE else None
+                    ),
                 ),
             )
         self.names = {"clusterRoles": [SERVER_RENEWAL_ROLE], "clusterRoleBindings": list(BINDINGS)}

@@ -1,8 +1,9 @@
 """`KubeletApiVerification`: the tutorial's kubelet API checks, after serving CSRs are approved.
 
-The ServiceAccount `kubelet-api-test` and its binding to `system:kubelet-api-admin` are the
-tutorial's; the check itself is a dynamic resource that runs on the machine running Pulumi,
-which must reach every node's kubelet port (see `kubelet_verification`).
+The check is a dynamic resource that runs on the machine running Pulumi, which must reach
+every node's kubelet port (see `kubelet_verification`). It brings its own identity and
+removes it when done (see `verification_identity`): the tutorial's ServiceAccount
+`default/kubelet-api-test`, bound to `system:kubelet-api-admin` for good, is not made.
 """
 
 from __future__ import annotations
@@ -10,14 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
-
-from components.rbac import cluster_role_binding
-
-SERVICE_ACCOUNT = "kubelet-api-test"
-NAMESPACE = "default"
-CLUSTER_ROLE = "system:kubelet-api-admin"
 
 
 class KubeletApiCheckProvider(ResourceProvider):
@@ -30,24 +24,21 @@ class KubeletApiCheckProvider(ResourceProvider):
         return UpdateResult(outs=_checked(news))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = ("kubeconfig", "ca_pem", "nodes", "service_account", "timeout_seconds")
+        keys = ("kubeconfig", "ca_pem", "nodes", "timeout_seconds")
         return DiffResult(changes=any(olds.get(k) != news.get(k) for k in keys), replaces=[])
 
 
 def _checked(props: dict[str, Any]) -> dict[str, Any]:
     import sys
 
-    from kubernetes import client
-
     from components.kube_client import api_client
     from components.kubelet_verification import KubeletTarget, verify
 
     targets = [KubeletTarget(n["name"], n["address"], int(n["port"])) for n in props["nodes"]]
     verify(
-        client.CoreV1Api(api_client(props["kubeconfig"])),
+        api_client(props["kubeconfig"]),
         targets,
         props["ca_pem"],
-        (props["service_account"]["namespace"], props["service_account"]["name"]),
         float(props["timeout_seconds"]),
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
@@ -55,7 +46,8 @@ def _checked(props: dict[str, Any]) -> dict[str, Any]:
 
 
 class KubeletApiCheck(Resource, module="kubelet-bootstrap", name="KubeletApiCheck"):
-    """Every node Ready; every kubelet refuses anonymous requests and serves the test token."""
+    """Every node registered; every kubelet refuses anonymous requests and serves a token
+    allowed its API."""
 
     verified: pulumi.Output[list[str]]
 
@@ -66,7 +58,7 @@ class KubeletApiCheck(Resource, module="kubelet-bootstrap", name="KubeletApiChec
 
 
 class KubeletApiVerification(pulumi.ComponentResource):
-    """The tutorial's `kubelet-api-test` ServiceAccount and binding, and the check using them."""
+    """The tutorial's kubelet API check, once every serving CSR is approved."""
 
     check: KubeletApiCheck
 
@@ -81,28 +73,14 @@ class KubeletApiVerification(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubelet-bootstrap:index:KubeletApiVerification", name, None, opts)
-        account = k8s.core.v1.ServiceAccount(
-            SERVICE_ACCOUNT,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE_ACCOUNT, namespace=NAMESPACE),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        binding = cluster_role_binding(
-            SERVICE_ACCOUNT,
-            CLUSTER_ROLE,
-            k8s.rbac.v1.SubjectArgs(
-                kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE
-            ),
-            pulumi.ResourceOptions(parent=self),
-        )
         self.check = KubeletApiCheck(
             f"{name}-check",
             {
                 "kubeconfig": pulumi.Output.secret(kubeconfig),
                 "ca_pem": ca_pem,
                 "nodes": nodes,
-                "service_account": {"namespace": NAMESPACE, "name": SERVICE_ACCOUNT},
                 "timeout_seconds": timeout_seconds,
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account, binding, *after]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
         self.register_outputs({"verified": self.check.verified})

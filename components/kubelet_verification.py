@@ -1,9 +1,9 @@
-"""The tutorial's last check, automated: every node Ready, every kubelet API authenticating.
+"""The tutorial's last check, automated: every node registered, every kubelet API authenticating.
 
 Each kubelet is called on its API port with TLS verified against the cluster CA: its serving
 certificate is CA-signed once approved, which is the point of approving it. An anonymous
-request must be refused with 401, and a request with the token of the `kubelet-api-test`
-ServiceAccount (bound to `system:kubelet-api-admin`) must read `/metrics`.
+request must be refused with 401, and a request with the token of an identity bound to
+`system:kubelet-api-admin` for the check only (`verification_identity`) must read `/metrics`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from kubernetes import client
 
 from components.kube_watch import ListWatch
+from components.verification_identity import VerificationIdentity
 
-TOKEN_SECONDS = 600
 RETRY_SECONDS = 3
 METRICS_PATH = "/metrics"
 
@@ -50,41 +50,44 @@ class KubeletTarget:
         return f"https://{host}:{self.port}{METRICS_PATH}"
 
 
-def wait_until_ready(
+def wait_until_registered(
     core: client.CoreV1Api, names: Iterable[str], timeout_seconds: float, log: Callable[[str], None]
 ) -> None:
-    """Return once every named Node reports Ready; list once, then watch."""
+    """Return once a Node of every name exists, saying of each whether it is Ready and why not.
+
+    Registering is what the kubelet achieves itself. Ready also needs a network plugin (CNI),
+    which on a new cluster usually comes after the nodes join, so waiting for it would fail the
+    first `pulumi up`; a NotReady node is reported, not failed. List once, then watch.
+    """
     waiting = set(names)
     total = len(waiting)
 
     def handle(node: Any) -> None:
         name = node.metadata.name
-        if name in waiting and _is_ready(node):
+        if name in waiting:
             waiting.discard(name)
-            log(f"{name}: node Ready ({total - len(waiting)}/{total})")
+            log(f"{name}: registered ({total - len(waiting)}/{total}), {readiness(node)}")
 
     nodes = ListWatch(core.list_node, handle)
     nodes.sync()
     nodes.follow_until(lambda: not waiting, time.monotonic() + timeout_seconds)
     if waiting:
         raise VerificationError(
-            f"not Ready after {timeout_seconds:g}s: {', '.join(sorted(waiting))} "
-            "(look at `kubectl describe node` and `journalctl -u kubelet` on each)"
+            f"no Node registered after {timeout_seconds:g}s for {', '.join(sorted(waiting))} "
+            "(a kubelet registers its Node once its client certificate is issued: look at "
+            "`journalctl -u <kubelet unit>` on each)"
         )
 
 
-def _is_ready(node: Any) -> bool:
+def readiness(node: Any) -> str:
+    """`Ready`, or `not Ready: <reason>: <message>` from the Node's Ready condition."""
     conditions = (node.status and node.status.conditions) or []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
-
-
-def service_account_token(core: client.CoreV1Api, namespace: str, name: str) -> str:
-    """A short-lived token of the ServiceAccount from the TokenRequest API; never stored."""
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
-    )
-    response = core.create_namespaced_service_account_token(name, namespace, request)
-    return response.status.token
+    ready = next((c for c in conditions if c.type == "Ready"), None)
+    if ready is None:
+        return "not Ready yet (no Ready condition posted)"
+    if ready.status == "True":
+        return "Ready"
+    return f"not Ready: {ready.reason}: {ready.message}"
 
 
 def check_kubelet_api(target: KubeletTarget, ca_pem: str, token: str, timeout: float) -> None:
@@ -98,7 +101,7 @@ def check_kubelet_api(target: KubeletTarget, ca_pem: str, token: str, timeout: f
     authorized = _get(target, ca_pem, token, timeout)
     if authorized != 200:
         raise VerificationError(
-            f"{target.name}: GET {target.url} with the kubelet-api-test token answered "
+            f"{target.name}: GET {target.url} with the verification token answered "
             f"{authorized}, expected 200 (webhook authentication and authorization on the kubelet)"
         )
 
@@ -126,29 +129,35 @@ def _get(target: KubeletTarget, ca_pem: str, token: str | None, timeout: float) 
 
 
 def verify(
-    core: client.CoreV1Api,
+    api: client.ApiClient,
     targets: list[KubeletTarget],
     ca_pem: str,
-    service_account: tuple[str, str],
     timeout_seconds: float,
     log: Callable[[str], None],
 ) -> None:
-    """Every node Ready, then every kubelet API checked; raises on the first failure.
+    """Every node registered, then every kubelet API checked; raises on the first failure.
 
     A kubelet not reachable over verified TLS yet is tried again every few seconds until the
-    deadline; a wrong answer (anything but 401, then 200) fails at once.
+    deadline; a wrong answer (anything but 401, then 200) fails at once. The identity the
+    check uses exists only while the kubelets are called.
     """
     deadline = time.monotonic() + timeout_seconds
-    wait_until_ready(core, [t.name for t in targets], timeout_seconds, log)
-    token = service_account_token(core, *service_account)
-    for target in targets:
-        while True:
-            try:
-                check_kubelet_api(target, ca_pem, token, timeout=10)
-                break
-            except KubeletUnreachableError as error:
-                if time.monotonic() + RETRY_SECONDS > deadline:
-                    raise
-                log(f"{error}; trying again in {RETRY_SECONDS}s")
-                time.sleep(RETRY_SECONDS)
-        log(f"{target.name}: kubelet API refuses anonymous (401) and serves {METRICS_PATH} (200)")
+    wait_until_registered(client.CoreV1Api(api), [t.name for t in targets], timeout_seconds, log)
+    with VerificationIdentity(api, log) as token:
+        for target in targets:
+            _check_until_reachable(target, ca_pem, token, deadline, log)
+
+
+def _check_until_reachable(
+    target: KubeletTarget, ca_pem: str, token: str, deadline: float, log: Callable[[str], None]
+) -> None:
+    while True:
+        try:
+            check_kubelet_api(target, ca_pem, token, timeout=10)
+            break
+        except KubeletUnreachableError as error:
+            if time.monotonic() + RETRY_SECONDS > deadline:
+                raise
+            log(f"{error}; trying again in {RETRY_SECONDS}s")
+            time.sleep(RETRY_SECONDS)
+    log(f"{target.name}: kubelet API refuses anonymous (401) and serves {METRICS_PATH} (200)")

@@ -16,10 +16,20 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from components import rendering
+from components.admin_cluster import admin_cluster_problem
 from components.durations import parse_duration
 from components.extra_config import extra_config_problems
 from components.key_suggestions import suggest
@@ -174,6 +184,14 @@ class VerificationSettings(_Strict):
     timeout_seconds: int = Field(600, ge=10, le=7200)
 
 
+class RbacSettings(_Strict):
+    """The cluster-wide RBAC of TLS bootstrapping, which every kubelet needs to renew."""
+
+    delete_on_destroy: bool = False
+    adopt_existing: bool = False
+    """Take over objects that already exist instead of failing on them (AlreadyExists)."""
+
+
 class NodeSettings(_Strict):
     name: NodeName
     address: IpAddress
@@ -191,6 +209,8 @@ class Settings(_Strict):
     """Everything one stack (one cluster) needs, checked."""
 
     api_server: HttpsUrl
+    admin_api_server: HttpsUrl | None = None
+    """Where the admin kubeconfig reaches the API server, when not at `api_server`."""
     ca_cert_file: CaCertificateFile
     kubeconfig: SecretStr
     ssh: SshSettings
@@ -199,7 +219,26 @@ class Settings(_Strict):
     bootstrap_token: BootstrapTokenSettings = BootstrapTokenSettings()
     csr_approval: CsrApprovalSettings = CsrApprovalSettings()
     verification: VerificationSettings = VerificationSettings()
+    rbac: RbacSettings = RbacSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _same_cluster(cls, kubeconfig: SecretStr, info: ValidationInfo) -> SecretStr:
+        """The admin kubeconfig's current cluster is the one the nodes join (when it and the
+        settings it is compared with are valid: a bad one is reported on its own)."""
+        compared = {"api_server", "admin_api_server", "ca_cert_file"}
+        if not kubeconfig.get_secret_value() or not compared <= info.data.keys():
+            return kubeconfig
+        problem = admin_cluster_problem(
+            kubeconfig.get_secret_value(),
+            info.data["api_server"],
+            info.data["ca_cert_file"].pem,
+            info.data["admin_api_server"],
+        )
+        if problem:
+            raise fail(problem)
+        return kubeconfig
 
 
 # --- loading --------------------------------------------------------------------------------

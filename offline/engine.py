@@ -55,6 +55,10 @@ class Registration:
     """Dotted paths of the inputs that arrived marked secret."""
     outputs: dict[str, Any] = field(default_factory=dict)
     additional_secret_outputs: list[str] = field(default_factory=list)
+    retain_on_delete: bool = False
+    """Whether `pulumi destroy` (or dropping it) leaves the object where it is."""
+    provider: str = ""
+    """The provider reference (`<provider urn>::<id>`), when one is given."""
 
 
 @dataclass
@@ -104,6 +108,8 @@ class RecordingMonitor(mocks.MockMonitor):
                     secret_paths=set(_secret_paths(raw)),
                     outputs=dict(registration.state) if registration else {},
                     additional_secret_outputs=list(request.additionalSecretOutputs),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    provider=request.provider,
                 )
             )
         return response

@@ -21,22 +21,26 @@ balancer dropped without telling either end. The request is read and then nothin
 back (a watch gets its response headers first, as a stream dropped midway), and the connection
 stays open until the hold ends, so only a client-side timeout gets the client out.
 
-CSR selectors, PATCH, the CSR /status subresource and authorization are not implemented.
+CSR selectors, PATCH and the CSR /status subresource are not implemented, nor is authorization
+of requests to the fake itself (every token it accepts acts as a cluster admin).
 Objects added with `FakeApiServer.create` skip validation on purpose: an approver must not
 rely on the API server having rejected a malformed request.
 
-For the verification step (wait until every Node is Ready, then call each kubelet with a
+For the verification step (wait until every Node is registered, then call each kubelet with a
 short-lived ServiceAccount token) it also serves, with the same semantics:
 
 - core/v1 Nodes: LIST (with `metadata.name` field selectors and equality label selectors),
   WATCH and GET, changed only through test hooks (`add_node`, `set_node_ready`, ...) the way a
   kubelet and the node lifecycle controller change them. The resourceVersion is shared with the
   CSRs, as etcd's revision is: a Node's version is never reused by a CSR and vice versa;
-- ServiceAccount GET and the TokenRequest subresource
+- ServiceAccount create, GET and DELETE (which answers with the deleted account, and revokes
+  its tokens at once) and the TokenRequest subresource
   (`POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`): 404 for a missing account,
   422 for expirationSeconds under 10 minutes, audiences defaulting to the API server's. Issued
   tokens are what a kubelet's webhook TokenReview checks (`review_token`, `token_subject`);
-  they do not authenticate to this fake API server itself.
+  they do not authenticate to this fake API server itself;
+- ClusterRoleBindings and the SubjectAccessReview API a kubelet's webhook authorizer asks
+  (`subject_access_review` is the same question as a hook): see `tests.fake_rbac`.
 """
 
 from __future__ import annotations
@@ -912,20 +916,36 @@ class Route:
     namespace: str | None = None
 
 
+_SERVICE_ACCOUNTS_PATH = re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/serviceaccounts")
 _SERVICE_ACCOUNT_PATH = re.compile(
     r"/api/v1/namespaces/(?P<namespace>[^/]+)/serviceaccounts/(?P<name>[^/]+)(?P<sub>/[^/]*)?"
 )
+BINDINGS_PATH = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+REVIEWS_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
 def route(method: str, path: str, query: dict[str, list[str]]) -> Route:
     """Map a request to a kind: list, watch, create, get, delete, update, approval (CSRs);
-    node-list, node-watch, node-get; serviceaccount-get, token-request."""
+    node-list, node-watch, node-get; serviceaccount-create, serviceaccount-get,
+    serviceaccount-delete, token-request; clusterrolebinding-create, -list, -get, -delete;
+    subjectaccessreview."""
     path = path.rstrip("/")
     if path == NODES_PATH or path.startswith(NODES_PATH + "/"):
         return _node_route(method, path, query)
+    accounts = _SERVICE_ACCOUNTS_PATH.fullmatch(path)
+    if accounts is not None:
+        if method != "POST":
+            raise _method_not_allowed()
+        return Route("serviceaccount-create", namespace=accounts["namespace"])
     account = _SERVICE_ACCOUNT_PATH.fullmatch(path)
     if account is not None:
         return _service_account_route(method, account)
+    if path == BINDINGS_PATH or path.startswith(BINDINGS_PATH + "/"):
+        return _binding_route(method, path)
+    if path == REVIEWS_PATH:
+        if method != "POST":
+            raise _method_not_allowed()
+        return Route("subjectaccessreview")
     if path == COLLECTION_PATH:
         if method == "GET":
             return Route("watch" if _flag(query, "watch") else "list")
@@ -961,11 +981,28 @@ def _service_account_route(method: str, match: re.Match[str]) -> Route:
     name, namespace, subresource = match["name"], match["namespace"], match["sub"] or ""
     if (subresource, method) == ("", "GET"):
         return Route("serviceaccount-get", name, namespace)
+    if (subresource, method) == ("", "DELETE"):
+        return Route("serviceaccount-delete", name, namespace)
     if (subresource, method) == ("/token", "POST"):
         return Route("token-request", name, namespace)
     if subresource in ("", "/token"):
         raise _method_not_allowed()
     raise _no_such_resource()
+
+
+def _binding_route(method: str, path: str) -> Route:
+    if path == BINDINGS_PATH:
+        kinds = {"POST": "clusterrolebinding-create", "GET": "clusterrolebinding-list"}
+        if method not in kinds:
+            raise _method_not_allowed()
+        return Route(kinds[method])
+    name, _, subresource = path.removeprefix(BINDINGS_PATH + "/").partition("/")
+    if subresource:
+        raise _no_such_resource()
+    kinds = {"GET": "clusterrolebinding-get", "DELETE": "clusterrolebinding-delete"}
+    if method not in kinds:
+        raise _method_not_allowed()
+    return Route(kinds[method], name)
 
 
 def _no_such_resource() -> ApiError:
@@ -1466,7 +1503,8 @@ class FakeApiServer:
     approve, deny, issue, bump, conflict_next_approval, compact, bookmark, fail_next,
     hold_next; for the verification step add_node, set_node_ready, set_node_unknown,
     bump_node, delete_node, get_node, list_nodes, add_service_account, delete_service_account,
-    review_token, token_subject.
+    service_accounts, review_token, token_subject; add_cluster_role_binding,
+    cluster_role_bindings, set_cluster_role, subject_access_review.
     """
 
     def __init__(
@@ -1486,6 +1524,9 @@ class FakeApiServer:
         self.store = CsrStore(clock, self._revision)
         self.node_store = ObjectStore(clock, NODE_TYPE, self._revision)
         self._service_accounts: dict[tuple[str, str], Json] = {}
+        from tests.fake_rbac import FakeRbac  # it builds on this module's types
+
+        self.rbac = FakeRbac(clock, self._revision)
         self._tokens: dict[str, IssuedToken] = {}
         self._accounts_lock = threading.Lock()
         self.ca = CertificateAuthority.create(clock())
@@ -1651,10 +1692,18 @@ class FakeApiServer:
             return 200, {**listing, "metadata": {"resourceVersion": str(rv)}, "items": items}
         if target.kind == "node-get":
             return 200, self.node_store.get(name)
+        if target.kind == "serviceaccount-create":
+            return 201, self._create_service_account(target.namespace or "", body)
         if target.kind == "serviceaccount-get":
             return 200, self._service_account(target.namespace or "", name)
+        if target.kind == "serviceaccount-delete":
+            return 200, self.delete_service_account(target.namespace or "", name)
         if target.kind == "token-request":
             return 201, self._request_token(target.namespace or "", name, body)
+        if target.kind.startswith("clusterrolebinding-"):
+            return self._serve_binding(target.kind, name, body)
+        if target.kind == "subjectaccessreview":
+            return 201, self.rbac.review(body)
         if target.kind == "list":
             items, rv = self.store.list()
             for item in items:  # list items carry no kind/apiVersion, as in the real API
@@ -1681,6 +1730,21 @@ class FakeApiServer:
         if target.kind == "update":
             return 200, self.store.update_metadata(name, body)
         raise _method_not_allowed()
+
+    def _serve_binding(self, kind: str, name: str, body: Json) -> tuple[int, Json]:
+        if kind == "clusterrolebinding-create":
+            return 201, self.rbac.create_binding(body)
+        if kind == "clusterrolebinding-get":
+            return 200, self.rbac.get_binding(name)
+        if kind == "clusterrolebinding-delete":
+            return 200, self.rbac.delete_binding(name)
+        items = self.rbac.list_bindings()
+        for item in items:  # list items carry no kind/apiVersion, as in the real API
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
+        listing = {"kind": "ClusterRoleBindingList", "apiVersion": "rbac.authorization.k8s.io/v1"}
+        metadata = {"resourceVersion": str(self._revision.current)}
+        return 200, {**listing, "metadata": metadata, "items": items}
 
     def _create_from_request(self, body: Json, user: User) -> Json:
         """POST: validated, and spec.username/groups/uid come from the token, not the body."""
@@ -1853,31 +1917,80 @@ class FakeApiServer:
 
     # --- ServiceAccounts and the TokenRequest API ---
 
-    def add_service_account(self, namespace: str, name: str) -> Json:
+    def add_service_account(
+        self, namespace: str, name: str, labels: dict[str, str] | None = None
+    ) -> Json:
         """Create a ServiceAccount (409 AlreadyExists if it does): the stored object."""
+        metadata: Json = {"name": name, **({"labels": labels} if labels else {})}
+        return self._create_service_account(namespace, {"metadata": metadata})
+
+    def delete_service_account(self, namespace: str, name: str) -> Json:
+        """Delete a ServiceAccount: the deleted object. Its tokens stop authenticating at once."""
+        with self._accounts_lock:
+            account = self._service_accounts.pop((namespace, name), None)
+            if account is None:
+                raise not_found(name, SERVICE_ACCOUNT_TYPE)
+            self._revision.advance()
+            return account
+
+    def service_accounts(self) -> list[tuple[str, str]]:
+        """(namespace, name) of every ServiceAccount, sorted."""
+        with self._accounts_lock:
+            return sorted(self._service_accounts)
+
+    def _create_service_account(self, namespace: str, body: Json) -> Json:
+        """POST .../serviceaccounts: the name from the body, the namespace from the path."""
+        metadata = dict(body.get("metadata") or {})
+        if metadata.get("namespace", namespace) != namespace:
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        name = metadata.get("name") or ""
+        if not name:
+            detail = "name or generateName is required"
+            error = FieldError("Required value", "metadata.name", detail)
+            raise invalid("", [error], SERVICE_ACCOUNT_TYPE)
         with self._accounts_lock:
             if (namespace, name) in self._service_accounts:
                 raise already_exists(name, SERVICE_ACCOUNT_TYPE)
-            account = {
-                "kind": "ServiceAccount",
-                "apiVersion": "v1",
-                "metadata": {
-                    "name": name,
-                    "namespace": namespace,
-                    "uid": str(uuid.uuid4()),
-                    "resourceVersion": str(self._revision.advance()),
-                    "creationTimestamp": rfc3339(self._clock()),
-                },
+            metadata |= {
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "resourceVersion": str(self._revision.advance()),
+                "creationTimestamp": rfc3339(self._clock()),
             }
+            account = {"kind": "ServiceAccount", "apiVersion": "v1", "metadata": metadata}
             self._service_accounts[namespace, name] = account
             return copy.deepcopy(account)
 
-    def delete_service_account(self, namespace: str, name: str) -> None:
-        """Delete a ServiceAccount: the tokens issued for it stop authenticating at once."""
-        with self._accounts_lock:
-            if self._service_accounts.pop((namespace, name), None) is None:
-                raise not_found(name, SERVICE_ACCOUNT_TYPE)
-            self._revision.advance()
+    # --- RBAC: what a kubelet's webhook authorizer asks ---
+
+    def add_cluster_role_binding(
+        self,
+        name: str,
+        cluster_role: str,
+        subjects: list[Json],
+        labels: dict[str, str] | None = None,
+    ) -> Json:
+        """Bind `cluster_role` to `subjects`, as `kubectl create clusterrolebinding` does."""
+        metadata: Json = {"name": name, **({"labels": labels} if labels else {})}
+        role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole"}
+        body = {"metadata": metadata, "roleRef": {**role_ref, "name": cluster_role}}
+        return self.rbac.create_binding({**body, "subjects": subjects})
+
+    def cluster_role_bindings(self) -> list[str]:
+        """The names of every ClusterRoleBinding, sorted."""
+        return [binding["metadata"]["name"] for binding in self.rbac.list_bindings()]
+
+    def set_cluster_role(self, name: str, rules: list[Json]) -> None:
+        self.rbac.set_cluster_role(name, rules)
+
+    def subject_access_review(
+        self, user: User, verb: str, resource: str, subresource: str = ""
+    ) -> bool:
+        """Whether RBAC allows `user` to `verb` the core `resource`/`subresource` now."""
+        return self.rbac.allows(user.username, user.groups, verb, resource, subresource)
 
     @property
     def issued_tokens(self) -> dict[str, IssuedToken]:

@@ -16,8 +16,9 @@ ServiceAccount token is a 200 only if the API server's SubjectAccessReview allow
 - authorized: `/metrics` in the Prometheus text format, `/healthz`, `/pods`; 404 otherwise.
 
 Authentication asks a callback, normally `FakeApiServer.review_token` (what the kubelet's
-webhook TokenReview asks the real API server). Authorization allows a configurable set of
-usernames plus `system:masters`, standing in for RBAC. The knobs `anonymous_auth` and
+webhook TokenReview asks the real API server). Authorization asks another, normally
+`FakeApiServer.subject_access_review` (its SubjectAccessReview, answered by the cluster's RBAC),
+and also allows a configurable set of usernames and `system:masters`. The knobs `anonymous_auth` and
 `authorization_mode="AlwaysAllow"` make the misconfigured kubelet the verification must catch
 (both are the kubelet's defaults when it runs without a config file). Client certificates,
 TokenReview/SubjectAccessReview caching and the kubelet's other endpoints are not modelled.
@@ -53,12 +54,13 @@ from tests.fake_apiserver import (
     utc_now,
 )
 
-KUBELET_API_TEST_SUBJECT = "system:serviceaccount:default:kubelet-api-test"
 ANONYMOUS = User("system:anonymous", ("system:unauthenticated",))
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # A token -> who it is (a User, or just a username), or None if it does not authenticate.
 Authenticator = Callable[[str], User | str | None]
+# (user, verb, resource, subresource) -> whether the cluster allows it.
+Authorizer = Callable[[User, str, str, str], bool]
 AuthorizationMode = Literal["Webhook", "AlwaysAllow"]
 
 # HTTP method -> the verb the kubelet authorizes (pkg/kubelet/server/auth.go).
@@ -70,6 +72,10 @@ _SUBRESOURCES = {"/stats": "stats", "/metrics": "metrics", "/logs": "log", "/spe
 
 def _no_tokens(token: str) -> None:
     return None
+
+
+def _no_grants(user: User, verb: str, resource: str, subresource: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,8 @@ class FakeKubelet:
     makes it self-signed, as a kubelet without serverTLSBootstrap does, so verification
     against the cluster CA fails while the names still match. `certificate`, PEM certificate
     and key, is served as it is instead: the one the signer issued for the kubelet's own CSR.
-    `authorized` is the set of usernames allowed `get nodes/metrics` (and the rest); it can be
-    changed while serving.
+    `authorize` is the cluster's SubjectAccessReview; `authorized` is a set of usernames
+    allowed everything besides, which can be changed while serving.
     """
 
     address = "127.0.0.1"
@@ -101,7 +107,8 @@ class FakeKubelet:
         ca: CertificateAuthority | None,
         *,
         authenticate: Authenticator = _no_tokens,
-        authorized: Iterable[str] = (KUBELET_API_TEST_SUBJECT,),
+        authorize: Authorizer = _no_grants,
+        authorized: Iterable[str] = (),
         anonymous_auth: bool = False,
         authorization_mode: AuthorizationMode = "Webhook",
         node_name: str = "node-0",
@@ -113,6 +120,7 @@ class FakeKubelet:
         self.anonymous_auth = anonymous_auth
         self.authorization_mode = authorization_mode
         self._authenticate_token = authenticate
+        self._authorize = authorize
         if certificate is not None:
             self.certificate_pem, key_pem = certificate
         elif ca is None:
@@ -134,8 +142,10 @@ class FakeKubelet:
     def for_cluster(
         cls, server: FakeApiServer, *, self_signed: bool = False, **kwargs: Any
     ) -> FakeKubelet:
-        """A kubelet of `server`'s cluster: certificate from its CA, tokens it reviews."""
+        """A kubelet of `server`'s cluster: certificate from its CA, tokens it reviews, access
+        its RBAC grants."""
         ca = None if self_signed else server.ca
+        kwargs.setdefault("authorize", server.subject_access_review)
         return cls(ca, authenticate=server.review_token, **kwargs)
 
     # lifecycle
@@ -209,7 +219,9 @@ class FakeKubelet:
         """The SubjectAccessReview for `verb` on nodes/`subresource` of this node."""
         if self.authorization_mode == "AlwaysAllow":
             return True
-        return user.username in self.authorized or "system:masters" in user.groups
+        if user.username in self.authorized or "system:masters" in user.groups:
+            return True
+        return self._authorize(user, verb, "nodes", subresource)
 
     def metrics(self) -> str:
         """A few lines of what a kubelet's /metrics serves, in the Prometheus text format."""

@@ -1376,7 +1376,15 @@ def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
         ),
         ("a longer health timeout", config(nodes=1, ssh=connection, kubelet=timeout), 1),
         ("a new maxPods", config(nodes=1, ssh=connection, kubelet={**timeout, "maxPods": 110}), 2),
-        ("a new CA", config(nodes=1, caCertFile=str(other_ca)), 3),
+        (
+            "a new CA",
+            config(
+                nodes=1,
+                caCertFile=str(other_ca),
+                kubeconfig=admin_kubeconfig(other_ca.read_text()),
+            ),
+            3,
+        ),
         ("the first settings again", config(nodes=1), 4),
     ]
     for index, (change, settings, restarts) in enumerate(updates):

@@ -159,5 +159,5 @@ def test_baseline_reads_its_node_count_from_config() -> None:
 def test_shape_mismatch_is_loud(
     config: Callable[..., dict[str, Any]], run: Callable[[dict[str, Any]], Recording]
 ) -> None:
-    with pytest.raises(ShapeMismatchError, match=r"resources: program 36, baseline 24"):
+    with pytest.raises(ShapeMismatchError, match=r"resources: program 34, baseline 22"):
         check_same_shape(run(config(nodes=2)), run_baseline(1), 2)

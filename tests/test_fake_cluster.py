@@ -1,10 +1,12 @@
-"""The fake API server's Nodes and TokenRequest API, and the fake kubelet, proved for real.
+"""The fake API server's Nodes, ServiceAccounts, TokenRequest API and RBAC, and the fake
+kubelet, proved for real.
 
 The verification step's tests trust these fakes, so this pins what that step depends on,
-through the official `kubernetes` client (CoreV1Api, Watch) and plain `ssl`/`urllib`:
-a node list + watch that sees a Node become Ready, a TokenRequest whose token the kubelet
-accepts, and a kubelet that answers 401/403/200 and fails TLS verification exactly when a
-real, correctly or wrongly configured one would.
+through the official `kubernetes` client (CoreV1Api, RbacAuthorizationV1Api, Watch) and plain
+`ssl`/`urllib`: a node list + watch that sees a Node become Ready, a ServiceAccount made and
+deleted, a ClusterRoleBinding granting it the kubelet API, a TokenRequest whose token the
+kubelet accepts, and a kubelet that answers 401/403/200 and fails TLS verification exactly
+when a real, correctly or wrongly configured one would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,9 +30,11 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.fake_apiserver import FakeApiServer, rfc3339, utc_now
-from tests.fake_kubelet import KUBELET_API_TEST_SUBJECT, FakeKubelet
+from tests.fake_kubelet import FakeKubelet
 from tests.kubelet_csrs import kubelet_serving_csr
 
+KUBELET_API_TEST_SUBJECT = "system:serviceaccount:default:kubelet-api-test"
+KUBELET_API_ADMIN = "system:kubelet-api-admin"
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18  # OpenSSL's code, whatever its message wording
 
@@ -59,9 +64,21 @@ def clock() -> Clock:
 
 @pytest.fixture
 def server(clock: Clock) -> Iterator[FakeApiServer]:
+    """The tutorial's cluster: ServiceAccount kubelet-api-test bound to the kubelet API."""
     with FakeApiServer(clock=clock) as fake:
         fake.add_service_account("default", "kubelet-api-test")
+        fake.add_cluster_role_binding("kubelet-api-test", KUBELET_API_ADMIN, [account_subject()])
         yield fake
+
+
+@pytest.fixture
+def rbac(server: FakeApiServer) -> Iterator[client.RbacAuthorizationV1Api]:
+    configuration = client.Configuration()
+    config.load_kube_config_from_dict(
+        yaml.safe_load(server.kubeconfig()), client_configuration=configuration
+    )
+    with client.ApiClient(configuration) as api_client:
+        yield client.RbacAuthorizationV1Api(api_client)
 
 
 @pytest.fixture
@@ -79,6 +96,20 @@ def api(server: FakeApiServer) -> Iterator[client.CoreV1Api]:
 def kubelet(server: FakeApiServer) -> Iterator[FakeKubelet]:
     with FakeKubelet.for_cluster(server) as fake:
         yield fake
+
+
+def account_subject(name: str = "kubelet-api-test", namespace: str = "default") -> dict[str, str]:
+    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+
+
+def binding_body(name: str, subject: client.RbacV1Subject) -> client.V1ClusterRoleBinding:
+    return client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name=name, labels={"team": "ops"}),
+        role_ref=client.V1RoleRef(
+            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=KUBELET_API_ADMIN
+        ),
+        subjects=[subject],
+    )
 
 
 def request_token(
@@ -396,6 +427,158 @@ def test_tokens_stop_authenticating_when_expired_or_the_account_is_gone(server, 
     assert server.review_token(server.token).username == "kubernetes-admin"
 
 
+def test_service_accounts_are_created_and_deleted_like_the_real_api(server, api):
+    body = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="checker", labels={"a": "b"}))
+    created = api.create_namespaced_service_account("kube-system", body)
+    token = request_token(api, name="checker", namespace="kube-system").status.token
+    with pytest.raises(ApiException) as twice:
+        api.create_namespaced_service_account("kube-system", body)
+    elsewhere = client.V1ServiceAccount(
+        metadata=client.V1ObjectMeta(name="checker", namespace="default")
+    )
+    with pytest.raises(ApiException) as mismatch:
+        api.create_namespaced_service_account("kube-system", elsewhere)
+
+    assert (created.metadata.namespace, created.metadata.labels) == ("kube-system", {"a": "b"})
+    assert created.metadata.uid and created.metadata.resource_version
+    assert twice.value.status == 409
+    assert status_of(twice.value)["message"] == 'serviceaccounts "checker" already exists'
+    assert mismatch.value.status == 400
+    assert server.token_subject(token) == "system:serviceaccount:kube-system:checker"
+
+    deleted = api.delete_namespaced_service_account("checker", "kube-system")
+
+    assert deleted.metadata.uid == created.metadata.uid  # the registry answers with the object
+    assert server.token_subject(token) is None  # its tokens are revoked with it
+    assert ("kube-system", "checker") not in server.service_accounts()
+    with pytest.raises(ApiException) as gone:
+        api.delete_namespaced_service_account("checker", "kube-system")
+    assert gone.value.status == 404
+
+
+# --- RBAC -----------------------------------------------------------------------------------------
+
+
+def test_cluster_role_bindings_are_created_read_and_deleted_like_the_real_api(server, rbac):
+    subject = client.RbacV1Subject(kind="ServiceAccount", name="checker", namespace="kube-system")
+    created = rbac.create_cluster_role_binding(binding_body("checker", subject))
+    read = rbac.read_cluster_role_binding("checker")
+    with pytest.raises(ApiException) as twice:
+        rbac.create_cluster_role_binding(binding_body("checker", subject))
+
+    assert created.metadata.uid == read.metadata.uid
+    assert read.metadata.labels == {"team": "ops"}
+    assert read.role_ref.name == KUBELET_API_ADMIN
+    assert [(s.kind, s.namespace, s.name) for s in read.subjects] == [
+        ("ServiceAccount", "kube-system", "checker")
+    ]
+    assert [b.metadata.name for b in rbac.list_cluster_role_binding().items] == [
+        "checker",
+        "kubelet-api-test",
+    ]
+    assert twice.value.status == 409
+    assert status_of(twice.value)["message"] == (
+        'clusterrolebindings.rbac.authorization.k8s.io "checker" already exists'
+    )
+
+    status = rbac.delete_cluster_role_binding("checker")
+
+    assert status["kind"] == "Status" and status["status"] == "Success"
+    assert (status["details"]["name"], status["details"]["uid"]) == (
+        "checker",
+        created.metadata.uid,
+    )
+    with pytest.raises(ApiException) as gone:
+        rbac.read_cluster_role_binding("checker")
+    assert gone.value.status == 404
+    assert status_of(gone.value)["message"] == (
+        'clusterrolebindings.rbac.authorization.k8s.io "checker" not found'
+    )
+
+
+def test_a_binding_is_validated_like_the_real_api(rbac):
+    no_namespace = client.RbacV1Subject(kind="ServiceAccount", name="checker")
+    with pytest.raises(ApiException) as raised:
+        rbac.create_cluster_role_binding(binding_body("checker", no_namespace))
+
+    assert raised.value.status == 422
+    assert status_of(raised.value)["message"] == (
+        'ClusterRoleBinding.rbac.authorization.k8s.io "checker" is invalid: '
+        "subjects[0].namespace: Required value"
+    )
+
+
+def test_the_kubelet_asks_the_clusters_rbac_at_each_request(server, api, rbac, kubelet):
+    server.add_service_account("kube-system", "checker")
+    token = request_token(api, name="checker", namespace="kube-system").status.token
+    subject = client.RbacV1Subject(kind="ServiceAccount", name="checker", namespace="kube-system")
+
+    before = kubelet_get(kubelet, server.ca_pem, token)[0]
+    rbac.create_cluster_role_binding(binding_body("checker", subject))
+    bound = kubelet_get(kubelet, server.ca_pem, token)[0]
+    server.set_cluster_role(KUBELET_API_ADMIN, [])
+    role_emptied = kubelet_get(kubelet, server.ca_pem, token)[0]
+
+    assert (before, bound, role_emptied) == (403, 200, 403)
+    user = server.review_token(token)
+    assert server.subject_access_review(user, "get", "nodes", "metrics") is False
+    assert server.subject_access_review(user, "get", "nodes", "") is False
+
+
+def subject_access_review(api_client: client.ApiClient, user: str, groups: list[str]) -> Any:
+    spec = client.V1SubjectAccessReviewSpec(
+        user=user,
+        groups=groups,
+        resource_attributes=client.V1ResourceAttributes(
+            verb="get", resource="nodes", subresource="metrics", name="node-0"
+        ),
+    )
+    body = client.V1SubjectAccessReview(spec=spec)
+    return client.AuthorizationV1Api(api_client).create_subject_access_review(body)
+
+
+def test_a_subject_access_review_answers_from_rbac(server, rbac):
+    groups = ["system:serviceaccounts", "system:authenticated"]
+    tutorial = subject_access_review(rbac.api_client, KUBELET_API_TEST_SUBJECT, groups)
+    stranger = subject_access_review(rbac.api_client, "system:serviceaccount:default:x", groups)
+
+    assert tutorial.status.allowed is True
+    assert stranger.status.allowed is False
+    assert tutorial.spec.user == KUBELET_API_TEST_SUBJECT
+    assert server.counts()["subjectaccessreview"] == 2
+
+
+def test_a_new_binding_takes_effect_after_the_authorizers_cache_has_it(server, api, rbac, kubelet):
+    """RBAC authorizes from an informer cache: a binding is stored at once, obeyed a bit later."""
+    server.rbac.set_propagation_delay(0.3)
+    server.add_service_account("kube-system", "checker")
+    token = request_token(api, name="checker", namespace="kube-system").status.token
+    server.add_cluster_role_binding(
+        "checker", KUBELET_API_ADMIN, [account_subject("checker", "kube-system")]
+    )
+    user = "system:serviceaccount:kube-system:checker"
+
+    stored = rbac.read_cluster_role_binding("checker").metadata.name
+    early = (
+        kubelet_get(kubelet, server.ca_pem, token)[0],
+        subject_access_review(rbac.api_client, user, []).status.allowed,
+    )
+    time.sleep(0.4)
+    later = (
+        kubelet_get(kubelet, server.ca_pem, token)[0],
+        subject_access_review(rbac.api_client, user, []).status.allowed,
+    )
+
+    assert stored == "checker"
+    assert early == (403, False)
+    assert later == (200, True)
+
+
+def test_system_masters_may_do_anything(server):
+    admin = server.review_token(server.token)
+    assert server.subject_access_review(admin, "create", "nodes", "proxy")
+
+
 # --- the fake kubelet --------------------------------------------------------------------------
 
 
@@ -435,7 +618,9 @@ def test_kubelet_forbids_an_authenticated_but_unauthorized_account(server, api, 
         "Forbidden (user=system:serviceaccount:default:someone-else, verb=get, "
         "resource=nodes, subresource=metrics)"
     )
-    kubelet.authorized.add("system:serviceaccount:default:someone-else")
+    server.add_cluster_role_binding(
+        "someone-else", KUBELET_API_ADMIN, [account_subject("someone-else")]
+    )
     assert kubelet_get(kubelet, server.ca_pem, token)[0] == 200
     assert kubelet.counts() == {"forbidden": 1, "metrics": 1}
 

@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 
 from components.bootstrap_token import bootstrap_group
 from offline.engine import Recording, Registration, run_program
-from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key
+from tests.factories import (
+    ADMIN_TOKEN,
+    FIXED_CLOCK,
+    admin_kubeconfig,
+    make_certificate,
+    make_ssh_key,
+)
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER = "pulumi:providers:kubernetes"
@@ -66,27 +72,14 @@ SHARED_RESOURCES = {
     *((BINDING, name) for name in EXPECTED_BINDINGS),
     (APPROVAL, "serving-csr-approval"),
     (VERIFICATION, "kubelet-api-verification"),
-    (SERVICE_ACCOUNT, "kubelet-api-test"),
-    (BINDING, "kubelet-api-test"),
     (API_CHECK, "kubelet-api-verification-check"),
 }
 
-ADMIN_KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: kubernetes
-  cluster:
-    server: https://10.0.0.10:6443
-users:
-- name: admin
-  user:
-    token: admin-token-for-tests
-contexts:
-- name: admin@kubernetes
-  context: {cluster: kubernetes, user: admin}
-current-context: admin@kubernetes
-"""
+
+@pytest.fixture
+def admin(ca_file: Path) -> str:
+    """An admin kubeconfig of the stack's cluster (its server and CA), with a token to look for."""
+    return admin_kubeconfig(ca_file.read_text())
 
 
 @pytest.fixture(autouse=True)
@@ -236,8 +229,8 @@ def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callabl
         n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, SECRET, BINDING, RBAC)}
         for n in (1, 5)
     }
-    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 5, RBAC: 1}
-    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 5, RBAC: 1}
+    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 4, RBAC: 1}
+    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 4, RBAC: 1}
 
 
 def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
@@ -267,6 +260,30 @@ def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
     assert role.urn in deps(recording, "node-server-cert-renewal")
 
 
+def test_cluster_wide_rbac_is_kept_on_destroy_unless_a_setting_says_otherwise(
+    config: Callable, run: Callable
+) -> None:
+    """Every kubelet of the cluster needs these objects to renew its certificates, whether or
+    not this stack still manages it; only the RBAC is kept, the tokens are not."""
+    rbac_objects = {"approve-node-server-renewal-csr", *EXPECTED_BINDINGS}
+    kept = {r.name for r in run(config(nodes=2)).resources if r.retain_on_delete}
+    assert kept == rbac_objects
+    deleting = run(config(nodes=2, rbac={"deleteOnDestroy": True}))
+    assert not [r.name for r in deleting.resources if r.retain_on_delete]
+
+
+def test_existing_objects_are_taken_over_only_when_a_setting_says_so(
+    config: Callable, run: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pulumi-kubernetes 4.29+ refuses to create an object that exists, unless its provider
+    upserts; the stack says which, so an ambient PULUMI_K8S_UPSERT_EXISTING_OBJECTS cannot."""
+    monkeypatch.setenv("PULUMI_K8S_UPSERT_EXISTING_OBJECTS", "true")
+    default = run(config(nodes=1)).named("cluster")
+    adopting = run(config(nodes=1, rbac={"adoptExisting": True})).named("cluster")
+    assert default.inputs["upsertExistingObjects"] in (False, "false")
+    assert adopting.inputs["upsertExistingObjects"] in (True, "true")
+
+
 # --- parents ----------------------------------------------------------------------------------
 
 
@@ -283,12 +300,9 @@ def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) 
     } | {(kind, node) for node in node_names(count) for kind in (TOKEN, NODE)}
     rbac = component(recording, RBAC, "bootstrap-rbac")
     for registration in recording.of_type(CLUSTER_ROLE) + recording.of_type(BINDING):
-        if registration.name != "kubelet-api-test":
-            assert registration.parent == rbac.urn, registration.name
+        assert registration.parent == rbac.urn, registration.name
     verification = component(recording, VERIFICATION, "kubelet-api-verification")
-    for name in ("kubelet-api-test", "kubelet-api-verification-check"):
-        for registration in (r for r in recording.resources if r.name == name):
-            assert registration.parent == verification.urn, name
+    assert recording.named("kubelet-api-verification-check").parent == verification.urn
     for node in node_names(count):
         token = component(recording, TOKEN, node)
         for suffix in ("token-id", "token-secret", "token-expiration", "bootstrap-token"):
@@ -380,22 +394,24 @@ def test_ssh_private_key_is_secret_on_every_command(
         assert is_secret_path(command, "connection.proxy.privateKey"), command.name
 
 
-def test_provider_kubeconfig_is_secret_when_configured(config: Callable, run: Callable) -> None:
-    recording = run(config(nodes=1, kubeconfig=ADMIN_KUBECONFIG))
+def test_provider_kubeconfig_is_secret_when_configured(
+    config: Callable, run: Callable, admin: str
+) -> None:
+    recording = run(config(nodes=1, kubeconfig=admin))
     provider = recording.named("cluster")
     assert provider.type == PROVIDER
-    assert provider.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert provider.inputs["kubeconfig"] == admin
     assert is_secret_path(provider, "kubeconfig")
 
 
 def test_provider_kubeconfig_from_the_environment_is_secret(
-    config: Callable, run: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    config: Callable, run: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, admin: str
 ) -> None:
     path = tmp_path / "admin.kubeconfig"
-    path.write_text(ADMIN_KUBECONFIG)
+    path.write_text(admin)
     monkeypatch.setenv("KUBECONFIG", str(path))
     provider = run(config(nodes=1, kubeconfig=None)).named("cluster")
-    assert provider.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert provider.inputs["kubeconfig"] == admin
     assert is_secret_path(provider, "kubeconfig")
 
 
@@ -420,13 +436,13 @@ def test_approval_waits_for_every_kubelet_start(config: Callable, run: Callable)
 
 
 def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconfig_as_a_secret(
-    config: Callable, run: Callable, ca_file: Path
+    config: Callable, run: Callable, ca_file: Path, admin: str
 ) -> None:
     nodes = [
         {"name": "node-0", "address": "10.0.0.1", "extraSANs": ["node-0.example.com", "192.0.2.9"]},
         {"name": "node-1", "address": "10.0.0.2"},
     ]
-    recording = run(config(nodes=nodes, kubeconfig=ADMIN_KUBECONFIG))
+    recording = run(config(nodes=nodes, kubeconfig=admin))
     approval = recording.named("serving-csr-approval")
     entries = approval.inputs["nodes"]
     assert [{k: v for k, v in e.items() if k != "kubelet_files"} for e in entries] == [
@@ -450,7 +466,7 @@ def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconf
         exported = recording.stack_outputs["nodes"][entry["name"]]["filesSha256"]
         assert entry["kubelet_files"] == exported
     assert approval.inputs["ca_pem"] == ca_file.read_text()
-    assert approval.inputs["kubeconfig"] == ADMIN_KUBECONFIG
+    assert approval.inputs["kubeconfig"] == admin
     assert is_secret_path(approval, "kubeconfig")
     assert approval.inputs["timeout_seconds"] == 900
 
@@ -471,25 +487,24 @@ def test_approval_sees_a_kubelet_restart_but_not_a_new_token(
     )
 
 
-def test_verification_runs_after_approval_with_the_tutorials_service_account(
-    config: Callable, run: Callable
+def test_verification_runs_after_approval_and_leaves_no_identity_in_the_cluster(
+    config: Callable, run: Callable, admin: str
 ) -> None:
-    recording = run(config(nodes=2, kubeconfig=ADMIN_KUBECONFIG))
+    """The tutorial's kubelet-api-test ServiceAccount, bound to system:kubelet-api-admin for
+    good, is not registered: the check makes its own identity and removes it."""
+    recording = run(config(nodes=2, kubeconfig=admin))
     check = recording.named("kubelet-api-verification-check")
-    assert recording.named("serving-csr-approval").urn in check.dependencies
-    assert {r.urn for r in recording.resources if r.name == "kubelet-api-test"} <= set(
-        check.dependencies
-    )
+    assert check.dependencies == [recording.named("serving-csr-approval").urn]
     assert is_secret_path(check, "kubeconfig")
     assert check.inputs["nodes"] == [
         {"name": "node-0", "address": "10.0.0.1", "port": 10250},
         {"name": "node-1", "address": "10.0.0.2", "port": 10250},
     ]
-    binding = component(recording, BINDING, "kubelet-api-test")
-    assert binding.inputs["roleRef"]["name"] == "system:kubelet-api-admin"
-    assert binding.inputs["subjects"] == [
-        {"kind": "ServiceAccount", "name": "kubelet-api-test", "namespace": "default"}
-    ]
+    assert "service_account" not in check.inputs
+    assert recording.of_type(SERVICE_ACCOUNT) == []
+    assert {b.inputs["roleRef"]["name"] for b in recording.of_type(BINDING)} == {
+        cluster_role for _, cluster_role in EXPECTED_BINDINGS.values()
+    }
 
 
 def test_verification_can_be_turned_off(config: Callable, run: Callable) -> None:
@@ -499,10 +514,10 @@ def test_verification_can_be_turned_off(config: Callable, run: Callable) -> None
 
 
 def test_secrets_appear_only_under_secret_paths_and_never_in_scripts(
-    config: Callable, run: Callable, ssh_key: str
+    config: Callable, run: Callable, ssh_key: str, admin: str
 ) -> None:
-    recording = run(config(nodes=3, kubeconfig=ADMIN_KUBECONFIG))
-    texts = [*sensitive_texts(recording, ssh_key), "admin-token-for-tests"]
+    recording = run(config(nodes=3, kubeconfig=admin))
+    texts = [*sensitive_texts(recording, ssh_key), ADMIN_TOKEN]
     found = 0
     for registration in recording.resources:
         for path, value in leaves(registration.inputs):
@@ -682,7 +697,14 @@ def test_file_commands_carry_content_in_stdin_never_in_create(
     other_ca.write_text(make_certificate(ca=True, common_name="other-ca"))
     default = run(config(nodes=1))
     kubelet = {"maxPods": 110, "verbosity": 4}
-    changed = run(config(nodes=1, caCertFile=str(other_ca), kubelet=kubelet))
+    changed = run(
+        config(
+            nodes=1,
+            caCertFile=str(other_ca),
+            kubeconfig=admin_kubeconfig(other_ca.read_text()),
+            kubelet=kubelet,
+        )
+    )
     for key in FILE_KEYS:
         name = f"node-0-{key}"
         before, after = default.named(name), changed.named(name)

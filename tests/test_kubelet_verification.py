@@ -15,26 +15,42 @@ from components.kubelet_verification import (
     KubeletTarget,
     VerificationError,
     check_kubelet_api,
-    service_account_token,
+    readiness,
     verify,
-    wait_until_ready,
+    wait_until_registered,
 )
 from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet
 
-SERVICE_ACCOUNT = ("default", "kubelet-api-test")
+IDENTITY = "system:serviceaccount:kube-system:kubelet-api-verification"
 
 
 @pytest.fixture
 def server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as fake:
-        fake.add_service_account(*SERVICE_ACCOUNT)
         yield fake
 
 
 @pytest.fixture
-def core(server: FakeApiServer) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client(server.kubeconfig()))
+def api(server: FakeApiServer) -> client.ApiClient:
+    return api_client(server.kubeconfig())
+
+
+@pytest.fixture
+def core(api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api)
+
+
+@pytest.fixture
+def token(server: FakeApiServer, core: client.CoreV1Api) -> str:
+    """A token of the tutorial's ServiceAccount, bound to the kubelet API as the tutorial does."""
+    server.add_service_account("default", "kubelet-api-test")
+    subject = {"kind": "ServiceAccount", "name": "kubelet-api-test", "namespace": "default"}
+    server.add_cluster_role_binding("kubelet-api-test", "system:kubelet-api-admin", [subject])
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    return core.create_namespaced_service_account_token(
+        "kubelet-api-test", "default", request
+    ).status.token
 
 
 def target_of(kubelet: FakeKubelet, name: str = "node-0") -> KubeletTarget:
@@ -45,8 +61,15 @@ def ca_pem(server: FakeApiServer) -> str:
     return server.ca_pem.decode()
 
 
-def test_a_correct_kubelet_refuses_anonymous_and_serves_the_token(server, core) -> None:
-    token = service_account_token(core, *SERVICE_ACCOUNT)
+def assert_nothing_left(server: FakeApiServer) -> None:
+    """No ServiceAccount, no ClusterRoleBinding, no token that still authenticates."""
+    assert server.service_accounts() == []
+    assert server.cluster_role_bindings() == []
+    assert server.issued_tokens, "the check asked for no token"
+    assert not any(server.review_token(t) for t in server.issued_tokens)
+
+
+def test_a_correct_kubelet_refuses_anonymous_and_serves_the_token(server, token) -> None:
     with FakeKubelet.for_cluster(server) as kubelet:
         check_kubelet_api(target_of(kubelet), ca_pem(server), token, timeout=5)
         answered = [(r.path, r.user, r.code) for r in kubelet.requests()]
@@ -56,33 +79,19 @@ def test_a_correct_kubelet_refuses_anonymous_and_serves_the_token(server, core) 
     ]
 
 
-@pytest.mark.parametrize(
-    ("kubelet_options", "expected"),
-    [
-        (
-            {"anonymous_auth": True, "authorization_mode": "AlwaysAllow"},
-            "without credentials answered 200, expected 401",
-        ),
-        ({"authorized": ()}, "with the kubelet-api-test token answered 403, expected 200"),
-    ],
-    ids=["anonymous-allowed", "token-not-authorized"],
-)
-def test_a_misconfigured_kubelet_fails_naming_node_request_and_status(
-    server, core, kubelet_options: dict, expected: str
-) -> None:
-    token = service_account_token(core, *SERVICE_ACCOUNT)
-    with FakeKubelet.for_cluster(server, **kubelet_options) as kubelet:
+def test_a_misconfigured_kubelet_fails_naming_node_request_and_status(server, token) -> None:
+    options = {"anonymous_auth": True, "authorization_mode": "AlwaysAllow"}
+    with FakeKubelet.for_cluster(server, **options) as kubelet:
         port = kubelet.port
         with pytest.raises(VerificationError) as failure:
             check_kubelet_api(target_of(kubelet, "kube-node1"), ca_pem(server), token, timeout=5)
     message = str(failure.value)
     assert message.startswith(f"kube-node1: GET https://127.0.0.1:{port}/metrics ")
-    assert expected in message
+    assert "without credentials answered 200, expected 401" in message
     assert token not in message
 
 
-def test_a_self_signed_serving_certificate_fails_tls_verification(server, core) -> None:
-    token = service_account_token(core, *SERVICE_ACCOUNT)
+def test_a_self_signed_serving_certificate_fails_tls_verification(server, token) -> None:
     with FakeKubelet.for_cluster(server, self_signed=True) as kubelet:
         with pytest.raises(VerificationError, match="does not verify against the cluster CA"):
             check_kubelet_api(target_of(kubelet), ca_pem(server), token, timeout=5)
@@ -98,31 +107,72 @@ def test_an_unreachable_kubelet_names_node_and_request(server, core) -> None:
         check_kubelet_api(KubeletTarget("node-0", "127.0.0.1", port), ca_pem(server), "t", 2)
 
 
-def test_wait_until_ready_lists_once_then_watches(server, core) -> None:
+def test_wait_until_registered_lists_once_then_watches(server, core) -> None:
     server.add_node("node-0", ready=True)
-    server.add_node("node-1", ready=False)
     lines: list[str] = []
-    becomes_ready = threading.Thread(
-        target=lambda: (server.wait_for_node_watchers(), server.set_node_ready("node-1", True))
+    registers = threading.Thread(
+        target=lambda: (server.wait_for_node_watchers(), server.add_node("node-1", ready=True))
     )
-    becomes_ready.start()
-    wait_until_ready(core, ["node-0", "node-1"], timeout_seconds=10, log=lines.append)
-    becomes_ready.join()
-    assert lines == ["node-0: node Ready (1/2)", "node-1: node Ready (2/2)"]
+    registers.start()
+    wait_until_registered(core, ["node-0", "node-1"], timeout_seconds=10, log=lines.append)
+    registers.join()
+    assert lines == ["node-0: registered (1/2), Ready", "node-1: registered (2/2), Ready"]
     counts = server.counts()
     assert counts["node-list"] == 1 and counts["node-get"] == 0
     assert counts["node-watch"] >= 1
 
 
-def test_wait_until_ready_times_out_naming_the_nodes(server, core) -> None:
+def test_a_node_not_ready_counts_as_registered_and_says_why(server, core) -> None:
+    """A Node turns Ready only once a network plugin runs, which comes after the nodes join."""
+    server.add_node("node-0", ready=False)
+    lines: list[str] = []
+    wait_until_registered(core, ["node-0"], timeout_seconds=10, log=lines.append)
+    assert lines == [
+        "node-0: registered (1/1), not Ready: KubeletNotReady: container runtime network not "
+        "ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns "
+        "error: cni plugin not initialized"
+    ]
+    assert server.counts()["node-watch"] == 0, "every node was there: no need to watch"
+
+
+def test_a_node_whose_kubelet_stopped_posting_says_so(server, core) -> None:
     server.add_node("node-0", ready=True)
-    server.add_node("node-1", ready=False)
+    server.set_node_unknown("node-0")
+    lines: list[str] = []
+    wait_until_registered(core, ["node-0"], timeout_seconds=10, log=lines.append)
+    assert lines == [
+        "node-0: registered (1/1), not Ready: NodeStatusUnknown: Kubelet stopped posting node "
+        "status."
+    ]
+
+
+def test_a_node_without_a_ready_condition_is_not_ready_yet() -> None:
+    """A Node created by other means than its kubelet may carry no conditions at all."""
+    assert readiness(client.V1Node(metadata=client.V1ObjectMeta(name="node-0"))) == (
+        "not Ready yet (no Ready condition posted)"
+    )
+
+
+def test_wait_until_registered_times_out_naming_the_missing_nodes(server, core) -> None:
+    server.add_node("node-0", ready=False)
     with pytest.raises(VerificationError) as failure:
-        wait_until_ready(core, ["node-0", "node-1", "node-2"], timeout_seconds=1, log=print)
-    assert "not Ready after 1s: node-1, node-2" in str(failure.value)
+        wait_until_registered(core, ["node-0", "node-1", "node-2"], timeout_seconds=1, log=print)
+    assert str(failure.value).startswith("no Node registered after 1s for node-1, node-2 ")
+    assert "journalctl -u" in str(failure.value)
 
 
-def test_verify_checks_every_node_after_they_are_ready(server, core) -> None:
+def test_verify_passes_on_a_node_that_is_not_ready(server, api) -> None:
+    """The kubelet serves its API whether or not the pod network is up."""
+    lines: list[str] = []
+    with FakeKubelet.for_cluster(server, node_name="node-0") as kubelet:
+        server.add_node("node-0", ready=False)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, lines.append)
+        assert [r.code for r in kubelet.requests()] == [401, 200]
+    assert lines[0].startswith("node-0: registered (1/1), not Ready: KubeletNotReady: ")
+    assert "node-0: kubelet API refuses anonymous (401) and serves /metrics (200)" in lines
+
+
+def test_verify_checks_every_node_once_registered(server, api) -> None:
     lines: list[str] = []
     with (
         FakeKubelet.for_cluster(server, node_name="node-0") as first,
@@ -131,12 +181,50 @@ def test_verify_checks_every_node_after_they_are_ready(server, core) -> None:
         server.add_node("node-0", ready=True)
         server.add_node("node-1", ready=True)
         targets = [target_of(first, "node-0"), target_of(second, "node-1")]
-        verify(core, targets, ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+        verify(api, targets, ca_pem(server), 10, lines.append)
         assert (
             [r.code for r in first.requests()] == [r.code for r in second.requests()] == [401, 200]
         )
     assert server.counts()["token-request"] == 1
-    assert lines[-1] == "node-1: kubelet API refuses anonymous (401) and serves /metrics (200)"
+    assert "node-1: kubelet API refuses anonymous (401) and serves /metrics (200)" in lines
+
+
+def test_verify_uses_an_identity_that_does_not_outlive_the_check(server, api) -> None:
+    """Nothing that can reach every kubelet's API (nodes/proxy: exec in any pod) stays behind."""
+    with FakeKubelet.for_cluster(server) as kubelet:
+        server.add_node("node-0", ready=True)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+        assert [(r.user, r.code) for r in kubelet.requests()] == [(None, 401), (IDENTITY, 200)]
+    assert_nothing_left(server)
+    [issued] = server.issued_tokens.values()
+    assert (issued.namespace, issued.name) == ("kube-system", "kubelet-api-verification")
+
+
+def test_the_identity_is_removed_when_the_check_fails(server, api) -> None:
+    options = {"anonymous_auth": True, "authorization_mode": "AlwaysAllow"}
+    with FakeKubelet.for_cluster(server, **options) as kubelet:
+        server.add_node("node-0", ready=True)
+        with pytest.raises(VerificationError, match="answered 200, expected 401"):
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+    assert_nothing_left(server)
+
+
+def test_a_binding_not_yet_in_force_does_not_fail_the_check(server, api) -> None:
+    server.rbac.set_propagation_delay(0.5)
+    with FakeKubelet.for_cluster(server) as kubelet:
+        server.add_node("node-0", ready=True)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+        assert [r.code for r in kubelet.requests()] == [401, 200]
+    assert_nothing_left(server)
+
+
+def test_a_kubelet_that_does_not_authorize_through_the_cluster_fails_with_403(server, api) -> None:
+    with FakeKubelet.for_cluster(server, authorize=lambda *_: False) as kubelet:
+        server.add_node("node-0", ready=True)
+        with pytest.raises(VerificationError) as failure:
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+    assert "with the verification token answered 403, expected 200" in str(failure.value)
+    assert_nothing_left(server)
 
 
 def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
@@ -149,7 +237,6 @@ def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
             "kubeconfig": kubeconfig,
             "ca_pem": ca_pem(server),
             "nodes": [{"name": "node-0", "address": kubelet.address, "port": kubelet.port}],
-            "service_account": {"namespace": "default", "name": "kubelet-api-test"},
             "timeout_seconds": 10,
         }
         result = KubeletApiCheckProvider().create(props)
@@ -162,19 +249,16 @@ def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
 
 def test_the_provider_diffs_only_on_what_it_checks() -> None:
     provider = KubeletApiCheckProvider()
-    olds = {
-        "kubeconfig": "k",
-        "ca_pem": "c",
-        "nodes": [],
-        "service_account": {},
-        "timeout_seconds": 1,
-    }
+    olds = {"kubeconfig": "k", "ca_pem": "c", "nodes": [], "timeout_seconds": 1}
     assert provider.diff("id", {**olds, "verified": []}, olds).changes is False
     assert provider.diff("id", olds, {**olds, "nodes": [{"name": "n"}]}).changes is True
+    # The state of a stack made before the check had its own identity names the tutorial's.
+    earlier = {**olds, "service_account": {"namespace": "default", "name": "kubelet-api-test"}}
+    assert provider.diff("id", earlier, olds).changes is False
 
 
 def test_a_kubelet_not_yet_serving_its_issued_certificate_is_tried_again(
-    server, core, monkeypatch: pytest.MonkeyPatch
+    server, api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Right after approval a kubelet may still serve its self-signed certificate."""
     monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.01)
@@ -190,15 +274,15 @@ def test_a_kubelet_not_yet_serving_its_issued_certificate_is_tried_again(
                 "check_kubelet_api",
                 lambda _target, *args, **kwargs: real_check(next(targets), *args, **kwargs),
             )
-            verify(core, [self_signed], ca_pem(server), SERVICE_ACCOUNT, 10, lines.append)
+            verify(api, [self_signed], ca_pem(server), 10, lines.append)
     retries = [line for line in lines if "trying again" in line]
     assert len(retries) == 2
     assert "does not verify against the cluster CA" in retries[0]
-    assert lines[-1].startswith("node-0: kubelet API refuses anonymous (401)")
+    assert "node-0: kubelet API refuses anonymous (401) and serves /metrics (200)" in lines
 
 
 def test_a_kubelet_that_never_verifies_fails_at_the_deadline(
-    server, core, monkeypatch: pytest.MonkeyPatch
+    server, api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.2)
     server.add_node("node-0", ready=True)
@@ -206,13 +290,13 @@ def test_a_kubelet_that_never_verifies_fails_at_the_deadline(
         FakeKubelet.for_cluster(server, self_signed=True) as kubelet,
         pytest.raises(VerificationError, match="does not verify against the cluster CA"),
     ):
-        verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 1, print)
+        verify(api, [target_of(kubelet)], ca_pem(server), 1, print)
 
 
-def test_a_wrong_answer_is_not_tried_again(server, core, monkeypatch) -> None:
+def test_a_wrong_answer_is_not_tried_again(server, api, monkeypatch) -> None:
     monkeypatch.setattr(kubelet_verification, "RETRY_SECONDS", 0.01)
     server.add_node("node-0", ready=True)
-    with FakeKubelet.for_cluster(server, authorized=()) as kubelet:
+    with FakeKubelet.for_cluster(server, authorize=lambda *_: False) as kubelet:
         with pytest.raises(VerificationError, match="answered 403, expected 200"):
-            verify(core, [target_of(kubelet)], ca_pem(server), SERVICE_ACCOUNT, 10, print)
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
         assert [r.code for r in kubelet.requests()] == [401, 403]
