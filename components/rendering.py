@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jinja2
 import yaml
@@ -24,6 +24,13 @@ if TYPE_CHECKING:  # settings imports this module to learn which fields the temp
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 HEADER = "Managed by kubelet-bootstrap (Pulumi); local changes are overwritten."
+
+# Where the scripts keep, on each node, what they need to know from one run to the next.
+NODE_STATE_DIR = "/var/lib/kubelet-bootstrap"
+
+# What the config names with `kubelet.resolvConf: auto`: a link the prepare script points at
+# the resolv.conf that node needs (see KubeletSettings.resolv_conf).
+AUTO_RESOLV_CONF = f"{NODE_STATE_DIR}/resolv.conf"
 
 # CIS Kubernetes Benchmark 1.12, 4.2.12: only ECDHE suites with AES-GCM or CHACHA20.
 TLS_CIPHER_SUITES = (
@@ -98,6 +105,7 @@ def _kubelet_config_base(kubelet: Any, cluster: Any, node: Any) -> dict[str, Any
         cluster=cluster,
         node=node,
         tls_cipher_suites=TLS_CIPHER_SUITES,
+        auto_resolv_conf=AUTO_RESOLV_CONF,
     )
     return yaml.load(base, Loader=_YAML_LOADER)
 
@@ -167,24 +175,62 @@ def node_files(settings: Settings, node: NodeSettings) -> list[NodeFile]:
     ]
 
 
-def install_file_script(path: str, mode: str) -> str:
-    return render("install-file.sh.j2", path=path, mode=mode)
+class Scripts(NamedTuple):
+    """What one command runs on the node: when created, when updated, and when deleted."""
+
+    create: str
+    update: str
+    delete: str
 
 
-def remove_file_script(path: str) -> str:
-    return render("remove-file.sh.j2", path=path)
+def file_scripts(path: str, mode: str, owner: str) -> Scripts:
+    """Install `path` from stdin, and remove it again when `owner` (the command's name)
+    leaves the stack, unless that would undo what the stack did not make or just made.
+
+    A replacement's `create` runs before the old resource's `delete`, with the same content
+    when only the resource's name or parent changed; so each file has a record of its owners
+    on the node, and whether it was there before the stack first wrote it.
+    """
+    record = f"{NODE_STATE_DIR}/claims/files{path}"
+    values = {"path": path, "mode": mode, "owner": owner, "record": record}
+    return Scripts(
+        create=render("install-file.sh.j2", first=True, **values),
+        update=render("install-file.sh.j2", first=False, **values),
+        delete=render("remove-file.sh.j2", **values),
+    )
 
 
 def prepare_node_script(kubelet: KubeletSettings) -> str:
-    return render("prepare-node.sh.j2", kubelet=kubelet, disable_swap=kubelet.fail_swap_on)
+    return render(
+        "prepare-node.sh.j2",
+        kubelet=kubelet,
+        disable_swap=kubelet.fail_swap_on,
+        resolv_link=AUTO_RESOLV_CONF if kubelet.resolv_conf == "auto" else None,
+    )
 
 
-def start_kubelet_script(
-    kubelet: KubeletSettings, node: NodeSettings, restart_files: list[NodeFile]
-) -> str:
-    """The start script names the sha256 of `restart_files`: when one changes, it runs again."""
-    return render("start-kubelet.sh.j2", kubelet=kubelet, node=node, files=restart_files)
+def kubelet_scripts(
+    settings: Settings, node: NodeSettings, restart_files: list[NodeFile], owner: str
+) -> Scripts:
+    """Start the kubelet, and stop it again when `owner` (the command's name) leaves the stack.
 
-
-def stop_kubelet_script(kubelet: KubeletSettings, node: NodeSettings) -> str:
-    return render("stop-kubelet.sh.j2", kubelet=kubelet, node=node)
+    The start script names the sha256 of `restart_files`: when one changes, it runs again and
+    restarts the kubelet; run again for anything else, it only checks the kubelet's health.
+    The stop script stops it only if no other resource started it since and its unit is still
+    the one this start started.
+    """
+    kubelet = settings.kubelet
+    unit = next(file for file in restart_files if file.path == kubelet.unit_file)
+    values = {
+        "kubelet": kubelet,
+        "node": node,
+        "owner": owner,
+        "record": f"{NODE_STATE_DIR}/claims/units/{kubelet.unit_name}",
+        "started": f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
+    }
+    start = {"files": restart_files, "api_server": settings.api_server, **values}
+    return Scripts(
+        create=render("start-kubelet.sh.j2", first=True, **start),
+        update=render("start-kubelet.sh.j2", first=False, **start),
+        delete=render("stop-kubelet.sh.j2", unit=unit, **values),
+    )

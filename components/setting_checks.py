@@ -110,6 +110,14 @@ def _absolute_path(value: str) -> str:
     return value
 
 
+def _resolv_conf(value: str) -> str:
+    if value != "auto" and not _ABSOLUTE_PATH.match(value):
+        raise fail(
+            f"{value!r} is neither 'auto' nor an absolute path without spaces or shell characters"
+        )
+    return value
+
+
 # Where systemd looks for units (systemd.unit(5)); a unit elsewhere is never found.
 _UNIT_DIRECTORIES = (
     "/etc/systemd/system",
@@ -238,6 +246,7 @@ NodeName = Annotated[str, AfterValidator(_node_name)]
 SubjectAltName = Annotated[str, AfterValidator(_san)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 UnitFile = Annotated[str, AfterValidator(_unit_file)]
+ResolvConf = Annotated[str, AfterValidator(_resolv_conf)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 SshHost = Annotated[str, AfterValidator(_ssh_host("ssh.port"))]
 BastionHost = Annotated[str, AfterValidator(_ssh_host("ssh.bastion.port"))]

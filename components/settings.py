@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -46,6 +46,7 @@ from components.setting_checks import (
     Port,
     PrivateKey,
     PrivateKeyFile,
+    ResolvConf,
     SshHost,
     SubjectAltName,
     UnitFile,
@@ -94,11 +95,22 @@ class SshSettings(_Strict):
     private_key: PrivateKey | None = None
     host_key: HostKey | None = None
     bastion: Bastion | None = None
+    become: Literal["sudo"] | None = None
+    """How a user other than root runs the scripts, which all need root."""
 
     @model_validator(mode="after")
     def _one_key(self) -> SshSettings:
         if (self.private_key is None) == (self.private_key_file is None):
             raise fail("set exactly one of privateKeyFile and privateKey (a secret)")
+        return self
+
+    @model_validator(mode="after")
+    def _root(self) -> SshSettings:
+        if self.user != "root" and self.become is None:
+            raise fail(
+                f"user {self.user!r} is not root, and every script on the nodes needs root: "
+                f"set ssh.become: sudo (passwordless sudo for {self.user!r})"
+            )
         return self
 
     @property
@@ -137,6 +149,16 @@ class KubeletSettings(_Strict):
     port: Port = 10250
     verbosity: int = Field(2, ge=0, le=10)
     healthz_timeout_seconds: int = Field(180, ge=10, le=3600)
+    resolv_conf: ResolvConf = "auto"
+    """The resolv.conf whose servers pods get, or `auto`: on a node whose /etc/resolv.conf is
+    systemd-resolved's stub (127.0.0.53, which loops inside a pod) the file with its upstream
+    servers, as kubeadm does; else /etc/resolv.conf.
+
+    Which one is a fact of the node, known only there, while the program renders and hashes
+    the config before reaching it (the hash restarts the kubelet; preview shows it). So with
+    `auto` the config names one fixed link on every node, and the prepare script points it at
+    the file that node needs: the config stays the same bytes for every node and every run.
+    """
     extra_config: dict[str, Any] = {}
 
     @property

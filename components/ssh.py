@@ -1,4 +1,4 @@
-"""The SSH connection pulumi-command uses to reach a node."""
+"""The SSH connection pulumi-command uses to reach a node, and how a script runs there as root."""
 
 from __future__ import annotations
 
@@ -32,3 +32,23 @@ def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionAr
         host_key=node.host_key or ssh.host_key,
         proxy=proxy,
     )
+
+
+# Ends the script's here-document in a command run through sudo; no script has this line.
+_END_OF_SCRIPT = "KUBELET_BOOTSTRAP_SCRIPT"
+
+
+def as_root(script: str, become: str | None) -> str:
+    """The command string that runs `script` as root: the script itself for root, or with
+    `become: sudo` `sudo -n sh -c "<script>"`, the script given verbatim in a quoted
+    here-document (nothing in it is expanded, and `make plan` reads it as it is).
+
+    `-n` makes sudo fail at once where it would ask for a password nobody can type. The script
+    becomes one argument, so the command's stdin still reaches it: file contents and secrets
+    keep travelling as stdin, never in the command string.
+    """
+    if become is None:
+        return script
+    if _END_OF_SCRIPT in script.splitlines():
+        raise ValueError(f"a script holds the line {_END_OF_SCRIPT} that ends it")
+    return f"sudo -n sh -c \"$(cat <<'{_END_OF_SCRIPT}'\n{script}\n{_END_OF_SCRIPT}\n)\""

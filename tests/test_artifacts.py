@@ -31,7 +31,9 @@ from kubernetes.config import kube_config
 from components import rendering
 from components.kubelet_fields import default_catalog
 from components.settings import KubeletSettings, NodeSettings, Settings, load_settings
-from tests.factories import admin_kubeconfig, make_certificate
+from components.ssh import as_root
+from offline.engine import run_program
+from tests.factories import FIXED_CLOCK, admin_kubeconfig, make_certificate, make_ssh_key
 from tests.tools import require_tool
 
 API_SERVER = "https://10.0.0.10:6443"
@@ -344,6 +346,30 @@ def test_kubelet_config_follows_kubelet_settings(build: BuildSettings) -> None:
     assert cis_violations(document, settings.kubelet) == []
 
 
+def test_kubelet_config_names_the_resolv_conf_the_node_picks_by_default(
+    build: BuildSettings,
+) -> None:
+    """One file for every node, whatever its DNS: the node's preparation points it at the
+    right resolv.conf, so the config the program renders and hashes stays the node's."""
+    settings = build(
+        nodes=[
+            {"name": "node-a", "address": "10.0.0.21"},
+            {"name": "node-b", "address": "10.0.0.22"},
+        ]
+    )
+
+    paths = {kubelet_document(settings, node)["resolvConf"] for node in settings.nodes}
+
+    assert paths == {f"{rendering.NODE_STATE_DIR}/resolv.conf"}
+
+
+def test_kubelet_config_takes_a_resolv_conf_given_in_the_settings(build: BuildSettings) -> None:
+    settings = build(kubelet={"resolvConf": "/etc/kubernetes/resolv.conf"})
+
+    assert kubelet_document(settings)["resolvConf"] == "/etc/kubernetes/resolv.conf"
+    assert "resolv" not in rendering.prepare_node_script(settings.kubelet)
+
+
 EXTRA_CONFIG = {
     "evictionHard": {"memory.available": "200Mi", "nodefs.available": "10%"},
     "serializeImagePulls": True,
@@ -560,30 +586,40 @@ def shellcheck(script: str) -> str:
 
 SCRIPT_NAMES = (
     "install-0600",
+    "update-0600",
     "install-0644",
     "remove",
     "prepare-fail-swap-on",
     "prepare-swap-allowed",
     "start",
+    "start-again",
     "stop",
 )
 
 
 def render_script(name: str, build: BuildSettings) -> str:
     settings = build(kubelet={"failSwapOn": name != "prepare-swap-allowed"})
-    node = settings.nodes[0]
     scripts = {
-        "install-0600": lambda: rendering.install_file_script(settings.kubelet.config_file, "0600"),
-        "install-0644": lambda: rendering.install_file_script(settings.kubelet.ca_file, "0644"),
-        "remove": lambda: rendering.remove_file_script(settings.kubelet.config_file),
+        "install-0600": lambda: file_scripts(settings.kubelet.config_file, "0600").create,
+        "update-0600": lambda: file_scripts(settings.kubelet.config_file, "0600").update,
+        "install-0644": lambda: file_scripts(settings.kubelet.ca_file, "0644").create,
+        "remove": lambda: file_scripts(settings.kubelet.config_file, "0600").delete,
         "prepare-fail-swap-on": lambda: rendering.prepare_node_script(settings.kubelet),
         "prepare-swap-allowed": lambda: rendering.prepare_node_script(settings.kubelet),
-        "start": lambda: rendering.start_kubelet_script(
-            settings.kubelet, node, rendering.node_files(settings, node)
-        ),
-        "stop": lambda: rendering.stop_kubelet_script(settings.kubelet, node),
+        "start": lambda: kubelet_scripts(settings).create,
+        "start-again": lambda: kubelet_scripts(settings).update,
+        "stop": lambda: kubelet_scripts(settings).delete,
     }
     return scripts[name]()
+
+
+def file_scripts(path: str | Path, mode: str, owner: str = "node-0-file") -> rendering.Scripts:
+    return rendering.file_scripts(str(path), mode, owner)
+
+
+def kubelet_scripts(settings: Settings, owner: str = "node-0-start-kubelet") -> rendering.Scripts:
+    node = settings.nodes[0]
+    return rendering.kubelet_scripts(settings, node, rendering.node_files(settings, node), owner)
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
@@ -606,10 +642,95 @@ def test_start_script_names_every_restart_file(build: BuildSettings) -> None:
     settings = build()
     files = rendering.node_files(settings, settings.nodes[0])
 
-    script = rendering.start_kubelet_script(settings.kubelet, settings.nodes[0], files)
+    script = kubelet_scripts(settings).create
 
     for file in files:
         assert f"{file.path} sha256 {hashlib.sha256(file.content.encode()).hexdigest()}" in script
+
+
+class NodeRoot:
+    """A node in a temp root: the program's /etc, /var/lib and /run paths moved under it; systemctl,
+    curl, journalctl, sudo and the clock stubbed (`stubs` replace them), every systemctl and
+    journalctl call logged. By default its kubelet answers healthz ok, and time stands still."""
+
+    def __init__(self, root: Path, **stubs: str) -> None:
+        self.root = root
+        self.log = root / "calls.log"
+        self.kubeconfig = root / "etc/kubernetes/kubelet.kubeconfig"
+        self.kubeconfig.parent.mkdir(parents=True)
+        self.log.write_text("")
+        defaults = {
+            "systemctl": f'echo "systemctl $*" >> {self.log}',
+            "journalctl": f'echo "journalctl $*" >> {self.log}',
+            "curl": "printf ok",
+            "sudo": '[ "$1" = -n ] || exit 1; shift; exec "$@"',
+            "date": "echo 0",
+            "sleep": "exit 0",
+        }
+        self.env = self.stub(**{**defaults, **stubs})
+
+    def stub(self, **stubs: str) -> dict[str, str]:
+        """Replaces some of the stubs: `name` -> its shell body."""
+        self.env = stub_commands(self.root / "stubs", **stubs)
+        return self.env
+
+    def moved(self, script: str) -> str:
+        for top in ("/etc/", "/var/lib/", "/run/"):
+            script = script.replace(top, f"{self.root}{top}")
+        return script
+
+    def bootstrapped(self) -> None:
+        """The kubelet got its client certificate: it wrote its --kubeconfig."""
+        self.kubeconfig.write_text("kind: Config\n")
+
+    def write(self, files: list[rendering.NodeFile]) -> None:
+        for file in files:
+            path = Path(self.moved(file.path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(file.content)
+
+    def sh(self, script: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Runs a script as pulumi-command does, `sh -c` with its stdin, on this node."""
+        return run([require_tool("sh"), "-c", self.moved(script)], stdin=stdin, env=self.env)
+
+    def run(self, command: Any, field: str) -> subprocess.CompletedProcess[str]:
+        result = self.sh(command.inputs[field], command.inputs.get("stdin"))
+        assert result.returncode == 0, f"{command.name} {field}: {result.stderr}"
+        return result
+
+    def apply(self, recording: Any, *, first: bool) -> None:
+        """The node's file commands, then its start: `create` the first time, then `update`
+        (pulumi-command runs `create` again when there is no `update`)."""
+        for key in ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit"):
+            self.run(recording.named(f"node-0-{key}"), self.field(recording, key, first))
+        self.run(
+            recording.named("node-0-start-kubelet"), self.field(recording, "start-kubelet", first)
+        )
+
+    @staticmethod
+    def field(recording: Any, key: str, first: bool) -> str:
+        inputs = recording.named(f"node-0-{key}").inputs
+        return "create" if first or "update" not in inputs else "update"
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+    def restarts(self) -> int:
+        return sum(call.startswith("systemctl restart ") for call in self.calls())
+
+
+def start_script(settings: Settings) -> str:
+    return kubelet_scripts(settings).create
+
+
+def start_on(node: NodeRoot, settings: Settings) -> subprocess.CompletedProcess[str]:
+    """The start script on `node`, its files written there first, as the file commands do."""
+    node.write(rendering.node_files(settings, settings.nodes[0]))
+    return node.sh(start_script(settings))
+
+
+STEPPING_CLOCK = 'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"'
+"""A `date` stub whose clock jumps 100 s a call: a health check times out at once."""
 
 
 def test_start_and_stop_scripts_use_the_units_own_name(
@@ -623,33 +744,124 @@ def test_start_and_stop_scripts_use_the_units_own_name(
     settings = build(
         kubelet={"unitFile": "/etc/systemd/system/k8s-kubelet.service", "healthzTimeoutSeconds": 10}
     )
-    node = settings.nodes[0]
-    log, clock = tmp_path / "calls.log", tmp_path / "clock"
-    env = stub_commands(
-        tmp_path / "stubs",
-        systemctl=f'echo "systemctl $*" >> {log}',
-        journalctl=f'echo "journalctl $*" >> {log}',
-        curl="exit 7",
-        date=f'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"',
-        sleep="exit 0",
+    node = NodeRoot(
+        tmp_path / "node", curl="exit 7", date=STEPPING_CLOCK.format(clock=tmp_path / "clock")
     )
-    start = rendering.start_kubelet_script(
-        settings.kubelet, node, rendering.node_files(settings, node)
-    )
-    stop = rendering.stop_kubelet_script(settings.kubelet, node)
 
-    started = run([require_tool("sh"), "-c", start], env=env)
-    stopped = run([require_tool("sh"), "-c", stop], env=env)
+    started = start_on(node, settings)
+    stopped = node.sh(kubelet_scripts(settings).delete)
 
     assert started.returncode == 1
     assert "journalctl -u k8s-kubelet.service" in started.stderr
     assert stopped.returncode == 0, stopped.stderr
-    calls = log.read_text().splitlines()
+    calls = node.calls()
     assert {word for call in calls for word in call.split() if ".service" in word} == {
         "k8s-kubelet.service"
     }
     for expected in ("enable", "restart", "-u", "disable"):
         assert any(expected in call.split() for call in calls), (expected, calls)
+
+
+def test_start_waits_for_the_client_certificate_not_only_healthz(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    """healthz answers ok while TLS bootstrap still fails; the kubeconfig the kubelet writes
+    once its client certificate is issued is the sign it worked. Here it appears at the third
+    health check; the stub clock stands still."""
+    calls, kubeconfig = tmp_path / "curl.calls", tmp_path / "node/etc/kubernetes/kubelet.kubeconfig"
+    node = NodeRoot(
+        tmp_path / "node",
+        curl=(
+            f"echo x >> {calls}; "
+            f'[ "$(wc -l < {calls})" -ge 3 ] && echo "kind: Config" > {kubeconfig}; printf ok'
+        ),
+    )
+
+    result = start_on(node, build())
+
+    assert result.returncode == 0, result.stderr
+    assert len(calls.read_text().splitlines()) == 3
+    assert "is healthy" in result.stdout
+
+
+def test_start_that_times_out_healthy_without_a_client_certificate_says_bootstrap_failed(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    node = NodeRoot(
+        tmp_path / "node",
+        journalctl='echo "journal: Unauthorized"',
+        date=STEPPING_CLOCK.format(clock=tmp_path / "clock"),
+    )
+
+    result = start_on(node, build(kubelet={"healthzTimeoutSeconds": 10}))
+
+    assert result.returncode == 1
+    assert "did not report healthy" not in result.stderr
+    for expected in (
+        "TLS bootstrap failed on node-0",
+        f"no {node.kubeconfig} within 10s",
+        f"{node.root}/etc/kubernetes/kubelet-bootstrap.kubeconfig",
+        "bootstrap token expired or rejected",
+        "RBAC",
+        f"{API_SERVER} unreachable",
+        "last lines of journalctl -u kubelet.service:\njournal: Unauthorized",
+    ):
+        assert expected in result.stderr, expected
+
+
+@pytest.mark.parametrize(("active", "starts"), [(0, 0), (3, 1)], ids=["running", "stopped"])
+def test_a_start_run_again_with_the_same_files_only_starts_a_stopped_kubelet(
+    tmp_path: Path, build: BuildSettings, active: int, starts: int
+) -> None:
+    settings = build()
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    assert start_on(node, settings).returncode == 0
+    node.stub(
+        systemctl=f'echo "systemctl $*" >> {node.log}; [ "$1" != is-active ] || exit {active}'
+    )
+
+    result = node.sh(start_script(settings))
+
+    assert result.returncode == 0, result.stderr
+    assert "not restarted" in result.stdout
+    assert node.restarts() == 1
+    assert node.calls().count("systemctl start kubelet.service") == starts
+
+
+def test_start_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    settings = build()
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    assert start_on(node, settings).returncode == 0
+    config = Path(node.moved(settings.kubelet.config_file))
+    config.write_text(config.read_text() + "maxPods: 7\n")
+
+    result = node.sh(start_script(settings))
+
+    assert result.returncode == 1
+    assert f"{config} on node-0 is not what the stack wrote" in result.stderr
+    assert node.restarts() == 1
+
+
+def test_a_start_that_timed_out_restarts_again_on_the_next_run(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    """Only a healthy start is remembered: the kubelet may have read files that are rolled back
+    since, so a failed one leaves nothing that would spare the next run a restart."""
+    settings = build(kubelet={"healthzTimeoutSeconds": 10})
+    clock = tmp_path / "clock"
+    node = NodeRoot(tmp_path / "node", curl="exit 7", date=STEPPING_CLOCK.format(clock=clock))
+    assert start_on(node, settings).returncode == 1
+    node.stub(curl="printf ok", date="echo 0")
+    node.bootstrapped()
+
+    result = node.sh(start_script(settings))
+
+    assert result.returncode == 0, result.stderr
+    assert node.restarts() == 2
 
 
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:
@@ -673,11 +885,14 @@ def stub_commands(directory: Path, **commands: str) -> dict[str, str]:
 
 
 def run_install(
-    dest: Path, mode: str, content: bytes, env: dict[str, str] | None = None
+    tmp_path: Path, dest: Path, mode: str, content: bytes, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Runs the install script as `sh -c` does over SSH. As root, `chown root:root` works as is;
-    as another user it is turned into a no-op so the rest of the script still runs."""
-    script = rendering.install_file_script(str(dest), mode)
+    """Runs the install script as `sh -c` does over SSH, its records kept in tmp_path/state.
+    As root, `chown root:root` works as is; as another user it is turned into a no-op so the
+    rest of the script still runs."""
+    script = file_scripts(dest, mode).create.replace(
+        rendering.NODE_STATE_DIR, str(tmp_path / "state")
+    )
     if os.geteuid() != 0:
         script = script.replace("chown root:root", ": chown root:root")
     return run([require_tool("sh"), "-c", script], stdin=content, env=env)
@@ -696,7 +911,7 @@ CONTENT = "first line\n  $HOME `id` 'quoted' \"double\" \\ tab\there\nno newline
 def test_install_writes_content_and_mode_exactly(tmp_path: Path, mode: str) -> None:
     dest = tmp_path / "node" / "etc" / "kubernetes" / "kubelet-config.yaml"
 
-    result = run_install(dest, mode, CONTENT.encode())
+    result = run_install(tmp_path, dest, mode, CONTENT.encode())
 
     assert result.returncode == 0, result.stderr
     assert dest.read_bytes() == CONTENT.encode()
@@ -710,22 +925,23 @@ def test_install_writes_content_and_mode_exactly(tmp_path: Path, mode: str) -> N
 
 
 def test_install_replaces_an_existing_file_and_its_mode(tmp_path: Path) -> None:
-    dest = tmp_path / "kubelet.service"
+    dest = tmp_path / "node" / "kubelet.service"
+    dest.parent.mkdir()
     dest.write_text("old content\n")
     dest.chmod(0o666)
 
-    result = run_install(dest, "0600", b"new content\n")
+    result = run_install(tmp_path, dest, "0600", b"new content\n")
 
     assert result.returncode == 0, result.stderr
     assert dest.read_text() == "new content\n"
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
-    assert os.listdir(tmp_path) == ["kubelet.service"]
+    assert os.listdir(dest.parent) == ["kubelet.service"]
 
 
 def test_install_writes_empty_content(tmp_path: Path) -> None:
-    dest = tmp_path / "empty"
+    dest = tmp_path / "node" / "empty"
 
-    result = run_install(dest, "0600", b"")
+    result = run_install(tmp_path, dest, "0600", b"")
 
     assert result.returncode == 0, result.stderr
     assert dest.read_bytes() == b""
@@ -744,7 +960,7 @@ def test_install_failure_midway_keeps_the_old_file_and_no_temp_file(
     dest.chmod(0o600)
     env = stub_commands(tmp_path / "stubs", **{failing: "echo simulated failure >&2; exit 1"})
 
-    result = run_install(dest, "0644", b"new content\n", env=env)
+    result = run_install(tmp_path, dest, "0644", b"new content\n", env=env)
 
     assert result.returncode != 0, f"{failing} failed but the script exited 0"
     assert dest.read_text() == "old content\n"
@@ -761,23 +977,211 @@ def test_install_onto_a_directory_fails_and_leaves_no_temp_file(tmp_path: Path) 
     dest = tmp_path / "kubelet-config.yaml"
     dest.mkdir()
 
-    result = run_install(dest, "0600", b"new content\n")
+    result = run_install(tmp_path, dest, "0600", b"new content\n")
 
     assert leftovers(tmp_path) == [], "a temp file with the content was left behind"
     assert result.returncode != 0, f"exited 0 and printed {result.stdout!r} as the sha256"
 
 
 def test_remove_script_removes_the_file_and_tolerates_its_absence(tmp_path: Path) -> None:
-    dest = tmp_path / "kubelet-config.yaml"
-    dest.write_text("content\n")
-    script = rendering.remove_file_script(str(dest))
-    sh = require_tool("sh")
+    node = NodeRoot(tmp_path / "node")
+    scripts = file_scripts("/etc/kubernetes/kubelet-config.yaml", "0600")
+    dest = Path(node.moved("/etc/kubernetes/kubelet-config.yaml"))
+    assert node.sh(scripts.create, "content\n").returncode == 0
 
-    first = run([sh, "-c", script])
-    second = run([sh, "-c", script])
+    first = node.sh(scripts.delete, "content\n")
+    second = node.sh(scripts.delete, "content\n")
 
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert not dest.exists()
+
+
+# Ownership: a delete undoes neither what the stack did not make nor what it has just made
+# again (a replacement's create runs before the old resource's delete, pulumi-command#189).
+
+CA = "/etc/kubernetes/cert/ca.pem"
+
+
+def file_command(
+    node: NodeRoot, owner: str, content: str, field: str = "create"
+) -> subprocess.CompletedProcess[str]:
+    """`owner`'s command for the CA file on `node`: its `field` script with its stdin."""
+    result = node.sh(getattr(file_scripts(CA, "0644", owner), field), content)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def records(node: NodeRoot) -> list[str]:
+    state = Path(node.moved(rendering.NODE_STATE_DIR))
+    return sorted(str(path.relative_to(state)) for path in state.rglob("*") if path.is_file())
+
+
+def test_a_delete_removes_the_file_its_resource_wrote_and_its_record(tmp_path: Path) -> None:
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "node-0-ca", "ca\n")
+    file_command(node, "node-0-ca", "ca\n", "update")
+    file_command(node, "node-0-ca", "ca\n", "update")
+
+    file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert not dest.exists()
+    assert records(node) == []
+
+
+@pytest.mark.parametrize(
+    "before", ["ca\n", "the control plane's own CA\n"], ids=["same-content", "other-content"]
+)
+def test_a_file_that_was_on_the_node_before_the_stack_stays_on_delete(
+    tmp_path: Path, before: str
+) -> None:
+    """On the tutorial's kube-master, the kubelet's CA path holds the control plane's CA."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    dest.parent.mkdir(parents=True)
+    dest.write_text(before)
+    created = file_command(node, "node-0-ca", "ca\n")
+
+    deleted = file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert dest.read_text() == "ca\n"
+    assert f"{dest} was on the node before" in created.stderr
+    assert f"{dest} stays: it was on the node before the stack first wrote it" in deleted.stderr
+    assert records(node) == []
+
+
+@pytest.mark.parametrize("new", ["ca\n", "other ca\n"], ids=["same-content", "new-content"])
+def test_a_renamed_resources_old_delete_leaves_what_the_new_one_wrote(
+    tmp_path: Path, new: str
+) -> None:
+    """A node renamed in the stack: `worker-1-ca` is created, then `kube-node1-ca` deleted."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "kube-node1-ca", "ca\n")
+    file_command(node, "worker-1-ca", new)
+
+    file_command(node, "kube-node1-ca", "ca\n", "delete")
+
+    assert dest.read_text() == new
+    file_command(node, "worker-1-ca", new, "delete")
+    assert not dest.exists()
+
+
+def test_a_replacement_under_the_same_name_keeps_the_file_the_new_instance_wrote(
+    tmp_path: Path,
+) -> None:
+    """`pulumi up --replace`, or a new parent: the same name is created again, then the old
+    instance deleted."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "node-0-ca", "ca\n")
+    file_command(node, "node-0-ca", "ca\n")
+
+    file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert dest.read_text() == "ca\n"
+    file_command(node, "node-0-ca", "ca\n", "delete")
+    assert not dest.exists()
+
+
+def test_a_delete_leaves_a_file_that_no_longer_holds_what_it_wrote(tmp_path: Path) -> None:
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    file_command(node, "node-0-ca", "ca\n")
+    dest.write_text("someone else's ca\n")
+
+    deleted = file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert dest.read_text() == "someone else's ca\n"
+    assert f"{dest} stays: it no longer holds what node-0-ca wrote" in deleted.stderr
+
+
+def test_a_file_an_older_version_wrote_is_the_stacks_after_an_update(tmp_path: Path) -> None:
+    """After an upgrade the first run of these scripts is an update, and no record exists:
+    the file is there because this resource wrote it, not because it was there before."""
+    node = NodeRoot(tmp_path / "node")
+    dest = Path(node.moved(CA))
+    dest.parent.mkdir(parents=True)
+    dest.write_text("ca\n")
+    file_command(node, "node-0-ca", "ca\n", "update")
+
+    file_command(node, "node-0-ca", "ca\n", "delete")
+
+    assert not dest.exists()
+
+
+def started_on(node: NodeRoot, settings: Settings, owner: str) -> None:
+    node.write(rendering.node_files(settings, settings.nodes[0]))
+    result = node.sh(kubelet_scripts(settings, owner).create)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "new_address"),
+    [
+        ("node-0-start-kubelet", "node-0-start-kubelet", "10.0.0.1"),
+        ("kube-node1-start-kubelet", "worker-1-start-kubelet", "10.0.0.1"),
+        ("kube-node1-start-kubelet", "worker-1-start-kubelet", "10.0.0.9"),
+    ],
+    ids=["replaced-same-name", "renamed-same-unit", "renamed-new-unit"],
+)
+def test_stop_leaves_a_kubelet_that_another_start_started_since(
+    tmp_path: Path, build: BuildSettings, old: str, new: str, new_address: str
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    before = build()
+    after = build(nodes=[{"name": "node-0", "address": new_address}])
+    started_on(node, before, old)
+    started_on(node, after, new)
+
+    stopped = node.sh(kubelet_scripts(before, old).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert not [call for call in node.calls() if "disable" in call.split()]
+    assert node.sh(kubelet_scripts(after, new).delete).returncode == 0
+    assert "systemctl disable --now kubelet.service" in node.calls()
+
+
+def test_stop_leaves_a_kubelet_whose_unit_is_not_the_one_it_started(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    settings = build()
+    started_on(node, settings, "node-0-start-kubelet")
+    unit = Path(node.moved(settings.kubelet.unit_file))
+    unit.write_text(unit.read_text().replace("--v=2", "--v=4"))
+
+    stopped = node.sh(kubelet_scripts(settings).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert not [call for call in node.calls() if "disable" in call.split()]
+    assert f"{unit} is not the unit node-0-start-kubelet started" in stopped.stderr
+
+
+def test_a_script_run_through_sudo_still_reads_its_content_from_stdin(tmp_path: Path) -> None:
+    """With `ssh.become: sudo` the user's login shell runs `sudo -n sh -c <script>`. The stub
+    sudo refuses without -n (it would wait for a password) and runs the rest."""
+    log = tmp_path / "sudo.log"
+    node = NodeRoot(
+        tmp_path / "node",
+        sudo=f'echo "sudo $1 $2 $3" >> {log}; [ "$1" = -n ] || exit 1; shift; exec "$@"',
+    )
+    dest = Path(node.moved("/etc/kubernetes/kubelet-config.yaml"))
+    command = as_root(file_scripts("/etc/kubernetes/kubelet-config.yaml", "0600").create, "sudo")
+
+    result = node.sh(command, CONTENT)
+
+    assert result.returncode == 0, result.stderr
+    assert dest.read_bytes() == CONTENT.encode()
+    assert result.stdout.strip() == rendering.sha256(CONTENT)
+    assert log.read_text() == "sudo -n sh -c\n"
+
+
+def test_sudo_refuses_a_script_holding_the_line_that_ends_it() -> None:
+    with pytest.raises(ValueError, match="KUBELET_BOOTSTRAP_SCRIPT"):
+        as_root("echo one\nKUBELET_BOOTSTRAP_SCRIPT\necho two\n", "sudo")
 
 
 # --- 6. the swap handling of the prepare script --------------------------------------------
@@ -939,6 +1343,129 @@ def test_prepare_script_runs_without_touching_swap_when_allowed(
     assert log.read_text() == ""
     assert stat.S_IMODE(root_dir.stat().st_mode) == 0o700
     assert cert_dir.is_dir()
+
+
+# --- 7. what restarts the kubelet: the commands of successive updates, run in turn --------
+
+
+def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
+    tmp_path: Path, config: Callable[..., dict[str, Any]], ssh_key: str
+) -> None:
+    """Any change of a command's inputs runs it again; the start restarts the kubelet only
+    when its files differ from those of its last healthy start."""
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_text(make_certificate(ca=True, common_name="other-ca"))
+    connection = {
+        "user": "ubuntu",
+        "become": "sudo",
+        "port": 2222,
+        "privateKey": make_ssh_key(),
+        "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAnew",
+        "bastion": {"host": "10.0.9.9"},
+    }
+    timeout = {"healthzTimeoutSeconds": 60}
+    updates = [
+        ("the first up", config(nodes=1), 1),
+        ("the same settings again", config(nodes=1), 1),
+        (
+            "a new SSH user, become, port, key, host key and bastion",
+            config(nodes=1, ssh=connection),
+            1,
+        ),
+        ("a longer health timeout", config(nodes=1, ssh=connection, kubelet=timeout), 1),
+        ("a new maxPods", config(nodes=1, ssh=connection, kubelet={**timeout, "maxPods": 110}), 2),
+        (
+            "a new CA",
+            config(
+                nodes=1,
+                caCertFile=str(other_ca),
+                kubeconfig=admin_kubeconfig(other_ca.read_text()),
+            ),
+            3,
+        ),
+        ("the first settings again", config(nodes=1), 4),
+    ]
+    for index, (change, settings, restarts) in enumerate(updates):
+        node.apply(run_program(settings, "test", clock=FIXED_CLOCK), first=index == 0)
+
+        assert node.restarts() == restarts, f"after {change}:\n{node.log.read_text()}"
+
+
+# --- 8. the resolv.conf the kubelet gives pods, picked by the prepare script ---------------
+
+
+def prepared(node: NodeRoot, build: BuildSettings) -> subprocess.CompletedProcess[str]:
+    settings = build(kubelet={"failSwapOn": False, "rootDir": "/var/lib/kubelet"})
+    return node.sh(rendering.prepare_node_script(settings.kubelet))
+
+
+def resolv_conf(node: NodeRoot) -> tuple[Path, Path]:
+    """The node's /etc/resolv.conf and the link the kubelet config names."""
+    return (
+        Path(node.moved("/etc/resolv.conf")),
+        Path(node.moved(f"{rendering.NODE_STATE_DIR}/resolv.conf")),
+    )
+
+
+def with_systemd_resolved(node: NodeRoot) -> Path:
+    """systemd-resolved's files under /run; returns the one with the upstream servers."""
+    resolve = Path(node.moved("/run/systemd/resolve"))
+    resolve.mkdir(parents=True)
+    (resolve / "stub-resolv.conf").write_text("nameserver 127.0.0.53\noptions edns0\n")
+    (resolve / "resolv.conf").write_text("nameserver 10.0.0.2\n")
+    return resolve / "resolv.conf"
+
+
+@pytest.mark.parametrize("how", ["symlink", "copy"])
+def test_on_systemd_resolved_pods_get_the_upstream_servers_not_the_stub(
+    tmp_path: Path, build: BuildSettings, how: str
+) -> None:
+    """Pods given the stub 127.0.0.53 ask themselves: kubeadm names resolved's upstream file.
+    /etc/resolv.conf links into /run/systemd/resolve, or is a file naming 127.0.0.53."""
+    node = NodeRoot(tmp_path / "node")
+    upstream = with_systemd_resolved(node)
+    etc_resolv, link = resolv_conf(node)
+    if how == "symlink":
+        etc_resolv.symlink_to("../run/systemd/resolve/stub-resolv.conf")
+    else:
+        etc_resolv.write_text("# copied by hand\nnameserver 127.0.0.53\n")
+
+    result = prepared(node, build)
+
+    assert result.returncode == 0, result.stderr
+    assert os.readlink(link) == str(upstream)
+    assert link.read_text() == "nameserver 10.0.0.2\n"
+    assert f"pods get the DNS servers of {upstream}" in result.stdout
+
+
+def test_without_systemd_resolved_pods_get_the_nodes_resolv_conf(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    etc_resolv, link = resolv_conf(node)
+    etc_resolv.write_text("nameserver 10.0.0.2\nsearch example.com\n")
+
+    first, second = prepared(node, build), prepared(node, build)
+
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert os.readlink(link) == str(etc_resolv)
+
+
+def test_the_stub_without_its_upstream_file_fails_the_preparation(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    node = NodeRoot(tmp_path / "node")
+    etc_resolv, link = resolv_conf(node)
+    etc_resolv.write_text("nameserver 127.0.0.53\n")
+
+    result = prepared(node, build)
+
+    assert result.returncode == 1
+    assert "systemd-resolved" in result.stderr
+    assert "kubelet.resolvConf" in result.stderr
+    assert not link.exists()
 
 
 # --- the tool check itself -----------------------------------------------------------------

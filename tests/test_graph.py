@@ -527,11 +527,11 @@ def test_secrets_appear_only_under_secret_paths_and_never_in_scripts(
                 if text in value:
                     found += 1
                     assert is_secret_path(registration, path), (registration.name, path)
-                    assert path not in ("create", "delete"), (registration.name, path)
+                    assert path not in ("create", "update", "delete"), (registration.name, path)
     # Each node: its Secret and its bootstrap kubeconfig hold the token, six commands the key.
     assert found >= 3 * (2 + 6)
     for command in recording.of_type(COMMAND):
-        for field in ("create", "delete"):
+        for field in ("create", "update", "delete"):
             script = command.inputs.get(field, "")
             assert not any(text in script for text in texts), (command.name, field)
 
@@ -661,6 +661,25 @@ def test_start_changes_with_the_kubelet_config(config: Callable, run: Callable) 
     )
 
 
+def test_a_connection_change_changes_nothing_but_the_connection(
+    config: Callable, run: Callable
+) -> None:
+    """What preview shows for a new key, port, host key or bastion: each command's connection
+    changes (it runs again), its scripts and stdin do not, so no start names a new file."""
+    ssh = {
+        "privateKey": make_ssh_key(),
+        "port": 2222,
+        "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAnew",
+        "bastion": {"host": "10.0.9.9"},
+    }
+    before, after = run(config(nodes=2)), run(config(nodes=2, ssh=ssh))
+    for command in before.of_type(COMMAND):
+        changed = after.named(command.name)
+        assert changed.inputs["connection"] != command.inputs["connection"], command.name
+        unchanged = {k: v for k, v in command.inputs.items() if k != "connection"}
+        assert {k: v for k, v in changed.inputs.items() if k != "connection"} == unchanged
+
+
 def test_start_does_not_change_with_the_token(config: Callable, run: Callable) -> None:
     settings = config(nodes=1)
     a, b = run(settings, stack="a"), run(settings, stack="b")
@@ -753,3 +772,61 @@ def test_each_node_is_reached_with_its_own_host_key(config: Callable, run: Calla
     recording = run(config(nodes=nodes, ssh=ssh))
     assert recording.named("node-0-prepare").inputs["connection"]["hostKey"] == own
     assert recording.named("node-1-prepare").inputs["connection"]["hostKey"] == shared
+
+
+# --- how commands run on a node ---------------------------------------------------------------
+
+
+def scripts(command: Registration) -> dict[str, str]:
+    return {
+        field: command.inputs[field]
+        for field in ("create", "update", "delete")
+        if field in command.inputs
+    }
+
+
+def test_no_command_gets_its_previous_output_in_its_environment(
+    config: Callable, run: Callable
+) -> None:
+    """pulumi-command sets PULUMI_COMMAND_STDOUT/STDERR over SSH by default; sshd refuses them
+    unless AcceptEnv allows, and the provider warns on every update."""
+    commands = run(config(nodes=2)).of_type(COMMAND)
+    assert len(commands) == 12
+    for command in commands:
+        assert command.inputs.get("addPreviousOutputInEnv") is False, command.name
+
+
+def test_with_become_sudo_every_script_runs_through_sudo_and_contents_stay_in_stdin(
+    config: Callable, run: Callable, ssh_key: str
+) -> None:
+    as_root = run(config(nodes=1))
+    with_sudo = run(
+        config(nodes=1, ssh={"user": "ubuntu", "privateKey": ssh_key, "become": "sudo"})
+    )
+    commands = with_sudo.of_type(COMMAND)
+    assert len(commands) == 6
+    for command in commands:
+        plain = as_root.named(command.name)
+        assert command.inputs["connection"]["user"] == "ubuntu"
+        assert command.inputs.get("stdin") == plain.inputs.get("stdin"), command.name
+        assert set(scripts(command)) == set(scripts(plain)), command.name
+        for field, script in scripts(command).items():
+            # One non-interactive sudo running the very script root would run, word for word.
+            head, _, rest = script.partition("\n")
+            assert head == "sudo -n sh -c \"$(cat <<'KUBELET_BOOTSTRAP_SCRIPT'", command.name
+            assert rest == f'{scripts(plain)[field]}\nKUBELET_BOOTSTRAP_SCRIPT\n)"', field
+
+
+def test_each_command_claims_what_it_writes_or_starts_under_its_own_name(
+    config: Callable, run: Callable
+) -> None:
+    """The node's records of who holds a file or the kubelet name the command: a renamed
+    node's new commands hold them apart from the old ones, whose deletes run last."""
+    recording = run(config(nodes=2))
+    for node in node_names(2):
+        for key in (*FILE_KEYS, "start-kubelet"):
+            command = recording.named(f"{node}-{key}")
+            for field in ("create", "update", "delete"):
+                assert f"owner='{command.name}'\n" in command.inputs[field], (command.name, field)
+        assert "update" not in recording.named(f"{node}-prepare").inputs
+        assert "delete" not in recording.named(f"{node}-prepare").inputs

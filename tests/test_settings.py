@@ -486,6 +486,12 @@ BAD_SETTINGS = [
         id="unit-file-outside-systemd",
     ),
     pytest.param(
+        lambda f: {"kubelet": {"resolvConf": "resolv.conf"}},
+        "kubelet.resolvConf: 'resolv.conf' is neither 'auto' nor an absolute path without spaces"
+        " or shell characters",
+        id="resolv-conf-relative",
+    ),
+    pytest.param(
         lambda f: {"apiserver": "https://10.0.0.10:6443"},
         "apiserver: unknown key; did you mean 'apiServer'?",
         id="unknown-top-level-key",
@@ -529,6 +535,17 @@ BAD_SETTINGS = [
         lambda f: {"ssh": {"privateKey": f.ssh_key, "privateKeyFile": str(f.key_file)}},
         "ssh: set exactly one of privateKeyFile and privateKey (a secret)",
         id="ssh-both-keys",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "user": "ubuntu"}},
+        "ssh: user 'ubuntu' is not root, and every script on the nodes needs root: set"
+        " ssh.become: sudo (passwordless sudo for 'ubuntu')",
+        id="ssh-non-root-user-without-become",
+    ),
+    pytest.param(
+        lambda f: {"ssh": {"privateKey": f.ssh_key, "user": "ubuntu", "become": "su"}},
+        "ssh.become: Input should be 'sudo' (got 'su')",
+        id="ssh-become-not-sudo",
     ),
     pytest.param(
         lambda f: {"ssh": {"privateKeyFile": str(f.missing)}},
@@ -694,7 +711,7 @@ def test_well_typed_extra_config_is_accepted_and_merged(files: Files) -> None:
         "logging": {"format": "json"},
         "crashLoopBackOff": {"maxContainerRestartPeriod": "5m"},
         "staticPodURLHeader": {"X-Node": ["a", "b"]},
-        "resolvConf": "/run/systemd/resolve/resolv.conf",
+        "staticPodPath": "/etc/kubernetes/manifests",
     }
     config = settings_for(files, {"kubelet": {"extraConfig": extra}})
     recording = engine.run_program(config, "test", clock=FIXED_CLOCK)
@@ -716,6 +733,7 @@ OWNED_FIELDS = {
     "kubeAPIQPS": "kubelet.kubeAPIQPS",
     "kubeAPIBurst": "kubelet.kubeAPIBurst",
     "registryPullQPS": "kubelet.registryPullQPS",
+    "resolvConf": "kubelet.resolvConf",
 }
 
 
