@@ -26,9 +26,10 @@ import pytest
 
 from components import rendering
 from components.rendering import NodeFile
-from components.settings import KubeletSettings, NodeSettings
+from components.settings import Settings, load_settings
 from lab import nodes
 from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
+from tests.factories import make_certificate, make_ssh_key, stack_config
 
 pytestmark = pytest.mark.e2e
 
@@ -256,41 +257,63 @@ def test_a_node_has_what_a_kubelet_needs(lab: Lab) -> None:
     assert not Path("/run/lab-own-run").exists()
 
 
-def test_the_projects_scripts_run_on_a_node(lab: Lab) -> None:
-    kubelet = KubeletSettings(healthzTimeoutSeconds=30)
-    node = NodeSettings(name=NODE3, address=lab.node(NODE3)["address"])
+def _settings(tmp_path: Path, name: str, address: str, **kubelet: object) -> Settings:
+    """Valid settings for one lab node, as a stack would give them."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text(make_certificate(ca=True))
+    raw = stack_config(ca, make_ssh_key(), [{"name": name, "address": address}], kubelet=kubelet)
+    return load_settings({key.split(":", 1)[1]: value for key, value in raw.items()})
+
+
+def _install(lab: Lab, name: str, path: str, mode: str, content: str) -> None:
+    scripts = rendering.file_scripts(path, mode, f"lab-{Path(path).name}")
+    out = lab.ssh_ok(name, scripts.create, stdin=content)
+    assert out.strip() == hashlib.sha256(content.encode()).hexdigest()
+
+
+def test_the_projects_scripts_run_on_a_node(lab: Lab, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, NODE3, lab.node(NODE3)["address"], healthzTimeoutSeconds=30)
+    kubelet, node = settings.kubelet, settings.nodes[0]
     unit = NodeFile(
         "kubelet-unit", kubelet.unit_file, "0600", rendering.kubelet_unit(kubelet, node)
     )
-    for path, mode, content in (
-        (kubelet.binary, "0755", FAKE_KUBELET),
-        (unit.path, unit.mode, unit.content),
-    ):
-        out = lab.ssh_ok(NODE3, rendering.install_file_script(path, mode), stdin=content)
-        assert out.strip() == hashlib.sha256(content.encode()).hexdigest()
+    _install(lab, NODE3, kubelet.binary, "0755", FAKE_KUBELET)
+    _install(lab, NODE3, unit.path, unit.mode, unit.content)
+    # What TLS bootstrap writes once the client certificate is issued: the gate waits for it.
+    _install(lab, NODE3, kubelet.kubeconfig, "0600", "issued\n")
     lab.ssh_ok(NODE3, rendering.prepare_node_script(kubelet))
-    start = rendering.start_kubelet_script(kubelet, node, [unit])
+    scripts = rendering.kubelet_scripts(settings, node, [unit], f"{NODE3}-start-kubelet")
 
-    assert "is healthy" in lab.ssh_ok(NODE3, start)
+    assert "is healthy" in lab.ssh_ok(NODE3, scripts.create)
     assert _get_with_retries(f"http://{node.address}:{kubelet.port}/") == "ok"
-    lab.ssh_ok(NODE3, start)
-    assert calls_matching(NODE3, lab, "systemctl", "restart", "kubelet.service") == 2
-    assert calls_matching(NODE3, lab, "systemctl", "enable", "kubelet.service") == 2
+    # Pulumi runs a command's update on later changes, never its create again.
+    assert "not restarted" in lab.ssh_ok(NODE3, scripts.update)
+    assert calls_matching(NODE3, lab, "systemctl", "restart", "kubelet.service") == 1
+    assert calls_matching(NODE3, lab, "systemctl", "enable", "kubelet.service") == 1
 
     pid = main_pid(lab, NODE3, "kubelet.service")
-    lab.ssh_ok(NODE3, rendering.stop_kubelet_script(kubelet, node))
+    lab.ssh_ok(NODE3, scripts.delete)
     assert not nodes.is_alive(pid)
     assert lab.ssh(NODE3, "systemctl is-enabled kubelet.service").stdout == "disabled\n"
     assert calls_matching(NODE3, lab, "systemctl", "disable", "--now", "kubelet.service") == 1
 
 
-def test_a_kubelet_that_cannot_start_shows_its_journal(lab: Lab) -> None:
-    kubelet = KubeletSettings(binary="/opt/k8s/bin/no-such-kubelet", healthzTimeoutSeconds=10)
-    node = NodeSettings(name=NODE1, address=lab.node(NODE1)["address"])
-    unit = rendering.kubelet_unit(kubelet, node)
-    lab.ssh_ok(NODE1, rendering.install_file_script(kubelet.unit_file, "0600"), stdin=unit)
+def test_a_kubelet_that_cannot_start_shows_its_journal(lab: Lab, tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path,
+        NODE1,
+        lab.node(NODE1)["address"],
+        binary="/opt/k8s/bin/no-such-kubelet",
+        healthzTimeoutSeconds=10,
+    )
+    kubelet, node = settings.kubelet, settings.nodes[0]
+    unit = NodeFile(
+        "kubelet-unit", kubelet.unit_file, "0600", rendering.kubelet_unit(kubelet, node)
+    )
+    _install(lab, NODE1, unit.path, unit.mode, unit.content)
     lab.ssh_ok(NODE1, rendering.prepare_node_script(kubelet))
-    result = lab.ssh(NODE1, rendering.start_kubelet_script(kubelet, node, []))
+    scripts = rendering.kubelet_scripts(settings, node, [unit], f"{NODE1}-start-kubelet")
+    result = lab.ssh(NODE1, scripts.create)
     assert result.returncode == 1
     assert "did not report healthy" in result.stderr
     assert "status=203/EXEC" in result.stderr

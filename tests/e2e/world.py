@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from lab import cluster, control_plane, workers
+from lab import cluster, control_plane, nodes, workers
 from lab.stack import LabStack
-from tests.e2e.lab_client import Lab
+from tests.e2e.lab_client import NODE_COUNT, Lab
 
 STACK_NODES = 3
 STACK_NAME = "e2e"
@@ -125,6 +125,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(lab: Lab) -> Iterator[World]:
+    """Fresh nodes (whatever ran on them before) and a fresh control plane."""
+    lab = Lab(lab.state_dir, nodes.up(NODE_COUNT, lab.state_dir))
     plane = control_plane.control_plane()
     control_plane.down(plane, wipe=True)
     control_plane.up(plane)
