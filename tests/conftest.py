@@ -1,15 +1,19 @@
-"""Shared fixtures: a CA file, an SSH key, and a way to run the program offline."""
+"""Shared fixtures: a CA file, an SSH key, a way to run the program offline, and the fake
+Kubernetes API with a client for it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
+from components.kube_client import api_client
 from offline.engine import Recording, run_program
 from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key, stack_config
+from tests.fake_apiserver import FakeApiServer
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +46,15 @@ def run() -> Callable[[dict[str, Any]], Recording]:
         return run_program(config, stack, clock=FIXED_CLOCK)
 
     return execute
+
+
+@pytest.fixture
+def server() -> Iterator[FakeApiServer]:
+    with FakeApiServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def api(server: FakeApiServer) -> client.ApiClient:
+    """A real kubernetes client for the fake API server (tests may narrow it to one API)."""
+    return api_client(server.kubeconfig())

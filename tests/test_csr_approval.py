@@ -153,12 +153,6 @@ def not_after_of(server: FakeApiServer, name: str) -> str:
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as fake:
-        yield fake
-
-
 def certificates_api(kubeconfig: str) -> client.CertificatesV1Api:
     """The client the provider makes from the admin kubeconfig."""
     return client.CertificatesV1Api(api_client(kubeconfig))

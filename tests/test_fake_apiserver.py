@@ -15,7 +15,6 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,12 +43,6 @@ from tests.kubelet_csrs import (
     request_of,
     to_model,
 )
-
-
-@pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as fake:
-        yield fake
 
 
 def certificates_api(server: FakeApiServer, token: str | None = None) -> client.CertificatesV1Api:

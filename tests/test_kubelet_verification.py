@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
 from components import kubelet_verification
-from components.kube_client import api_client
 from components.kubelet_api_check import KubeletApiCheckProvider
 from components.kubelet_verification import (
     KubeletTarget,
@@ -23,17 +21,6 @@ from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet
 
 IDENTITY = "system:serviceaccount:kube-system:kubelet-api-verification"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(server: FakeApiServer) -> client.ApiClient:
-    return api_client(server.kubeconfig())
 
 
 @pytest.fixture

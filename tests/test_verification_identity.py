@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 
 import pytest
-from kubernetes import client
 
 from components import verification_identity
-from components.kube_client import api_client
 from components.verification_identity import IdentityError, VerificationIdentity
 from tests.fake_apiserver import FakeApiServer
 
 NAME = "kubelet-api-verification"
 SUBJECT = {"kind": "ServiceAccount", "name": NAME, "namespace": "kube-system"}
 OURS = {"app.kubernetes.io/managed-by": "kubelet-bootstrap"}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(server: FakeApiServer) -> client.ApiClient:
-    return api_client(server.kubeconfig())
 
 
 def may_read_metrics(server: FakeApiServer, token: str) -> bool:
