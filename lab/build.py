@@ -1,4 +1,4 @@
-"""Builds every lab binary with the ordinary `go` command, at the versions in `lab/pins.toml`.
+"""Builds every lab binary with the ordinary `go` command, at the versions in `lab/pins.py`.
 
 Nothing is downloaded prebuilt: each binary comes from modules the Go module proxy serves.
 A binary is rebuilt only when what it is built from changed (its pins, or our own source
@@ -19,20 +19,19 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab import paths
+from lab.pins import PINS
 from lab.processes import LabError
 
 LAB_GO = paths.REPO / "lab" / "go"
-PINS_FILE = paths.REPO / "lab" / "pins.toml"
 
 
 def load_pins() -> dict:
-    return tomllib.loads(PINS_FILE.read_text())
+    return PINS
 
 
 @dataclass(frozen=True)
@@ -226,14 +225,15 @@ def targets(pins: dict) -> list[Target]:
     ]
 
 
-def build(force: bool = False) -> list[tuple[str, str, float]]:
-    """Build what is stale; return (target, outcome, seconds) per target."""
+def build(force: bool = False, chosen: list[Target] | None = None) -> list[tuple[str, str, float]]:
+    """Build what is stale of `chosen` (every target by default); return (target, outcome,
+    seconds) per target."""
     paths.bin_dir().mkdir(parents=True, exist_ok=True)
     paths.plugins_dir().mkdir(parents=True, exist_ok=True)
     stamps_dir = paths.lab_dir() / "stamps"
     stamps_dir.mkdir(exist_ok=True)
     report = []
-    for target in targets(load_pins()):
+    for target in targets(load_pins()) if chosen is None else chosen:
         stamp = stamps_dir / f"{target.name.replace(' ', '-')}.sha256"
         fingerprint = target.fingerprint()
         present = all(output.exists() for output in target.outputs)
