@@ -5,47 +5,50 @@ Each node is a network namespace behind one host bridge, with its own hostname, 
 into that root. The program's remote commands thus run as they would on a worker, and a test
 can look at what they left behind in the node's upper dir.
 
-This module is the host side: it builds and removes the nodes (`python -m lab.nodes up
---count 3` / `down`) and offers helpers for tests. Into each node it installs the stand-ins of
-lab/node_services.py as the node's systemctl, journalctl, swapoff and swapon.
+This module is the host side: it builds the nodes' roots and sshd, brings the lab up and down
+(`python -m lab.nodes up --count 3` / `down`) and offers helpers for tests; the network comes
+from lab/node_network.py, the removal of leftovers from lab/node_teardown.py. Into each node it
+installs the stand-ins of lab/node_services.py as its systemctl, journalctl, swapoff and swapon.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-from lab.node_services import CALL_LOG
-from lab.unit_processes import PROCESS_STOP_TIMEOUT, SERVICE_PATH, is_alive, wait_gone
-
-# --- the lab network: private addresses on a bridge that only this machine has --------------------
-
-BRIDGE = "kblab0"
-HOST_ADDRESS = "10.77.0.1"
-PREFIX_LENGTH = 24
-NETNS_PREFIX = "kblab-node"
-VETH_PREFIX = "kblab-v"
-SSH_PORT = 22
-MAX_NODES = 200
-
-# As in lab/paths.py, `LAB_DIR` moves the lab's directory; the nodes live in its `nodes/`
-# unless --state-dir says otherwise.
-DEFAULT_STATE_DIR = (
-    Path(os.environ.get("LAB_DIR", Path(__file__).resolve().parent.parent / ".lab")) / "nodes"
+from lab import paths
+from lab.node_network import (
+    BRIDGE,
+    HOST_ADDRESS,
+    MAX_NODES,
+    LabError,
+    Node,
+    create_bridge,
+    create_node_network,
+    run,
 )
-SSHD = "/usr/sbin/sshd"
+from lab.node_services import CALL_LOG
+from lab.node_teardown import (
+    SSHD,
+    mount_points_under,
+    read_pid,
+    remove_leftovers,
+    stop_processes,
+)
+from lab.unit_processes import SERVICE_PATH, is_alive
+
+# The nodes live in the lab directory's `nodes/` (`LAB_DIR` moves it) unless --state-dir says
+# otherwise.
+DEFAULT_STATE_DIR = paths.lab_dir() / "nodes"
+SSH_PORT = 22
 SSHD_PRIVSEP_DIR = Path("/run/sshd")
 SSHD_START_TIMEOUT = 30.0
 HOST_TOOLS = ("ip", "nsenter", "unshare", "mount", "umount", "chroot", "ssh-keygen", "sysctl")
@@ -74,33 +77,6 @@ STAND_IN_LINKS = {
     "swapoff": Path("/usr/sbin/swapoff"),
     "swapon": Path("/usr/sbin/swapon"),
 }
-
-
-class LabError(RuntimeError):
-    """The lab could not be built or removed; the message says which step and why."""
-
-
-@dataclass(frozen=True)
-class Node:
-    """One lab node, numbered from 1; every name and address derives from the number."""
-
-    index: int
-
-    @property
-    def name(self) -> str:
-        return f"{NETNS_PREFIX}{self.index}"
-
-    @property
-    def netns(self) -> str:
-        return self.name
-
-    @property
-    def address(self) -> str:
-        return f"10.77.0.{10 + self.index}"
-
-    @property
-    def veth(self) -> str:
-        return f"{VETH_PREFIX}{self.index}"
 
 
 # --- state dir layout -----------------------------------------------------------------------------
@@ -141,31 +117,7 @@ def in_node(root: Path, path: Path) -> Path:
     return root / path.relative_to("/")
 
 
-# --- running host commands ------------------------------------------------------------------------
-
-
-def run(
-    argv: Sequence[str],
-    *,
-    check: bool = True,
-    stdin: str | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Runs a host command, capturing output; a failure raises with its stderr, so a broken
-    step names itself instead of leaving a half-built lab."""
-    result = subprocess.run(
-        list(argv), input=stdin, capture_output=True, text=True, check=False, env=env
-    )
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip()
-        raise LabError(f"`{shlex.join(argv)}` failed with {result.returncode}: {detail}")
-    return result
-
-
-def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
-    """Runs `ip`, inside a node's network namespace when one is given, and returns its output."""
-    prefix = ["ip", "-n", netns] if netns else ["ip"]
-    return run([*prefix, *args], check=check).stdout
+# --- the host -------------------------------------------------------------------------------------
 
 
 def require_host() -> None:
@@ -175,15 +127,6 @@ def require_host() -> None:
     missing = [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
     if missing:
         raise LabError(f"the lab nodes need these host tools: {', '.join(missing)}")
-
-
-def read_pid(path: Path) -> int | None:
-    """The pid in a pid file, or None when the file is missing, empty or garbled (a crash)."""
-    try:
-        first = path.read_text().split()[0]
-    except (OSError, IndexError):
-        return None
-    return int(first) if first.isdigit() else None
 
 
 def ensure_openssh() -> None:
@@ -250,75 +193,6 @@ def write_file(path: Path, text: str, mode: int = 0o644) -> None:
     tmp.write_text(text)
     tmp.chmod(mode)
     tmp.replace(path)
-
-
-# --- network --------------------------------------------------------------------------------------
-
-
-def check_subnet_free() -> None:
-    """Refuses to build the bridge when 10.77.0.0/24 is already in use on this machine."""
-    taken = [line for line in ip("-o", "-4", "addr", "show").splitlines() if " 10.77.0." in line]
-    routes = ip("-4", "route", "show", "to", "match", HOST_ADDRESS).splitlines()
-    taken += [line for line in routes if not line.startswith("default")]
-    if taken:
-        raise LabError(f"the lab subnet 10.77.0.0/24 is already in use: {taken}")
-
-
-def disable_host_ipv6(ifname: str) -> None:
-    """Keeps a lab interface off IPv6 so it sends nothing (no router solicitations, no DAD)."""
-    knob = Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6")
-    if knob.exists():
-        knob.write_text("1")
-
-
-def create_bridge() -> None:
-    """Creates the host side of the lab: a bridge holding the host's lab address, which does
-    not forward what the nodes send elsewhere (until someone sets the global ip_forward)."""
-    check_subnet_free()
-    ip("link", "add", BRIDGE, "type", "bridge")
-    disable_host_ipv6(BRIDGE)
-    Path(f"/proc/sys/net/ipv4/conf/{BRIDGE}/forwarding").write_text("0")
-    ip("addr", "add", f"{HOST_ADDRESS}/{PREFIX_LENGTH}", "dev", BRIDGE)
-    ip("link", "set", BRIDGE, "up")
-
-
-def create_node_network(node: Node) -> None:
-    """Gives a node its network namespace, a veth into the bridge, its address and a default
-    route via the host (which does not forward: a node reaches only the lab subnet)."""
-    ip("netns", "add", node.netns)
-    if Path("/proc/sys/net/ipv6").exists():
-        run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                node.netns,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ]
-        )
-    ip("link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns)
-    disable_host_ipv6(node.veth)
-    ip("link", "set", node.veth, "master", BRIDGE, "up")
-    ip("addr", "add", f"{node.address}/{PREFIX_LENGTH}", "dev", "eth0", netns=node.netns)
-    ip("link", "set", "lo", "up", netns=node.netns)
-    ip("link", "set", "eth0", "up", netns=node.netns)
-    ip("route", "add", "default", "via", HOST_ADDRESS, netns=node.netns)
-
-
-def lab_netns() -> list[str]:
-    """The lab's network namespaces that exist now, whoever created them."""
-    names = (line.split()[0] for line in ip("netns", "list").splitlines() if line.strip())
-    return [name for name in names if name.startswith(NETNS_PREFIX)]
-
-
-def lab_links() -> list[str]:
-    """The lab's host interfaces that exist now: veths first, the bridge last."""
-    names = [line.split(":")[1].strip().split("@")[0] for line in ip("-o", "link").splitlines()]
-    veths = [name for name in names if name.startswith(VETH_PREFIX)]
-    return veths + [name for name in names if name == BRIDGE]
 
 
 # --- the node's root ------------------------------------------------------------------------------
@@ -517,111 +391,13 @@ def load_state(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, object]:
     return json.loads(state_file(state_dir).read_text())
 
 
-# --- down -----------------------------------------------------------------------------------------
-
-
-def send_signal(pids: Iterable[int], sig: signal.Signals) -> None:
-    """Signals processes that may already be gone."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
-def stop_processes(list_pids: Callable[[], list[int]], what: str) -> None:
-    """Stops processes (TERM, then KILL) until the listing comes back empty; re-lists because
-    a dying process may have started others."""
-    for _ in range(5):
-        pids = [pid for pid in list_pids() if pid != os.getpid()]
-        if not pids:
-            return
-        send_signal(pids, signal.SIGTERM)
-        if not wait_gone(pids, PROCESS_STOP_TIMEOUT):
-            send_signal(pids, signal.SIGKILL)
-            wait_gone(pids, PROCESS_STOP_TIMEOUT)
-    raise LabError(f"processes of {what} keep running: {list_pids()}")
-
-
-def netns_pids(netns: str) -> list[int]:
-    """Every process in a network namespace, whatever its root or parent."""
-    return [int(pid) for pid in ip("netns", "pids", netns, check=False).split()]
-
-
-def pids_rooted_under(path: Path) -> list[int]:
-    """Processes whose root is inside the state dir (chrooted into a node), even if they left
-    the node's network namespace or the namespace is gone."""
-    prefix = str(path)
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            root = os.readlink(entry / "root")
-        except OSError:
-            continue
-        if root == prefix or root.startswith(prefix + "/"):
-            found.append(int(entry.name))
-    return found
-
-
-def sshd_pids(state_dir: Path) -> list[int]:
-    """The nodes' sshd listeners by their pid files, which find them even when their network
-    namespace lost its name (the listener itself is not chrooted). sshd rewrites its command
-    line into one string, which still names the node's config."""
-    found = []
-    for pid_path in state_dir.glob(f"{NETNS_PREFIX}*/sshd.pid"):
-        pid = read_pid(pid_path)
-        try:
-            exe = os.readlink(f"/proc/{pid}/exe")
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if exe == SSHD and str(pid_path.with_name("sshd_config")).encode() in cmdline:
-            found.append(pid)
-    return found
-
-
-def unescape_mount_path(text: str) -> str:
-    """Decodes the octal escapes (`\\040` for a space) of a /proc/self/mountinfo path."""
-    return text.encode().decode("unicode_escape").encode("latin-1").decode()
-
-
-def mount_points_under(path: Path) -> list[str]:
-    """Mount points at or below a path, in mount order (parents and lower mounts first)."""
-    prefix = str(path)
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = unescape_mount_path(line.split()[4])
-        if point == prefix or point.startswith(prefix + "/"):
-            points.append(point)
-    return points
-
-
-def unmount_under(path: Path) -> None:
-    """Unmounts everything below a path, topmost first (like `umount -R`), lazily where a mount
-    is still busy, and checks that nothing is left."""
-    for point in reversed(mount_points_under(path)):
-        if run(["umount", point], check=False).returncode != 0:
-            run(["umount", "-l", point], check=False)
-    left = mount_points_under(path)
-    if left:
-        raise LabError(f"could not unmount: {left}")
-
-
 def down(state_dir: Path = DEFAULT_STATE_DIR, *, purge: bool = False) -> None:
     """Removes every lab node, leftovers of a crashed run included, in reverse order of `up`:
     processes, mounts, namespaces, interfaces. Safe to run any number of times. Keys and logs
     stay (and upper dirs, for a post-mortem) unless `purge`."""
     require_host()
     state_dir = Path(state_dir).resolve()
-    for netns in lab_netns():
-        stop_processes(lambda netns=netns: netns_pids(netns), netns)
-    stop_processes(lambda: sshd_pids(state_dir), f"sshd of nodes in {state_dir}")
-    stop_processes(lambda: pids_rooted_under(state_dir), f"chroots under {state_dir}")
-    unmount_under(state_dir)
-    for netns in lab_netns():
-        ip("netns", "delete", netns)
-    for link in lab_links():
-        ip("link", "delete", link, check=False)
+    remove_leftovers(state_dir)
     state_file(state_dir).unlink(missing_ok=True)
     if purge and state_dir.exists():
         shutil.rmtree(state_dir)

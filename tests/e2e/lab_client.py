@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import nodes
+from lab import node_network, node_teardown
 
 # Three nodes for a stack and a spare one, for scenarios that add a node.
 NODE_COUNT = 4
@@ -58,11 +58,11 @@ class Lab:
 def assert_nothing_left(state_dir: Path) -> None:
     """No lab namespace, interface, mount or process survives `down`."""
     leftovers = {
-        "network namespaces": nodes.lab_netns(),
-        "interfaces": nodes.lab_links(),
-        "mounts": nodes.mount_points_under(state_dir),
-        "processes in node roots": nodes.pids_rooted_under(state_dir),
-        "sshd listeners": nodes.sshd_pids(state_dir),
+        "network namespaces": node_network.lab_netns(),
+        "interfaces": node_network.lab_links(),
+        "mounts": node_teardown.mount_points_under(state_dir),
+        "processes in node roots": node_teardown.pids_rooted_under(state_dir),
+        "sshd listeners": node_teardown.sshd_pids(state_dir),
     }
     left = {what: found for what, found in leftovers.items() if found}
     assert not left, f"`down` left {left}"

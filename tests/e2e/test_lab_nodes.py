@@ -27,13 +27,13 @@ import pytest
 from components import rendering
 from components.rendering import NodeFile
 from components.settings import Settings, load_settings
-from lab import nodes
+from lab import node_network, node_teardown, nodes
 from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
 from tests.factories import make_certificate, make_ssh_key, stack_config
 
 pytestmark = pytest.mark.e2e
 
-NODE1, NODE2, NODE3 = (f"{nodes.NETNS_PREFIX}{i}" for i in (1, 2, 3))
+NODE1, NODE2, NODE3 = (f"{node_network.NETNS_PREFIX}{i}" for i in (1, 2, 3))
 
 # Stands in for the kubelet binary: answers /healthz on 127.0.0.1:10248 and serves on the
 # node address's port 10250, which is all the start script and the host look at.
@@ -215,7 +215,7 @@ def test_a_unit_outlives_the_session_and_stops_on_request(lab: Lab) -> None:
     assert nodes.is_alive(pid), "the unit died with the SSH session"
     assert _eventually(lambda: Path(f"/proc/{pid}/cmdline").read_bytes() == SLEEPER_ARGV)
     assert Path(f"/proc/{pid}/root").resolve() == nodes.node_root(NODE1, lab.state_dir)
-    assert pid in nodes.netns_pids(NODE1)
+    assert pid in node_teardown.netns_pids(NODE1)
     assert lab.ssh_ok(NODE1, "systemctl is-active sleeper.service") == "active\n"
     assert lab.ssh(NODE2, "systemctl is-active sleeper.service").stdout == "inactive\n"
     journal = lab.ssh_ok(NODE1, "journalctl -u sleeper.service --no-pager -n 40")
