@@ -40,6 +40,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 lab: $(VENV)/.installed
 	$(PY) -m lab.build
 	$(PY) -m lab.pulumi_home setup
+	cd lab/go/providers && go vet ./... && go test ./...
+	cd lab/go/langhost && go vet ./...
 
 e2e: $(VENV)/.installed
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"kubelet-bootstrap.lab/providers/internal/rpc/rpctest"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 
@@ -47,7 +49,7 @@ func TestCheckFillsDefaultsAndMarksConnectionSecret(t *testing.T) {
 func TestCheckRejectsUnknownPropertiesAndBadValues(t *testing.T) {
 	p := newTestProvider(t, &recorder{})
 	resp, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Urn: testURN, Type: Token,
-		News: marshal(t, resource.PropertyMap{
+		News: rpctest.Marshal(t, resource.PropertyMap{
 			"connection": resource.NewObjectProperty(resource.PropertyMap{
 				"host": resource.NewStringProperty("h"), "hostkey": resource.NewStringProperty("typo"),
 				"dialErrorLimit": resource.NewNumberProperty(1.5),
@@ -73,7 +75,7 @@ func TestCheckRejectsUnknownPropertiesAndBadValues(t *testing.T) {
 func TestCheckMissingConnectionFails(t *testing.T) {
 	p := newTestProvider(t, &recorder{})
 	resp, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Urn: testURN, Type: Token,
-		News: marshal(t, resource.PropertyMap{"create": resource.NewStringProperty("true")})})
+		News: rpctest.Marshal(t, resource.PropertyMap{"create": resource.NewStringProperty("true")})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestCheckPassesUnknownsThrough(t *testing.T) {
 func TestUnknownResourceTypeIsAnError(t *testing.T) {
 	p := newTestProvider(t, &recorder{})
 	_, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Type: "command:local:Command",
-		News: marshal(t, resource.PropertyMap{})})
+		News: rpctest.Marshal(t, resource.PropertyMap{})})
 	if err == nil || !strings.Contains(err.Error(), "command:local:Command") {
 		t.Fatalf("err = %v", err)
 	}

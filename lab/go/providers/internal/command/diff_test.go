@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"kubelet-bootstrap.lab/providers/internal/rpc/rpctest"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 
@@ -40,7 +42,7 @@ func callDiff(t *testing.T, olds, news resource.PropertyMap) *pulumirpc.DiffResp
 	t.Helper()
 	p := newTestProvider(t, &recorder{})
 	resp, err := p.Diff(context.Background(), &pulumirpc.DiffRequest{
-		Urn: testURN, Type: Token, Id: "x", Olds: marshal(t, olds), News: marshal(t, news)})
+		Urn: testURN, Type: Token, Id: "x", Olds: rpctest.Marshal(t, olds), News: rpctest.Marshal(t, news)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestDiffIgnoreChanges(t *testing.T) {
 	news["create"] = resource.NewStringProperty("changed")
 	p := newTestProvider(t, &recorder{})
 	resp, err := p.Diff(context.Background(), &pulumirpc.DiffRequest{Urn: testURN, Type: Token,
-		Olds: marshal(t, baseState()), News: marshal(t, news), IgnoreChanges: []string{"create"}})
+		Olds: rpctest.Marshal(t, baseState()), News: rpctest.Marshal(t, news), IgnoreChanges: []string{"create"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,10 @@ import (
 	"sync"
 	"testing"
 
+	"kubelet-bootstrap.lab/providers/internal/rpc/rpctest"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
-	"google.golang.org/protobuf/types/known/structpb"
-
-	"kubelet-bootstrap.lab/providers/internal/rpc"
 )
 
 const testURN = "urn:pulumi:dev::kubelet-bootstrap::command:remote:Command::node-1-start"
@@ -63,62 +62,44 @@ func conn(t *testing.T, s *sshServer, extra resource.PropertyMap) resource.Prope
 	return resource.NewObjectProperty(m)
 }
 
-func marshal(t *testing.T, m resource.PropertyMap) *structpb.Struct {
-	t.Helper()
-	s, err := rpc.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func unmarshal(t *testing.T, s *structpb.Struct) resource.PropertyMap {
-	t.Helper()
-	m, err := rpc.Unmarshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // check runs Check and fails the test on failures.
 func check(t *testing.T, p *Provider, news resource.PropertyMap) resource.PropertyMap {
 	t.Helper()
-	resp, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Urn: testURN, Type: Token, News: marshal(t, news)})
+	resp, err := p.Check(context.Background(), &pulumirpc.CheckRequest{Urn: testURN, Type: Token, News: rpctest.Marshal(t, news)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(resp.Failures) > 0 {
 		t.Fatalf("check failures: %v", resp.Failures)
 	}
-	return unmarshal(t, resp.Inputs)
+	return rpctest.Unmarshal(t, resp.Inputs)
 }
 
 // createRes runs Create (not preview) and returns id and state.
 func createRes(t *testing.T, p *Provider, inputs resource.PropertyMap) (string, resource.PropertyMap, error) {
 	t.Helper()
 	resp, err := p.Create(context.Background(), &pulumirpc.CreateRequest{
-		Urn: testURN, Type: Token, Properties: marshal(t, inputs)})
+		Urn: testURN, Type: Token, Properties: rpctest.Marshal(t, inputs)})
 	if err != nil {
 		return "", nil, err
 	}
-	return resp.Id, unmarshal(t, resp.Properties), nil
+	return resp.Id, rpctest.Unmarshal(t, resp.Properties), nil
 }
 
 func updateRes(t *testing.T, p *Provider, olds, news resource.PropertyMap, preview bool) (resource.PropertyMap, error) {
 	t.Helper()
 	resp, err := p.Update(context.Background(), &pulumirpc.UpdateRequest{
-		Urn: testURN, Type: Token, Id: "x", Olds: marshal(t, olds), News: marshal(t, news), Preview: preview})
+		Urn: testURN, Type: Token, Id: "x", Olds: rpctest.Marshal(t, olds), News: rpctest.Marshal(t, news), Preview: preview})
 	if err != nil {
 		return nil, err
 	}
-	return unmarshal(t, resp.Properties), nil
+	return rpctest.Unmarshal(t, resp.Properties), nil
 }
 
 func deleteRes(t *testing.T, p *Provider, state resource.PropertyMap) error {
 	t.Helper()
 	_, err := p.Delete(context.Background(), &pulumirpc.DeleteRequest{
-		Urn: testURN, Type: Token, Id: "x", Properties: marshal(t, state)})
+		Urn: testURN, Type: Token, Id: "x", Properties: rpctest.Marshal(t, state)})
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"kubelet-bootstrap.lab/providers/internal/rpc/rpctest"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 
@@ -51,11 +53,11 @@ func TestPreviewRunsNothing(t *testing.T) {
 	inputs := check(t, p, program("h1", "c1"))
 	inputs["stdin"] = rpc.Computed()
 	resp, err := p.Create(context.Background(), &pulumirpc.CreateRequest{
-		Urn: testURN, Type: Token, Properties: marshal(t, inputs), Preview: true})
+		Urn: testURN, Type: Token, Properties: rpctest.Marshal(t, inputs), Preview: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	outs := unmarshal(t, resp.Properties)
+	outs := rpctest.Unmarshal(t, resp.Properties)
 	if len(calls) != 0 {
 		t.Fatalf("preview ran %v", calls)
 	}

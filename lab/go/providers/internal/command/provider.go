@@ -57,15 +57,7 @@ func (p *Provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 		return nil, err
 	}
 	checked, failures := shape.Check(Inputs, news)
-	inputs, err := rpc.Marshal(checked)
-	if err != nil {
-		return nil, err
-	}
-	resp := &pulumirpc.CheckResponse{Inputs: inputs}
-	for _, f := range failures {
-		resp.Failures = append(resp.Failures, &pulumirpc.CheckFailure{Property: f.Property, Reason: f.Reason})
-	}
-	return resp, nil
+	return rpc.CheckResponse(checked, failures)
 }
 
 // Diff: a change of triggers replaces, any other input change is an update.

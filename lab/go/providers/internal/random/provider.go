@@ -58,15 +58,7 @@ func (p *Provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 	}
 	checked, failures := shape.Check(Inputs, news)
 	failures = append(failures, validate(checked)...)
-	inputs, err := rpc.Marshal(checked)
-	if err != nil {
-		return nil, err
-	}
-	resp := &pulumirpc.CheckResponse{Inputs: inputs}
-	for _, f := range failures {
-		resp.Failures = append(resp.Failures, &pulumirpc.CheckFailure{Property: f.Property, Reason: f.Reason})
-	}
-	return resp, nil
+	return rpc.CheckResponse(checked, failures)
 }
 
 // Diff: every input forces a replacement. Old inputs are compared, not the state, whose

@@ -5,10 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"kubelet-bootstrap.lab/providers/internal/rpc/rpctest"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"golang.org/x/crypto/bcrypt"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"kubelet-bootstrap.lab/providers/internal/rpc"
 )
@@ -17,24 +18,6 @@ const (
 	stringURN   = "urn:pulumi:dev::kubelet-bootstrap::random:index/randomString:RandomString::node-1-token-id"
 	passwordURN = "urn:pulumi:dev::kubelet-bootstrap::random:index/randomPassword:RandomPassword::node-1-token-secret"
 )
-
-func marshal(t *testing.T, m resource.PropertyMap) *structpb.Struct {
-	t.Helper()
-	s, err := rpc.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func unmarshal(t *testing.T, s *structpb.Struct) resource.PropertyMap {
-	t.Helper()
-	m, err := rpc.Unmarshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // tokenInputs are bootstrap_token.py's inputs: length, upper=False, special=False.
 func tokenInputs(length float64) resource.PropertyMap {
@@ -55,7 +38,7 @@ func newProvider(t *testing.T) *Provider {
 
 func checkFailures(t *testing.T, urn string, news resource.PropertyMap) []string {
 	t.Helper()
-	resp, err := newProvider(t).Check(context.Background(), &pulumirpc.CheckRequest{Urn: urn, News: marshal(t, news)})
+	resp, err := newProvider(t).Check(context.Background(), &pulumirpc.CheckRequest{Urn: urn, News: rpctest.Marshal(t, news)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +78,11 @@ func TestCheckRules(t *testing.T) {
 func createVia(t *testing.T, urn string, inputs resource.PropertyMap, preview bool) (string, resource.PropertyMap) {
 	t.Helper()
 	resp, err := newProvider(t).Create(context.Background(), &pulumirpc.CreateRequest{
-		Urn: urn, Properties: marshal(t, inputs), Preview: preview})
+		Urn: urn, Properties: rpctest.Marshal(t, inputs), Preview: preview})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.Id, unmarshal(t, resp.Properties)
+	return resp.Id, rpctest.Unmarshal(t, resp.Properties)
 }
 
 func TestRandomStringIDIsResult(t *testing.T) {
@@ -148,7 +131,7 @@ func TestPreviewGeneratesNothing(t *testing.T) {
 func diff(t *testing.T, oldInputs, olds, news resource.PropertyMap) *pulumirpc.DiffResponse {
 	t.Helper()
 	resp, err := newProvider(t).Diff(context.Background(), &pulumirpc.DiffRequest{Urn: stringURN,
-		OldInputs: marshal(t, oldInputs), Olds: marshal(t, olds), News: marshal(t, news)})
+		OldInputs: rpctest.Marshal(t, oldInputs), Olds: rpctest.Marshal(t, olds), News: rpctest.Marshal(t, news)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +164,7 @@ func TestAnyChangeReplaces(t *testing.T) {
 
 func TestUnknownTypeIsAnError(t *testing.T) {
 	_, err := newProvider(t).Create(context.Background(), &pulumirpc.CreateRequest{
-		Urn: "urn:pulumi:dev::p::random:index/randomPet:RandomPet::x", Properties: marshal(t, resource.PropertyMap{})})
+		Urn: "urn:pulumi:dev::p::random:index/randomPet:RandomPet::x", Properties: rpctest.Marshal(t, resource.PropertyMap{})})
 	if err == nil || !strings.Contains(err.Error(), "randomPet") {
 		t.Fatalf("err = %v", err)
 	}

@@ -5,7 +5,10 @@ package rpc
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"kubelet-bootstrap.lab/providers/internal/shape"
 )
 
 // wire keeps secrets and unknowns in both directions: the providers announce
@@ -32,4 +35,17 @@ func Marshal(props resource.PropertyMap) (*structpb.Struct, error) {
 // Computed is the value of an output not known until the resource is created.
 func Computed() resource.PropertyValue {
 	return resource.MakeComputed(resource.NewStringProperty(""))
+}
+
+// CheckResponse is what Check answers: the checked inputs, and each failure by property.
+func CheckResponse(checked resource.PropertyMap, failures []shape.Failure) (*pulumirpc.CheckResponse, error) {
+	inputs, err := Marshal(checked)
+	if err != nil {
+		return nil, err
+	}
+	resp := &pulumirpc.CheckResponse{Inputs: inputs}
+	for _, f := range failures {
+		resp.Failures = append(resp.Failures, &pulumirpc.CheckFailure{Property: f.Property, Reason: f.Reason})
+	}
+	return resp, nil
 }
