@@ -1,0 +1,1 @@
+"""Operator tools beside the program: they write its inputs, and Pulumi never runs them."""
