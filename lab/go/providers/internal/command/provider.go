@@ -65,11 +65,7 @@ func (p *Provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumir
 	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
 		return nil, err
 	}
-	olds, err := rpc.Unmarshal(req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
-	news, err := rpc.Unmarshal(req.GetNews())
+	olds, news, err := rpc.UnmarshalPair(req.GetOlds(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +107,7 @@ func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*p
 	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
 		return nil, err
 	}
-	olds, err := rpc.Unmarshal(req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
-	news, err := rpc.Unmarshal(req.GetNews())
+	olds, news, err := rpc.UnmarshalPair(req.GetOlds(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}

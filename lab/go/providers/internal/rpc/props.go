@@ -49,3 +49,16 @@ func CheckResponse(checked resource.PropertyMap, failures []shape.Failure) (*pul
 	}
 	return resp, nil
 }
+
+// UnmarshalPair reads the old and new property maps of a Diff or Update request.
+func UnmarshalPair(olds, news *structpb.Struct) (resource.PropertyMap, resource.PropertyMap, error) {
+	o, err := Unmarshal(olds)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := Unmarshal(news)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, n, nil
+}
