@@ -13,6 +13,7 @@ from components.csr_approval import ServingCsrApproval
 from components.inventory import approval_entry, kubelet_target
 from components.kubelet_api_check import KubeletApiVerification
 from components.kubelet_node import KubeletNode
+from components.rollout import batches, describe, waits_for
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
 from components.stack_config import read_stack_config
@@ -36,6 +37,12 @@ cluster = pulumi.ResourceOptions(
 # 1. Bootstrap Token Auth and its RBAC (kubelet-bootstrap, csr-crb.yaml).
 rbac = BootstrapRbac(keep_on_destroy=not settings.rbac.delete_on_destroy, opts=cluster)
 
+# Restarts of running kubelets go in batches, each after the one before passed its gate.
+rollout = batches([node.name for node in settings.nodes], settings.rollout.batch_size)
+restart_after = waits_for(rollout)
+if settings.rollout.batch_size is not None:
+    pulumi.log.info(describe(rollout, settings.rollout.batch_size))
+
 nodes = {}
 for node in settings.nodes:
     # 2. A bootstrap token per node (kubeadm token create).
@@ -47,6 +54,7 @@ for node in settings.nodes:
         token,
         node_connection(settings.ssh, node),
         bootstrap_prerequisites=[rbac],
+        after=[nodes[name][1].restart for name in restart_after[node.name]],
     )
     nodes[node.name] = (token, kubelet)
 
@@ -60,7 +68,7 @@ approval = ServingCsrApproval(
         for node, (_, kubelet) in zip(settings.nodes, nodes.values(), strict=True)
     ],
     settings.csr_approval.timeout_seconds,
-    opts=pulumi.ResourceOptions(depends_on=[kubelet.start for _, kubelet in nodes.values()]),
+    opts=pulumi.ResourceOptions(depends_on=[kubelet.restart for _, kubelet in nodes.values()]),
 )
 
 # 5. Check each kubelet's API as the tutorial does with curl, unless turned off.
@@ -90,4 +98,5 @@ pulumi.export(
     {name: kubelet.bootstrap_kubeconfig_sha256 for name, (_, kubelet) in nodes.items()},
 )
 pulumi.export("rbac", rbac.names)
+pulumi.export("rolloutBatches", rollout)
 pulumi.export("servingCertificates", approval.approved)

@@ -2,10 +2,10 @@
 
 `bench.graph` runs this file through the same offline engine as `__main__.py`. It registers
 the same resources (same types, same parents, the same dependency edges) for `bench:nodes`
-nodes, but with constant, trivial inputs: no stack configuration is read beyond the node
-count, no settings are validated, no template is rendered, nothing is hashed, nothing is
-exported. What is left is the cost of registering the graph under the engine and the Pulumi
-SDK, which the program's time is divided by.
+nodes in restart batches of `bench:batchSize`, but with constant, trivial inputs: no stack
+configuration is read beyond those two, no settings are validated, no template is rendered,
+nothing is hashed, nothing is exported. What is left is the cost of registering the graph
+under the engine and the Pulumi SDK, which the program's time is divided by.
 
 The token expiration is the program's own dynamic resource: it does no work in the program,
 but its provider is pickled at every registration, which is SDK cost the baseline must pay too.
@@ -18,9 +18,11 @@ from pulumi_command import remote
 
 from components.csr_approval import ServingCsrApproval
 from components.kubelet_api_check import KubeletApiCheck
+from components.rollout import batches, waits_for
 from components.token_expiration import TokenExpiration
 
 NODES = pulumi.Config("bench").require_int("nodes")
+BATCH_SIZE = pulumi.Config("bench").get("batchSize")
 
 RBAC_ROLE = "approve-node-server-renewal-csr"
 RBAC_BINDINGS = (
@@ -52,10 +54,12 @@ for binding in RBAC_BINDINGS:
     )
 rbac.register_outputs({})
 
-starts = []
-for index in range(NODES):
-    name = f"node-{index}"
-
+names = [f"node-{index}" for index in range(NODES)]
+restart_after = waits_for(
+    batches(names, int(BATCH_SIZE) if BATCH_SIZE and BATCH_SIZE.isdigit() else BATCH_SIZE)
+)
+restarts = {}
+for name in names:
     token = pulumi.ComponentResource("kubelet-bootstrap:index:BootstrapToken", name, None, cluster)
     in_token = pulumi.ResourceOptions(parent=token)
     token_id = random.RandomString(f"{name}-token-id", length=6, opts=in_token)
@@ -92,11 +96,24 @@ for index in range(NODES):
         create="true",
         opts=pulumi.ResourceOptions(parent=node, depends_on=[*writes, prepare, secret, rbac]),
     )
-    starts.append(start)
+    restarts[name] = remote.Command(
+        f"{name}-restart-kubelet",
+        connection=CONNECTION,
+        update="true",
+        opts=pulumi.ResourceOptions(
+            parent=node,
+            depends_on=[start, *writes, *(restarts[other] for other in restart_after[name])],
+        ),
+    )
     node.register_outputs({})
 
 approval = ServingCsrApproval(
-    "serving-csr-approval", "", "", [], 60, opts=pulumi.ResourceOptions(depends_on=starts)
+    "serving-csr-approval",
+    "",
+    "",
+    [],
+    60,
+    opts=pulumi.ResourceOptions(depends_on=list(restarts.values())),
 )
 verification = pulumi.ComponentResource(
     "kubelet-bootstrap:index:KubeletApiVerification", "kubelet-api-verification"

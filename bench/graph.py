@@ -8,12 +8,15 @@ the same offline engine (`offline.engine.run_program`):
   edges) with constant inputs and no settings or rendering work.
 
 It prints one table: the best wall-clock time of each, their ratio, and the longest dependency
-chain of the program's graph. Times are printed, never asserted. The one property checked is
-that the longest chain is the same at every size: a node's kubelet must not wait on another
-node's resources, so adding nodes widens the graph without deepening it. The exit status is
-1 when the chain differs between sizes, 2 when the baseline no longer mirrors the program.
+chain of the program's graph, without `rollout.batchSize` and with each of `--batch-sizes`.
+Times are printed, never asserted. Two properties are checked. Without a batch size the
+longest chain is the same at every size: a node's kubelet must not wait on another node's
+resources, so adding nodes widens the graph without deepening it. With one, it is that chain
+plus one edge a batch after the first: it grows with the batches, not with the nodes. The exit
+status is 1 when either fails, 2 when the baseline no longer mirrors the program.
 
-    PYTHONPATH=. .venv/bin/python -m bench.graph [--sizes 10 100 1000] [--repeat N] [--memory]
+    PYTHONPATH=. .venv/bin/python -m bench.graph [--sizes 10 100 1000] [--batch-sizes 25% 10]
+        [--repeat N] [--memory]
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.rollout import batches
 from offline.engine import Recording, close_event_loops, run_program
 from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key, stack_config
 
 BASELINE_PROGRAM = Path(__file__).resolve().with_name("baseline_program.py")
 DEFAULT_SIZES = (10, 100, 1000)
+DEFAULT_BATCH_SIZES = ("25%", "10")
+"""A share (the same number of batches at every size) and a count (more batches with size)."""
 LARGE_SIZE = 1000
 """From this many nodes on, one timed run by default instead of three."""
 STACK = "bench"
@@ -148,20 +154,29 @@ class Inputs:
     ca_file: Path
     ssh_key: str
 
-    def program_config(self, nodes: int) -> dict[str, Any]:
-        return stack_config(self.ca_file, self.ssh_key, nodes=nodes)
+    def program_config(self, nodes: int, batch_size: str | None = None) -> dict[str, Any]:
+        rollout = {"batchSize": batch_size} if batch_size else None
+        return stack_config(self.ca_file, self.ssh_key, nodes=nodes, rollout=rollout)
 
 
-def baseline_config(nodes: int) -> dict[str, Any]:
-    return {"bench:nodes": nodes}
+def baseline_config(nodes: int, batch_size: str | None = None) -> dict[str, Any]:
+    return {"bench:nodes": nodes} | ({"bench:batchSize": batch_size} if batch_size else {})
 
 
-def run_real(inputs: Inputs, nodes: int) -> Recording:
-    return run_program(inputs.program_config(nodes), STACK, clock=FIXED_CLOCK)
+def run_real(inputs: Inputs, nodes: int, batch_size: str | None = None) -> Recording:
+    return run_program(inputs.program_config(nodes, batch_size), STACK, clock=FIXED_CLOCK)
 
 
-def run_baseline(nodes: int, stack: str = STACK) -> Recording:
-    return run_program(baseline_config(nodes), stack, clock=FIXED_CLOCK, program=BASELINE_PROGRAM)
+def run_baseline(nodes: int, stack: str = STACK, batch_size: str | None = None) -> Recording:
+    return run_program(
+        baseline_config(nodes, batch_size), stack, clock=FIXED_CLOCK, program=BASELINE_PROGRAM
+    )
+
+
+def batch_count(nodes: int, batch_size: str | None) -> int:
+    """How many restart batches the program makes of `nodes` nodes."""
+    size = int(batch_size) if batch_size and batch_size.isdigit() else batch_size
+    return len(batches([str(n) for n in range(nodes)], size))
 
 
 def timed(run: Callable[[], Recording]) -> tuple[float, Recording]:
@@ -192,6 +207,12 @@ class Row:
     chain: list[str]
     program_peak: int | None = None
     baseline_peak: int | None = None
+    batch_size: str | None = None
+    """`rollout.batchSize`, or None for none."""
+
+    @property
+    def batches(self) -> int:
+        return batch_count(self.nodes, self.batch_size)
 
     @property
     def ratio(self) -> float:
@@ -202,13 +223,15 @@ class Row:
         return edge_count(self.chain)
 
 
-def measure(inputs: Inputs, nodes: int, repeat: int, memory: bool) -> Row:
+def measure(
+    inputs: Inputs, nodes: int, repeat: int, memory: bool, batch_size: str | None = None
+) -> Row:
     """Best of `repeat` alternated runs of the program and the baseline at `nodes` nodes."""
     program_times, baseline_times = [], []
     for _ in range(repeat):
-        seconds, program = timed(lambda: run_real(inputs, nodes))
+        seconds, program = timed(lambda: run_real(inputs, nodes, batch_size))
         program_times.append(seconds)
-        seconds, baseline = timed(lambda: run_baseline(nodes))
+        seconds, baseline = timed(lambda: run_baseline(nodes, batch_size=batch_size))
         baseline_times.append(seconds)
     check_same_shape(program, baseline, nodes)
     row = Row(
@@ -217,16 +240,36 @@ def measure(inputs: Inputs, nodes: int, repeat: int, memory: bool) -> Row:
         program_s=min(program_times),
         baseline_s=min(baseline_times),
         chain=longest_path(dependency_graph(program)),
+        batch_size=batch_size,
     )
     if memory:
-        row.program_peak = peak_memory(lambda: run_real(inputs, nodes))
-        row.baseline_peak = peak_memory(lambda: run_baseline(nodes))
+        row.program_peak = peak_memory(lambda: run_real(inputs, nodes, batch_size))
+        row.baseline_peak = peak_memory(lambda: run_baseline(nodes, batch_size=batch_size))
     return row
 
 
 def chain_is_constant(rows: Sequence[Row]) -> bool:
-    """The property `make bench` checks: the same longest chain at every size."""
-    return len({row.chain_edges for row in rows}) <= 1
+    """Without a batch size, the same longest chain at every size."""
+    return len({row.chain_edges for row in rows if row.batch_size is None}) <= 1
+
+
+def chain_problems(rows: Sequence[Row]) -> list[str]:
+    """What breaks the properties `make bench` checks, one line each (see the module's doc)."""
+    problems = []
+    if not chain_is_constant(rows):
+        chains = {row.nodes: row.chain_edges for row in rows if row.batch_size is None}
+        problems.append(f"without rollout.batchSize the longest chain changes with nodes: {chains}")
+    unbatched = {row.nodes: row.chain_edges for row in rows if row.batch_size is None}
+    for row in rows:
+        if row.batch_size is None or row.nodes not in unbatched:
+            continue
+        expected = unbatched[row.nodes] + row.batches - 1
+        if row.chain_edges != expected:
+            problems.append(
+                f"rollout.batchSize {row.batch_size} at {row.nodes:,} nodes ({row.batches} "
+                f"batches): longest chain {row.chain_edges}, not {expected}"
+            )
+    return problems
 
 
 def default_repeat(nodes: int) -> int:
@@ -238,13 +281,16 @@ def default_repeat(nodes: int) -> int:
 
 def table(rows: Sequence[Row]) -> str:
     memory = any(row.program_peak is not None for row in rows)
-    header = ["nodes", "resources", "program s", "baseline s", "ratio", "longest chain"]
+    header = ["nodes", "batchSize", "batches", "resources", "program s", "baseline s", "ratio"]
+    header += ["longest chain"]
     if memory:
         header += ["program peak MiB", "baseline peak MiB"]
     lines = [header]
     for row in rows:
         cells = [
             f"{row.nodes:,}",
+            row.batch_size or "-",
+            f"{row.batches:,}",
             f"{row.resources:,}",
             f"{row.program_s:.3f}",
             f"{row.baseline_s:.3f}",
@@ -281,11 +327,14 @@ def footnotes(rows: Sequence[Row], repeats: Mapping[int, int]) -> str:
         "ratio = program s / baseline s; the baseline registers the same resources "
         f"({BASELINE_PROGRAM.name}) with constant inputs: no settings, no rendering.",
         "longest chain = dependency edges on the longest path of explicit `dependencies` "
-        "(parent -> child not counted); resources on it = edges + 1.",
+        "(parent -> child not counted); resources on it = edges + 1. batchSize = "
+        "rollout.batchSize: each batch's restarts wait for the batch before (one edge more a "
+        "batch); a restart runs nothing when created, so a first installation does not wait.",
     ]
-    if rows:
-        chain = " -> ".join(map(_short, rows[-1].chain))
-        notes.append(f"e.g. at {rows[-1].nodes:,} nodes: {chain}")
+    unbatched = [row for row in rows if row.batch_size is None]
+    if unbatched:
+        chain = " -> ".join(map(_short, unbatched[-1].chain))
+        notes.append(f"e.g. at {unbatched[-1].nodes:,} nodes: {chain}")
     return "\n".join(textwrap.fill(note, width=100, subsequent_indent="  ") for note in notes)
 
 
@@ -298,6 +347,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), metavar="NODES"
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        nargs="*",
+        default=list(DEFAULT_BATCH_SIZES),
+        metavar="SIZE",
+        help="rollout.batchSize values to run at each size besides none (a count or N%%)",
     )
     parser.add_argument(
         "--repeat",
@@ -328,22 +384,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Untimed warm-up: imports, template compilation, and a first shape check.
             check_same_shape(run_real(inputs, 1), run_baseline(1), 1)
             for nodes in args.sizes:
-                rows.append(measure(inputs, nodes, repeats[nodes], args.memory))
-                print(f"  measured {nodes:,} nodes", file=sys.stderr, flush=True)
+                for batch_size in (None, *args.batch_sizes):
+                    rows.append(measure(inputs, nodes, repeats[nodes], args.memory, batch_size))
+                    print(
+                        f"  measured {nodes:,} nodes, rollout.batchSize {batch_size or 'unset'}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         except ShapeMismatchError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
     print(table(rows))
     print()
     print(footnotes(rows, repeats))
-    if not chain_is_constant(rows):
-        chains = {row.nodes: row.chain_edges for row in rows}
-        print(
-            f"\nFAIL: the longest dependency chain changes with the number of nodes: {chains}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    problems = chain_problems(rows)
+    for problem in problems:
+        print(f"\nFAIL: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 Contents and secrets travel as the commands' stdin, never in a command string (pulumi-command
 prints the whole command on failure). No `triggers` are used: they always replace. The start
-command names the sha256 of every file the kubelet must restart for, so `pulumi preview` shows
-which kubelets restart; as any input change (the connection too) runs a command again, the
-start restarts only when those files changed since its last healthy start. A replacement or a
+command starts the kubelet the first time; the restart command names the sha256 of every file
+the kubelet must restart for, so `pulumi preview` shows which kubelets restart, and waits for
+the rollout batch before it (`components.rollout`). As any input change (the connection too)
+runs a command again, the restart restarts only when those files changed since the kubelet's
+last healthy start, and the start never restarts a kubelet it started before. A replacement or a
 rename still runs the old `delete` after the new `create`: the scripts' records on the node
 keep that `delete` from undoing what the new command just did (see `rendering.file_scripts`).
 """
@@ -30,7 +32,8 @@ class KubeletNode(pulumi.ComponentResource):
     bootstrap_kubeconfig_sha256: pulumi.Output[str]
     """sha256 of the bootstrap kubeconfig: secret, as it is derived from the token."""
     kubelet_endpoint: str
-    start: remote.Command
+    restart: remote.Command
+    """The node's last command: its kubelet started, or restarted, and healthy."""
 
     def __init__(
         self,
@@ -39,6 +42,7 @@ class KubeletNode(pulumi.ComponentResource):
         token: BootstrapToken,
         connection: remote.ConnectionArgs,
         bootstrap_prerequisites: Sequence[pulumi.Resource],
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubelet-bootstrap:index:KubeletNode", node.name, None, opts)
@@ -61,10 +65,20 @@ class KubeletNode(pulumi.ComponentResource):
         ] + [self._write(f.key, f.path, f.mode, f.content) for f in restart_files]
 
         prepare = self._command("prepare", rendering.prepare_node_script(kubelet))
-        self.start = self._command(
+        start = self._command(
             "start-kubelet",
             rendering.kubelet_scripts(settings, node, restart_files, f"{node.name}-start-kubelet"),
             depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],
+        )
+        # Created, it runs nothing: the start just started the kubelet with these files.
+        self.restart = self._command(
+            "restart-kubelet",
+            rendering.Scripts(
+                create=None,
+                update=rendering.restart_script(settings, node, restart_files),
+                delete=None,
+            ),
+            depends_on=[start, *writes, *after],
         )
         self.files_sha256 = {f.path: f.sha256 for f in restart_files}
         self.bootstrap_kubeconfig_sha256 = bootstrap.apply(rendering.sha256)
@@ -97,7 +111,8 @@ class KubeletNode(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] | None = None,
     ) -> remote.Command:
         """The node's command `<node>-<key>`, its scripts run as root (`ssh.become`); a
-        lone script runs on create and again on every update, and nothing on delete.
+        lone script runs on create and again on every update, and nothing on delete. A script
+        that is None runs nothing, and opens no connection.
 
         Its previous output is not put in its environment: sshd refuses those variables unless
         its AcceptEnv allows them, and pulumi-command then warns on every update.
@@ -109,7 +124,7 @@ class KubeletNode(pulumi.ComponentResource):
         return remote.Command(
             f"{self._name}-{key}",
             connection=self._connection,
-            create=as_root(create, self._become),
+            create=as_root(create, self._become) if create is not None else None,
             update=as_root(update, self._become) if update is not None else None,
             delete=as_root(delete, self._become) if delete is not None else None,
             stdin=stdin,

@@ -176,11 +176,12 @@ def node_files(settings: Settings, node: NodeSettings) -> list[NodeFile]:
 
 
 class Scripts(NamedTuple):
-    """What one command runs on the node: when created, when updated, and when deleted."""
+    """What one command runs on the node: when created, when updated, and when deleted
+    (None: nothing, and no connection is opened)."""
 
-    create: str
-    update: str
-    delete: str
+    create: str | None
+    update: str | None
+    delete: str | None
 
 
 def file_scripts(path: str, mode: str, owner: str) -> Scripts:
@@ -209,28 +210,41 @@ def prepare_node_script(kubelet: KubeletSettings) -> str:
     )
 
 
+def _kubelet_values(settings: Settings, node: NodeSettings) -> dict[str, Any]:
+    kubelet = settings.kubelet
+    return {
+        "kubelet": kubelet,
+        "node": node,
+        "api_server": settings.api_server,
+        "started": f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
+    }
+
+
 def kubelet_scripts(
     settings: Settings, node: NodeSettings, restart_files: list[NodeFile], owner: str
 ) -> Scripts:
-    """Start the kubelet, and stop it again when `owner` (the command's name) leaves the stack.
+    """Start the kubelet the first time, and stop it again when `owner` (the command's name)
+    leaves the stack.
 
-    The start script names the sha256 of `restart_files`: when one changes, it runs again and
-    restarts the kubelet; run again for anything else, it only checks the kubelet's health.
-    The stop script stops it only if no other resource started it since and its unit is still
-    the one this start started.
+    The start names the paths of `restart_files`, never their sha256: a change of them
+    restarts a running kubelet in its rollout batch (`restart_script`), not here. The stop
+    script stops it only if no other resource started it since and its unit is still the one
+    it was last started with.
     """
-    kubelet = settings.kubelet
-    unit = next(file for file in restart_files if file.path == kubelet.unit_file)
     values = {
-        "kubelet": kubelet,
-        "node": node,
+        **_kubelet_values(settings, node),
+        "files": restart_files,
         "owner": owner,
-        "record": f"{NODE_STATE_DIR}/claims/units/{kubelet.unit_name}",
-        "started": f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
+        "record": f"{NODE_STATE_DIR}/claims/units/{settings.kubelet.unit_name}",
     }
-    start = {"files": restart_files, "api_server": settings.api_server, **values}
     return Scripts(
-        create=render("start-kubelet.sh.j2", first=True, **start),
-        update=render("start-kubelet.sh.j2", first=False, **start),
-        delete=render("stop-kubelet.sh.j2", unit=unit, **values),
+        create=render("start-kubelet.sh.j2", first=True, **values),
+        update=render("start-kubelet.sh.j2", first=False, **values),
+        delete=render("stop-kubelet.sh.j2", **values),
     )
+
+
+def restart_script(settings: Settings, node: NodeSettings, restart_files: list[NodeFile]) -> str:
+    """Restart the kubelet when the sha256 of one of `restart_files`, which the script names,
+    differs from those of its last healthy start; then wait for its health gate."""
+    return render("restart-kubelet.sh.j2", files=restart_files, **_kubelet_values(settings, node))

@@ -228,6 +228,18 @@ def _load_ca(value: Any) -> Any:
     return CaCertificate(pem=data.decode("ascii"))
 
 
+def _batch_size(value: Any) -> int | str:
+    """A count of nodes, or a percentage of them; `pulumi config set` may give either as text."""
+    text = (
+        str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    )
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    if text.endswith("%") and text[:-1].isdigit() and 1 <= int(text[:-1]) <= 100:
+        return f"{int(text[:-1])}%"
+    raise fail(f"{value!r} is neither a count of nodes (1 or more) nor a percentage (1% to 100%)")
+
+
 def _load_private_key_file(value: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -252,6 +264,7 @@ SshHost = Annotated[str, AfterValidator(_ssh_host("ssh.port"))]
 BastionHost = Annotated[str, AfterValidator(_ssh_host("ssh.bastion.port"))]
 Duration = Annotated[str, BeforeValidator(_has_unit), AfterValidator(_duration)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+BatchSize = Annotated[int | str, BeforeValidator(_batch_size)]
 HostKey = Annotated[str, AfterValidator(_host_key)]
 CaCertificateFile = Annotated[CaCertificate, BeforeValidator(_load_ca)]
 PrivateKey = Annotated[SecretStr, AfterValidator(_check_private_key)]

@@ -36,6 +36,7 @@ from components.key_suggestions import suggest
 from components.setting_checks import (
     AbsolutePath,
     BastionHost,
+    BatchSize,
     CaCertificateFile,
     DnsName,
     Duration,
@@ -192,6 +193,11 @@ class RbacSettings(_Strict):
     """Take over objects that already exist instead of failing on them (AlreadyExists)."""
 
 
+class RolloutSettings(_Strict):
+    batch_size: BatchSize | None = None
+    """Restart running kubelets this many nodes (or this share of them) at a time."""
+
+
 class NodeSettings(_Strict):
     name: NodeName
     address: IpAddress
@@ -220,6 +226,7 @@ class Settings(_Strict):
     csr_approval: CsrApprovalSettings = CsrApprovalSettings()
     verification: VerificationSettings = VerificationSettings()
     rbac: RbacSettings = RbacSettings()
+    rollout: RolloutSettings = RolloutSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
     @field_validator("kubeconfig")

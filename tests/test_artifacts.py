@@ -594,6 +594,7 @@ SCRIPT_NAMES = (
     "start",
     "start-again",
     "stop",
+    "restart",
 )
 
 
@@ -609,6 +610,7 @@ def render_script(name: str, build: BuildSettings) -> str:
         "start": lambda: kubelet_scripts(settings).create,
         "start-again": lambda: kubelet_scripts(settings).update,
         "stop": lambda: kubelet_scripts(settings).delete,
+        "restart": lambda: restart_script(settings),
     }
     return scripts[name]()
 
@@ -620,6 +622,11 @@ def file_scripts(path: str | Path, mode: str, owner: str = "node-0-file") -> ren
 def kubelet_scripts(settings: Settings, owner: str = "node-0-start-kubelet") -> rendering.Scripts:
     node = settings.nodes[0]
     return rendering.kubelet_scripts(settings, node, rendering.node_files(settings, node), owner)
+
+
+def restart_script(settings: Settings) -> str:
+    node = settings.nodes[0]
+    return rendering.restart_script(settings, node, rendering.node_files(settings, node))
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
@@ -638,14 +645,18 @@ def test_shellcheck_check_fails_on_a_bad_script(script: str, code: str) -> None:
     assert code in shellcheck(script)
 
 
-def test_start_script_names_every_restart_file(build: BuildSettings) -> None:
+def test_restart_script_names_every_restart_file_and_the_start_script_none_of_their_sums(
+    build: BuildSettings,
+) -> None:
     settings = build()
     files = rendering.node_files(settings, settings.nodes[0])
 
-    script = kubelet_scripts(settings).create
+    restart, start = restart_script(settings), kubelet_scripts(settings)
 
     for file in files:
-        assert f"{file.path} sha256 {hashlib.sha256(file.content.encode()).hexdigest()}" in script
+        assert f"{file.path} sha256 {hashlib.sha256(file.content.encode()).hexdigest()}" in restart
+        assert file.path in start.create and file.path in start.update
+        assert not any(file.sha256 in script for script in start)
 
 
 class NodeRoot:
@@ -699,13 +710,13 @@ class NodeRoot:
         return result
 
     def apply(self, recording: Any, *, first: bool) -> None:
-        """The node's file commands, then its start: `create` the first time, then `update`
-        (pulumi-command runs `create` again when there is no `update`)."""
-        for key in ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit"):
-            self.run(recording.named(f"node-0-{key}"), self.field(recording, key, first))
-        self.run(
-            recording.named("node-0-start-kubelet"), self.field(recording, "start-kubelet", first)
-        )
+        """The node's file commands, then its start and restart: `create` the first time, then
+        `update` (pulumi-command runs `create` again when there is no `update`)."""
+        keys = ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit")
+        for key in (*keys, "start-kubelet", "restart-kubelet"):
+            command, field = recording.named(f"node-0-{key}"), self.field(recording, key, first)
+            if field in command.inputs:  # a restart's create runs nothing
+                self.run(command, field)
 
     @staticmethod
     def field(recording: Any, key: str, first: bool) -> str:
@@ -810,8 +821,22 @@ def test_start_that_times_out_healthy_without_a_client_certificate_says_bootstra
 
 
 @pytest.mark.parametrize(("active", "starts"), [(0, 0), (3, 1)], ids=["running", "stopped"])
-def test_a_start_run_again_with_the_same_files_only_starts_a_stopped_kubelet(
-    tmp_path: Path, build: BuildSettings, active: int, starts: int
+@pytest.mark.parametrize(
+    ("again", "says"),
+    [
+        (lambda s: kubelet_scripts(s).create, "started with these files already; not restarted"),
+        (lambda s: kubelet_scripts(s).update, "started by this stack already"),
+        (restart_script, "started with these files already; not restarted"),
+    ],
+    ids=["start-created-again", "start-updated", "restart-updated"],
+)
+def test_a_start_or_restart_run_again_with_the_same_files_only_starts_a_stopped_kubelet(
+    tmp_path: Path,
+    build: BuildSettings,
+    active: int,
+    starts: int,
+    again: Callable[[Settings], str],
+    says: str,
 ) -> None:
     settings = build()
     node = NodeRoot(tmp_path / "node")
@@ -821,15 +846,15 @@ def test_a_start_run_again_with_the_same_files_only_starts_a_stopped_kubelet(
         systemctl=f'echo "systemctl $*" >> {node.log}; [ "$1" != is-active ] || exit {active}'
     )
 
-    result = node.sh(start_script(settings))
+    result = node.sh(again(settings))
 
     assert result.returncode == 0, result.stderr
-    assert "not restarted" in result.stdout
+    assert says in result.stdout
     assert node.restarts() == 1
     assert node.calls().count("systemctl start kubelet.service") == starts
 
 
-def test_start_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
+def test_restart_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
     tmp_path: Path, build: BuildSettings
 ) -> None:
     settings = build()
@@ -839,7 +864,7 @@ def test_start_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
     config = Path(node.moved(settings.kubelet.config_file))
     config.write_text(config.read_text() + "maxPods: 7\n")
 
-    result = node.sh(start_script(settings))
+    result = node.sh(restart_script(settings))
 
     assert result.returncode == 1
     assert f"{config} on node-0 is not what the stack wrote" in result.stderr
@@ -1157,7 +1182,7 @@ def test_stop_leaves_a_kubelet_whose_unit_is_not_the_one_it_started(
 
     assert stopped.returncode == 0, stopped.stderr
     assert not [call for call in node.calls() if "disable" in call.split()]
-    assert f"{unit} is not the unit node-0-start-kubelet started" in stopped.stderr
+    assert f"{unit} is not the unit it was last started with" in stopped.stderr
 
 
 def test_a_script_run_through_sudo_still_reads_its_content_from_stdin(tmp_path: Path) -> None:
@@ -1351,7 +1376,7 @@ def test_prepare_script_runs_without_touching_swap_when_allowed(
 def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
     tmp_path: Path, config: Callable[..., dict[str, Any]], ssh_key: str
 ) -> None:
-    """Any change of a command's inputs runs it again; the start restarts the kubelet only
+    """Any change of a command's inputs runs it again; the restart restarts the kubelet only
     when its files differ from those of its last healthy start."""
     node = NodeRoot(tmp_path / "node")
     node.bootstrapped()

@@ -11,6 +11,7 @@ from bench.graph import (
     ShapeMismatchError,
     baseline_config,
     chain_is_constant,
+    chain_problems,
     check_same_shape,
     dependency_graph,
     longest_chain,
@@ -107,14 +108,16 @@ def test_table_is_aligned() -> None:
     assert len({len(line) for line in lines}) == 1
     assert re.split(r"\s{2,}", lines[0].strip()) == [
         "nodes",
+        "batchSize",
+        "batches",
         "resources",
         "program s",
         "baseline s",
         "ratio",
         "longest chain",
     ]
-    assert lines[2].split() == ["10", "127", "0.200", "0.100", "2.00x", "2"]
-    assert lines[3].split() == ["1,000", "12,007", "40.000", "30.000", "1.33x", "2"]
+    assert lines[2].split() == ["10", "-", "1", "127", "0.200", "0.100", "2.00x", "2"]
+    assert lines[3].split() == ["1,000", "-", "1", "12,007", "40.000", "30.000", "1.33x", "2"]
 
 
 def test_chain_must_not_change_between_sizes() -> None:
@@ -125,6 +128,22 @@ def test_chain_must_not_change_between_sizes() -> None:
     assert chain_is_constant(same)
     assert chain_is_constant(same[:1])
     assert not chain_is_constant([*same, row(1000, ["a", "b", "c", "d"])])
+    assert chain_problems(same) == []
+    assert chain_problems([*same, row(1000, ["a", "b", "c", "d"])]) == [
+        "without rollout.batchSize the longest chain changes with nodes: {10: 2, 100: 2, 1000: 3}"
+    ]
+
+
+def test_a_batched_chain_must_be_one_edge_longer_a_batch_and_no_more() -> None:
+    def row(nodes: int, edges: int, batch_size: str | None) -> Row:
+        return Row(nodes, 0, 1.0, 1.0, [str(i) for i in range(edges + 1)], batch_size=batch_size)
+
+    good = [row(100, 8, None), row(100, 11, "25%"), row(100, 17, "10")]
+    assert [r.batches for r in good] == [1, 4, 10]
+    assert chain_problems(good) == []
+    assert chain_problems([good[0], row(100, 20, "25%")]) == [
+        "rollout.batchSize 25% at 100 nodes (4 batches): longest chain 20, not 11"
+    ]
 
 
 def _structure(recording: Recording) -> set[tuple[str, str, str, frozenset[str]]]:
@@ -153,11 +172,11 @@ def test_baseline_registers_what_the_program_registers_for_two_nodes(
 
 def test_baseline_reads_its_node_count_from_config() -> None:
     assert baseline_config(3) == {"bench:nodes": 3}
-    assert len(run_baseline(3).resources) - len(run_baseline(1).resources) == 2 * 12
+    assert len(run_baseline(3).resources) - len(run_baseline(1).resources) == 2 * 13
 
 
 def test_shape_mismatch_is_loud(
     config: Callable[..., dict[str, Any]], run: Callable[[dict[str, Any]], Recording]
 ) -> None:
-    with pytest.raises(ShapeMismatchError, match=r"resources: program 34, baseline 22"):
+    with pytest.raises(ShapeMismatchError, match=r"resources: program 36, baseline 23"):
         check_same_shape(run(config(nodes=2)), run_baseline(1), 2)

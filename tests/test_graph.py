@@ -103,7 +103,10 @@ def expected_node_resources(node: str) -> set[tuple[str, str]]:
         (EXPIRATION, f"{node}-token-expiration"),
         (SECRET, f"{node}-bootstrap-token"),
         (NODE, node),
-        *((COMMAND, f"{node}-{key}") for key in (*FILE_KEYS, "prepare", "start-kubelet")),
+        *(
+            (COMMAND, f"{node}-{key}")
+            for key in (*FILE_KEYS, "prepare", "start-kubelet", "restart-kubelet")
+        ),
     }
 
 
@@ -223,14 +226,14 @@ def test_exactly_the_expected_resources_per_node_and_per_stack(
 def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callable) -> None:
     counts = {n: len(run(config(nodes=n)).resources) for n in (1, 2, 5)}
     per_node = len(expected_node_resources("n"))
-    assert per_node == 12
+    assert per_node == 13
     assert counts == {n: len(SHARED_RESOURCES) + per_node * n for n in (1, 2, 5)}
     by_type = {
         n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, SECRET, BINDING, RBAC)}
         for n in (1, 5)
     }
-    assert by_type[1] == {COMMAND: 6, SECRET: 1, BINDING: 4, RBAC: 1}
-    assert by_type[5] == {COMMAND: 30, SECRET: 5, BINDING: 4, RBAC: 1}
+    assert by_type[1] == {COMMAND: 7, SECRET: 1, BINDING: 4, RBAC: 1}
+    assert by_type[5] == {COMMAND: 35, SECRET: 5, BINDING: 4, RBAC: 1}
 
 
 def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
@@ -351,7 +354,7 @@ def test_no_node_depends_on_another_node_even_transitively(config: Callable, run
         assert direct <= {mine, None}, registration.name
         assert closure <= {mine, None}, registration.name
         checked += 1
-    assert checked == 5 * 12
+    assert checked == 5 * 13
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -385,7 +388,7 @@ def test_ssh_private_key_is_secret_on_every_command(
         ssh["privateKeyFile"] = str(tmp_path / "id_ed25519")
     recording = run(config(nodes=2, ssh=ssh))
     commands = recording.of_type(COMMAND)
-    assert len(commands) == 12
+    assert len(commands) == 14
     for command in commands:
         connection = command.inputs["connection"]
         assert connection["privateKey"] == ssh_key
@@ -427,12 +430,18 @@ def test_without_any_kubeconfig_the_program_registers_nothing(
 # --- serving CSR approval and verification -----------------------------------------------------
 
 
-def test_approval_waits_for_every_kubelet_start(config: Callable, run: Callable) -> None:
+def test_approval_waits_for_every_kubelet_start_and_restart(
+    config: Callable, run: Callable
+) -> None:
     recording = run(config(nodes=3))
     approval = recording.named("serving-csr-approval")
     assert set(approval.dependencies) == urns(
-        recording, *(f"{n}-start-kubelet" for n in node_names(3))
+        recording, *(f"{n}-restart-kubelet" for n in node_names(3))
     )
+    for node in node_names(3):
+        assert urns(recording, f"{node}-start-kubelet") <= deps(
+            recording, f"{node}-restart-kubelet"
+        )
 
 
 def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconfig_as_a_secret(
@@ -651,14 +660,17 @@ def test_two_runs_with_the_same_settings_are_byte_identical(
     )
 
 
-def test_start_changes_with_the_kubelet_config(config: Callable, run: Callable) -> None:
+def test_a_config_change_changes_the_restart_and_not_the_start(
+    config: Callable, run: Callable
+) -> None:
+    """Preview shows a `~ restart-kubelet` for each kubelet that restarts; its start, which
+    would restart it outside its rollout batch, does not change."""
     default = run(config(nodes=1))
     changed = run(config(nodes=1, kubelet={"maxPods": 110}))
     assert yaml.safe_load(changed.named("node-0-kubelet-config").inputs["stdin"])["maxPods"] == 110
-    assert (
-        default.named("node-0-start-kubelet").inputs["create"]
-        != changed.named("node-0-start-kubelet").inputs["create"]
-    )
+    restart, start = "node-0-restart-kubelet", "node-0-start-kubelet"
+    assert default.named(restart).inputs["update"] != changed.named(restart).inputs["update"]
+    assert default.named(start).inputs == changed.named(start).inputs
 
 
 def test_a_connection_change_changes_nothing_but_the_connection(
@@ -686,8 +698,8 @@ def test_start_does_not_change_with_the_token(config: Callable, run: Callable) -
     bootstrap = "node-0-bootstrap-kubeconfig"
     assert a.secret_values != b.secret_values
     assert a.named(bootstrap).inputs["stdin"] != b.named(bootstrap).inputs["stdin"]
-    start = "node-0-start-kubelet"
-    assert a.named(start).inputs["create"] == b.named(start).inputs["create"]
+    for command in ("node-0-start-kubelet", "node-0-restart-kubelet"):
+        assert a.named(command).inputs == b.named(command).inputs
 
 
 def test_file_commands_carry_content_in_stdin_never_in_create(
@@ -727,7 +739,8 @@ def test_file_commands_carry_content_in_stdin_never_in_create(
 def test_stack_outputs(config: Callable, run: Callable) -> None:
     recording = run(config(nodes=3))
     outputs = recording.stack_outputs
-    assert set(outputs) == {"nodes", "bootstrapKubeconfigSha256", "rbac"}
+    assert set(outputs) == {"nodes", "bootstrapKubeconfigSha256", "rbac", "rolloutBatches"}
+    assert outputs["rolloutBatches"] == [node_names(3)]
     assert recording.stack_output_secrets == {"bootstrapKubeconfigSha256"}
     assert "nodes" not in recording.stack_output_secrets
     assert set(outputs["nodes"]) == set(node_names(3))
@@ -791,7 +804,7 @@ def test_no_command_gets_its_previous_output_in_its_environment(
     """pulumi-command sets PULUMI_COMMAND_STDOUT/STDERR over SSH by default; sshd refuses them
     unless AcceptEnv allows, and the provider warns on every update."""
     commands = run(config(nodes=2)).of_type(COMMAND)
-    assert len(commands) == 12
+    assert len(commands) == 14
     for command in commands:
         assert command.inputs.get("addPreviousOutputInEnv") is False, command.name
 
@@ -804,7 +817,7 @@ def test_with_become_sudo_every_script_runs_through_sudo_and_contents_stay_in_st
         config(nodes=1, ssh={"user": "ubuntu", "privateKey": ssh_key, "become": "sudo"})
     )
     commands = with_sudo.of_type(COMMAND)
-    assert len(commands) == 6
+    assert len(commands) == 7
     for command in commands:
         plain = as_root.named(command.name)
         assert command.inputs["connection"]["user"] == "ubuntu"

@@ -194,8 +194,9 @@ def test_diff_shows_each_added_removed_and_changed_file(
     assert f"--- t.previous/node-1/{config}\n+++ /dev/null\n@@ -1," in diff
     assert f"--- t.previous/node-0/{config}\n+++ t/node-0/{config}\n@@ " in diff
     assert "\n-address: 10.0.0.1\n+address: 10.0.0.9\n" in diff
-    start = "commands/node-0-start-kubelet.create.sh"
-    assert f"--- t.previous/node-0/{start}\n+++ t/node-0/{start}\n" in diff
+    restart = "commands/node-0-restart-kubelet.update.sh"
+    assert f"--- t.previous/node-0/{restart}\n+++ t/node-0/{restart}\n" in diff
+    assert "node-0-start-kubelet" not in diff
     assert "t/node-0/etc/kubernetes/cert/ca.pem" not in diff
     per_node = len(files(build / STACK / "node-0"))
     summary = diff.rstrip().splitlines()[-1]

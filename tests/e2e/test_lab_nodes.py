@@ -287,7 +287,9 @@ def test_the_projects_scripts_run_on_a_node(lab: Lab, tmp_path: Path) -> None:
     assert "is healthy" in lab.ssh_ok(NODE3, scripts.create)
     assert _get_with_retries(f"http://{node.address}:{kubelet.port}/") == "ok"
     # Pulumi runs a command's update on later changes, never its create again.
-    assert "not restarted" in lab.ssh_ok(NODE3, scripts.update)
+    assert "started by this stack already" in lab.ssh_ok(NODE3, scripts.update)
+    restart = rendering.restart_script(settings, node, [unit])
+    assert "not restarted" in lab.ssh_ok(NODE3, restart)
     assert calls_matching(NODE3, lab, "systemctl", "restart", "kubelet.service") == 1
     assert calls_matching(NODE3, lab, "systemctl", "enable", "kubelet.service") == 1
 

@@ -125,7 +125,8 @@ def test_d_a_change_for_all_restarts_all(world: World, stack: LabStack) -> None:
     stack.set("kubelet.maxPods", "110", path=True)
     planned = stack.planned()
     for name in world.stack_nodes:
-        assert planned.get(f"{name}-start-kubelet") == "update", f"{name} would not restart"
+        assert planned.get(f"{name}-restart-kubelet") == "update", f"{name} would not restart"
+        assert planned.get(f"{name}-start-kubelet", "same") == "same", name
     stack.pulumi("up", "--yes", "--skip-preview")
     after = {name: _restarts(world, name) for name in world.stack_nodes}
     assert after == {name: count + 1 for name, count in before.items()}
@@ -143,9 +144,10 @@ def test_d_a_change_for_one_node_after_the_csr_cleaner(world: World, stack: LabS
     planned = stack.planned()
     assert planned.get("serving-csr-approval") == "update", "approval would not judge again"
     for name in world.stack_nodes:
-        assert planned.get(f"{name}-start-kubelet", "same") == "same", (
-            f"an extraSANs change of {target} would restart {name}"
-        )
+        for command in ("start-kubelet", "restart-kubelet"):
+            assert planned.get(f"{name}-{command}", "same") == "same", (
+                f"an extraSANs change of {target} would restart {name}"
+            )
     stack.pulumi("up", "--yes", "--skip-preview")
     assert {name: _restarts(world, name) for name in world.stack_nodes} == before
     assert set(stack.outputs()["servingCertificates"]) == set(world.stack_nodes)
