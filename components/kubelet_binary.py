@@ -10,7 +10,6 @@ runs from: unsetting `kubelet.download` must not take the kubelet away from a ru
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +42,12 @@ def fetched_binary(kubelet: KubeletSettings) -> FetchedFile | None:
     return FetchedFile(kubelet.binary, kubelet.download.sha256)
 
 
+def _quoted(value: str) -> str:
+    """`value` as one shell word, always in single quotes (shlex.quote leaves `node-0` bare,
+    which shellcheck reads as arithmetic)."""
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
 def binary_scripts(kubelet: KubeletSettings, node: NodeSettings, owner: str) -> rendering.Scripts:
     """Install `kubelet.download` at `kubelet.binary` on `node`; on delete, remove it under
     the claims rule of every file (`rendering.file_scripts`), unless the stack's kubelet on
@@ -52,12 +57,12 @@ def binary_scripts(kubelet: KubeletSettings, node: NodeSettings, owner: str) -> 
         raise ValueError("kubelet.download is not set: the node's own binary is used")
     record = f"{rendering.NODE_STATE_DIR}/claims/files{kubelet.binary}"
     values = {
-        "path": shlex.quote(kubelet.binary),
-        "url": shlex.quote(download.url),
-        "sha256": shlex.quote(download.sha256),
-        "node": shlex.quote(node.name),
-        "record": shlex.quote(record),
-        "owner": shlex.quote(owner),
+        "path": _quoted(kubelet.binary),
+        "url": _quoted(download.url),
+        "sha256": _quoted(download.sha256),
+        "node": _quoted(node.name),
+        "record": _quoted(record),
+        "owner": _quoted(owner),
         "minimum": MINIMUM_MINOR,
         "maximum": MAXIMUM_MINOR,
         "timeout": FETCH_TIMEOUT_SECONDS,
