@@ -146,9 +146,23 @@ def test_a_good_sha256_installs_the_binary_atomically(
     assert result.stdout.splitlines()[-1] == sha(GOOD)
     assert "Kubernetes v1.34.4" in result.stdout
     assert node.leftovers() == []
-    # The old binary was replaced by a rename, not written over: a running kubelet keeps its
-    # file, and a reader never sees half a binary.
-    assert 'mv -f "$tmp" "$dest"' in scripts(settings_for()).create
+
+
+@pytest.mark.parametrize("failing", ["chown", "chmod", "mv"])
+def test_a_failure_before_the_rename_keeps_the_old_binary_and_no_temp_file(
+    node: Node, settings_for: Callable[..., Settings], failing: str
+) -> None:
+    """The binary is written beside its path and renamed over it: until the rename, the path
+    holds the old kubelet whole (a running kubelet keeps its file either way)."""
+    node.place(OLD)
+    node.serve(GOOD)
+    node.stub(**{failing: "echo simulated failure >&2; exit 1"})
+
+    result = node.sh(scripts(settings_for()).create)
+
+    assert result.returncode != 0, f"{failing} failed but the script exited 0"
+    assert node.binary.read_bytes() == OLD
+    assert node.leftovers() == []
 
 
 def test_a_bad_sha256_is_refused_and_the_binary_left_as_it_was(
