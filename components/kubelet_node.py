@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_command import remote
 
-from components import rendering
+from components import kubelet_binary, rendering
 from components.bootstrap_token import BootstrapToken
 from components.settings import NodeSettings, Settings
 from components.ssh import as_root
@@ -65,9 +65,20 @@ class KubeletNode(pulumi.ComponentResource):
         ] + [self._write(f.key, f.path, f.mode, f.content) for f in restart_files]
 
         prepare = self._command("prepare", rendering.prepare_node_script(kubelet))
+        # With kubelet.download, the binary is one more file the kubelet restarts for.
+        started_files: list[rendering.RestartFile] = [*restart_files]
+        fetched = kubelet_binary.fetched_binary(kubelet)
+        if fetched is not None:
+            writes.append(
+                self._command(
+                    "kubelet-binary",
+                    kubelet_binary.binary_scripts(kubelet, node, f"{node.name}-kubelet-binary"),
+                )
+            )
+            started_files.append(fetched)
         start = self._command(
             "start-kubelet",
-            rendering.kubelet_scripts(settings, node, restart_files, f"{node.name}-start-kubelet"),
+            rendering.kubelet_scripts(settings, node, started_files, f"{node.name}-start-kubelet"),
             depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],
         )
         # Created, it runs nothing: the start just started the kubelet with these files.
@@ -75,12 +86,12 @@ class KubeletNode(pulumi.ComponentResource):
             "restart-kubelet",
             rendering.Scripts(
                 create=None,
-                update=rendering.restart_script(settings, node, restart_files),
+                update=rendering.restart_script(settings, node, started_files),
                 delete=None,
             ),
             depends_on=[start, *writes, *after],
         )
-        self.files_sha256 = {f.path: f.sha256 for f in restart_files}
+        self.files_sha256 = {f.path: f.sha256 for f in started_files}
         self.bootstrap_kubeconfig_sha256 = bootstrap.apply(rendering.sha256)
         self.register_outputs({"kubelet_endpoint": self.kubelet_endpoint})
 

@@ -10,10 +10,11 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import jinja2
 import yaml
@@ -61,6 +62,17 @@ class NodeFile:
     def sha256(self) -> str:
         """Computed once: the start script and the stack outputs both name it."""
         return sha256(self.content)
+
+
+class RestartFile(Protocol):
+    """What the start script names of a file the kubelet restarts for: a NodeFile, or a file
+    the node fetched itself (`kubelet_binary.FetchedFile`)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 def sha256(text: str) -> str:
@@ -221,7 +233,7 @@ def _kubelet_values(settings: Settings, node: NodeSettings) -> dict[str, Any]:
 
 
 def kubelet_scripts(
-    settings: Settings, node: NodeSettings, restart_files: list[NodeFile], owner: str
+    settings: Settings, node: NodeSettings, restart_files: Sequence[RestartFile], owner: str
 ) -> Scripts:
     """Start the kubelet the first time, and stop it again when `owner` (the command's name)
     leaves the stack.
@@ -244,7 +256,9 @@ def kubelet_scripts(
     )
 
 
-def restart_script(settings: Settings, node: NodeSettings, restart_files: list[NodeFile]) -> str:
+def restart_script(
+    settings: Settings, node: NodeSettings, restart_files: Sequence[RestartFile]
+) -> str:
     """Restart the kubelet when the sha256 of one of `restart_files`, which the script names,
     differs from those of its last healthy start; then wait for its health gate."""
     return render("restart-kubelet.sh.j2", files=restart_files, **_kubelet_values(settings, node))

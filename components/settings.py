@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from components import rendering
 from components.admin_cluster import admin_cluster_problem
+from components.download_settings import DownloadFields
 from components.durations import parse_duration
 from components.extra_config import extra_config_problems
 from components.key_suggestions import suggest
@@ -125,10 +126,16 @@ class ClusterSettings(_Strict):
     dns_service_ip: IpAddress = Field(alias="dnsServiceIP")
 
 
+class KubeletDownload(_Strict, DownloadFields):
+    """`kubelet.download`: the kubelet binary each node fetches and verifies."""
+
+
 class KubeletSettings(_Strict):
     """Kubelet settings; defaults are the tutorial's values, brought to current Kubernetes."""
 
     binary: AbsolutePath = "/opt/k8s/bin/kubelet"
+    download: KubeletDownload | None = None
+    """Fetch `binary` on each node instead of expecting it there (`components.kubelet_binary`)."""
     root_dir: AbsolutePath = "/data/k8s/k8s/kubelet"
     cert_dir: AbsolutePath = "/etc/kubernetes/cert"
     ca_file: AbsolutePath = "/etc/kubernetes/cert/ca.pem"
