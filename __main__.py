@@ -13,6 +13,7 @@ from components.csr_approval import ServingCsrApproval
 from components.inventory import approval_entry, kubelet_target
 from components.kubelet_api_check import KubeletApiVerification
 from components.kubelet_node import KubeletNode
+from components.node_metadata import node_metadata
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
 from components.stack_config import read_stack_config
@@ -49,6 +50,9 @@ for node in settings.nodes:
         bootstrap_prerequisites=[rbac],
     )
     nodes[node.name] = (token, kubelet)
+    # 3b. Its labels and taints on its Node, registered or changed later (kubectl label/taint).
+    if node.labels or node.taints:
+        node_metadata(node, admin_kubeconfig, settings.verification.timeout_seconds, kubelet.start)
 
 # 4. Approve each kubelet's serving CSR, only if it is genuine (kubectl certificate approve).
 approval = ServingCsrApproval(
