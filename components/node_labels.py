@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from components.setting_checks import fail
@@ -87,8 +87,9 @@ def _label_key(key: str) -> str:
     if _kubernetes_namespace(key) and not (
         is_kubelet_label(key) or _in(_namespace(key), ADMIN_NAMESPACES)
     ):
+        listed = _KUBELET_LABELS - _SET_BY_KUBELET
         allowed = [f"{n}/*" for n in _KUBELET_NAMESPACES] + sorted(
-            _KUBELET_LABELS - _SET_BY_KUBELET
+            k for k in listed if not _in(_namespace(k), _KUBELET_NAMESPACES)
         )
         raise fail(
             "is in the kubernetes.io and k8s.io namespaces, where a kubelet may register only"
@@ -104,6 +105,14 @@ def _label_value(value: str) -> str:
     return value
 
 
+def _as_text(value: Any) -> Any:
+    """`gpu: true` or `rack: 12` in YAML, or from `pulumi config set --path`, which types both:
+    the label the operator meant."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int) else value
+
+
 def _taint_key(key: str) -> str:
     _qualified_name(key)
     if _in(_namespace(key), _CONTROLLER_TAINT_NAMESPACES):
@@ -112,7 +121,7 @@ def _taint_key(key: str) -> str:
 
 
 LabelKey = Annotated[str, AfterValidator(_label_key)]
-LabelValue = Annotated[str, AfterValidator(_label_value)]
+LabelValue = Annotated[str, BeforeValidator(_as_text), AfterValidator(_label_value)]
 TaintKey = Annotated[str, AfterValidator(_taint_key)]
 
 
