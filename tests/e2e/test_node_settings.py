@@ -81,9 +81,14 @@ def test_a_change_on_a_registered_node_reaches_its_node_object(
 ) -> None:
     big = world.stack_nodes[BIG]
     # Someone else's label and taint on the same Node: the stack leaves them alone.
-    core = client.CoreV1Api(cluster.api(world.plane))
-    taints = [*(_node(world, big).spec.taints or []), client.V1Taint("ops", "PreferNoSchedule")]
-    core.patch_node(big, {"metadata": {"labels": {"owner": "ops"}}, "spec": {"taints": taints}})
+    api = cluster.api(world.plane)
+    taints = api.sanitize_for_serialization(_node(world, big).spec.taints or [])
+    taints.append({"key": "ops", "effect": "PreferNoSchedule"})
+    client.CoreV1Api(api).patch_node(
+        big,
+        {"metadata": {"labels": {"owner": "ops"}}, "spec": {"taints": taints}},
+        _content_type="application/merge-patch+json",
+    )
 
     _set(stack, "labels.gpu", "false")
     stack.pulumi("config", "rm", "--path", f'kubelet-bootstrap:nodes[{BIG}].labels["{ROLE}"]')
