@@ -13,6 +13,7 @@ from components.csr_approval import ServingCsrApproval
 from components.inventory import approval_entry, kubelet_target
 from components.kubelet_api_check import KubeletApiVerification
 from components.kubelet_node import KubeletNode
+from components.node_metadata import node_metadata
 from components.rollout import batches, describe, waits_for
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
@@ -57,6 +58,11 @@ for node in settings.nodes:
         after=[nodes[name][1].restart for name in restart_after[node.name]],
     )
     nodes[node.name] = (token, kubelet)
+    # 3b. Its labels and taints on its Node, registered or changed later (kubectl label/taint).
+    if node.labels or node.taints:
+        node_metadata(
+            node, admin_kubeconfig, settings.verification.timeout_seconds, kubelet.restart
+        )
 
 # 4. Approve each kubelet's serving CSR, only if it is genuine (kubectl certificate approve).
 approval = ServingCsrApproval(

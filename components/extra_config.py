@@ -41,11 +41,14 @@ PROTECTED_KUBELET_FIELDS = frozenset(
 DOCUMENT_IDENTITY = {"kind": "KubeletConfiguration", "apiVersion": "kubelet.config.k8s.io/v1beta1"}
 
 
-def extra_config_problems(extra: Mapping[str, Any], owned: Mapping[str, str]) -> list[str]:
-    """One `kubelet.extraConfig.<path>: problem` line per problem, in the document's order.
+def extra_config_problems(
+    extra: Mapping[str, Any], owned: Mapping[str, str], prefix: str = PREFIX
+) -> list[str]:
+    """One `<prefix>.<path>: problem` line per problem, in the document's order.
 
     `owned` maps each field a first-class setting fills to that setting (`port` ->
-    `kubelet.port`).
+    `kubelet.port`); `prefix` is where the mapping is (a node's own is
+    `nodes[1].kubelet.extraConfig`).
     """
     catalog = default_catalog()
     problems = []
@@ -56,7 +59,7 @@ def extra_config_problems(extra: Mapping[str, Any], owned: Mapping[str, str]) ->
         else:
             problems += [field.message for field in catalog.unknown_fields({key: value})]
             problems += type_errors(catalog, {key: value})
-    return [f"{PREFIX}.{problem}" for problem in problems]
+    return [f"{prefix}.{problem}" for problem in problems]
 
 
 def _refused(key: str, owned: Mapping[str, str]) -> str | None:

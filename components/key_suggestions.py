@@ -5,7 +5,8 @@ port belongs in `ssh.port`, and suggesting the host would send the operator the 
 So a key is taken for a typo only of a key beside it and only within a few edits (one per
 four letters, a swap of two neighbours counting as one), and otherwise for a key of another
 object written in the wrong place, when exactly one key elsewhere is named by it alone
-(`dnsServiceIP`) or after its object's name (`sshPort`).
+(`dnsServiceIP`) or after its object's name (`sshPort`); of several, the one inside the
+object holding the unknown key.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def suggest(key: str, here: str, known: Iterable[str]) -> str | None:
         if _parent(path) != here
         and wanted in (_leaf(path).lower(), (_object(path) + _leaf(path)).lower())
     ]
+    if len(elsewhere) > 1:  # kubelet.downloadUrl: kubelet.download.url, not nodes[].kubelet...
+        elsewhere = [path for path in elsewhere if path.startswith(f"{here}.")]
     return elsewhere[0] if len(elsewhere) == 1 else None
 
 

@@ -49,7 +49,7 @@ class KubeletNode(pulumi.ComponentResource):
         self._name = node.name
         self._connection = connection
         self._become = settings.ssh.become
-        kubelet = settings.kubelet
+        kubelet = settings.kubelet_for(node)
         self.kubelet_endpoint = f"https://{_host_port(node.address, kubelet.port)}"
 
         bootstrap = token.token.apply(

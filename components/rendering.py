@@ -10,7 +10,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import jinja2
 import yaml
+
+from components.node_kubelet import merge_mappings
+from components.node_labels import kubelet_labels
 
 if TYPE_CHECKING:  # settings imports this module to learn which fields the template fills
     from components.settings import ClusterSettings, KubeletSettings, NodeSettings, Settings
@@ -105,7 +108,7 @@ def bootstrap_kubeconfig(api_server: str, ca_pem: str, token: str) -> str:
 
 def kubelet_config(kubelet: KubeletSettings, cluster: ClusterSettings, node: NodeSettings) -> str:
     """The KubeletConfiguration: the tutorial's values, every CIS setting, then extraConfig."""
-    document = _merge(_kubelet_config_base(kubelet, cluster, node), kubelet.extra_config)
+    document = merge_mappings(_kubelet_config_base(kubelet, cluster, node), kubelet.extra_config)
     dumped = yaml.dump(document, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=False)
     return f"# {HEADER}\n" + dumped
 
@@ -131,7 +134,25 @@ class _StandIn:
     def __getattr__(self, attribute: str) -> str:
         if attribute.startswith("_"):
             raise AttributeError(attribute)
-        return f"<{self._name}.{attribute}>"
+        return _Mark(f"<{self._name}.{attribute}>")
+
+
+class _Mark(str):
+    """A stand-in's attribute; a list of objects (`node.taints`) is one object whose every
+    attribute is that same mark."""
+
+    def __iter__(self) -> Iterator[Any]:
+        yield _Same(self)
+
+
+class _Same:
+    def __init__(self, mark: str) -> None:
+        self._mark = mark
+
+    def __getattr__(self, attribute: str) -> str:
+        if attribute.startswith("_"):
+            raise AttributeError(attribute)
+        return self._mark
 
 
 _MARK = re.compile(r"<(kubelet|cluster|node)\.(\w+)>")
@@ -154,18 +175,10 @@ def kubelet_config_sources() -> dict[str, tuple[str, ...]]:
     return sources
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def kubelet_unit(kubelet: KubeletSettings, node: NodeSettings) -> str:
-    return render("kubelet.service.j2", kubelet=kubelet, node=node, header=HEADER)
+    """The unit; `--node-labels` holds the labels the kubelet may register its Node with."""
+    labels = ",".join(f"{key}={value}" for key, value in kubelet_labels(node.labels).items())
+    return render("kubelet.service.j2", kubelet=kubelet, node=node, labels=labels, header=HEADER)
 
 
 def node_files(settings: Settings, node: NodeSettings) -> list[NodeFile]:
@@ -174,7 +187,7 @@ def node_files(settings: Settings, node: NodeSettings) -> list[NodeFile]:
     The bootstrap kubeconfig is not among them: it holds the token, which exists only once
     the token resource does, and the kubelet reads it only until it has a client certificate.
     """
-    kubelet = settings.kubelet
+    kubelet = settings.kubelet_for(node)
     return [
         NodeFile("ca", kubelet.ca_file, "0644", settings.ca_cert_file.pem),
         NodeFile(
@@ -223,7 +236,7 @@ def prepare_node_script(kubelet: KubeletSettings) -> str:
 
 
 def _kubelet_values(settings: Settings, node: NodeSettings) -> dict[str, Any]:
-    kubelet = settings.kubelet
+    kubelet = settings.kubelet_for(node)
     return {
         "kubelet": kubelet,
         "node": node,

@@ -34,6 +34,8 @@ from components.download_settings import DownloadFields
 from components.durations import parse_duration
 from components.extra_config import extra_config_problems
 from components.key_suggestions import suggest
+from components.node_kubelet import merged, node_kubelet_model, overridable_keys
+from components.node_labels import LabelKey, LabelValue, Taint, unique_taints
 from components.setting_checks import (
     AbsolutePath,
     BastionHost,
@@ -175,6 +177,9 @@ class KubeletSettings(_Strict):
         return PurePosixPath(self.unit_file).name
 
 
+NodeKubeletSettings = node_kubelet_model(KubeletSettings, _Strict)
+
+
 class BootstrapTokenSettings(_Strict):
     ttl: Duration = "24h"
 
@@ -212,6 +217,12 @@ class NodeSettings(_Strict):
     host_key: HostKey | None = None
     """This node's SSH host key; each machine has its own, so this is the one to set."""
     extra_sans: list[SubjectAltName] = Field(default_factory=list, alias="extraSANs")
+    labels: dict[LabelKey, LabelValue] = {}
+    taints: list[Taint] = []
+    kubelet: NodeKubeletSettings | None = None  # type: ignore[valid-type]
+    """What this node's kubelet does differently (`components.node_kubelet`)."""
+
+    _unique_taints = field_validator("taints")(unique_taints)
 
     @property
     def ssh_target(self) -> str:
@@ -235,6 +246,10 @@ class Settings(_Strict):
     rbac: RbacSettings = RbacSettings()
     rollout: RolloutSettings = RolloutSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
+
+    def kubelet_for(self, node: NodeSettings) -> KubeletSettings:
+        """The node's kubelet settings: the global ones with the node's own over them."""
+        return merged(self.kubelet, node.kubelet)  # type: ignore[no-any-return]
 
     @field_validator("kubeconfig")
     @classmethod
@@ -272,6 +287,9 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.enviro
             data["kubeconfig"] = ""  # reported above; let the rest be validated
     problems += _duplicate_nodes(data.get("nodes"))
     problems += _extra_config(data.get("kubelet"))
+    for index, node in enumerate(data.get("nodes") or []):
+        if isinstance(node, Mapping):
+            problems += _extra_config(node.get("kubelet"), f"nodes[{index}].kubelet")
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
@@ -302,12 +320,17 @@ def _duplicate_nodes(nodes: Any) -> list[str]:
     return problems
 
 
-def _extra_config(kubelet: Any) -> list[str]:
-    """The problems of `kubelet.extraConfig`, each on its own line with its key path."""
+def _extra_config(kubelet: Any, prefix: str = "kubelet") -> list[str]:
+    """The problems of `<prefix>.extraConfig`, each on its own line with its key path; a
+    node's point at its own key for what it may override (`nodes[1].kubelet.maxPods`)."""
     extra = kubelet.get("extraConfig") if isinstance(kubelet, Mapping) else None
     if not isinstance(extra, Mapping):
         return []  # absent, or not a mapping: the model reports that
-    return extra_config_problems(extra, _owned_kubelet_fields())
+    owned = _owned_kubelet_fields()
+    if prefix != "kubelet":
+        overridable = {f"kubelet.{key}" for key in overridable_keys(KubeletSettings)}
+        owned = {f: prefix + s[7:] if s in overridable else s for f, s in owned.items()}
+    return extra_config_problems(extra, owned, f"{prefix}.extraConfig")
 
 
 @functools.cache
@@ -417,6 +440,8 @@ def _with_value(item: Mapping[str, Any]) -> str:
 def _path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
+        if part == "[key]":  # a mapping's key was refused: the path already ends in it
+            continue
         path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
     return path
 

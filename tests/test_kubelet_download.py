@@ -14,7 +14,7 @@ import pytest
 
 from offline import engine
 from offline.engine import Recording
-from tests.factories import FIXED_CLOCK
+from tests.factories import FIXED_CLOCK, node_list
 
 SHA = "0123456789abcdef" * 4
 OTHER_SHA = "fedcba9876543210" * 4
@@ -223,6 +223,18 @@ def test_a_new_sha256_changes_the_restart_and_the_binary_command_only(
     restart = after.named("node-0-restart-kubelet").inputs["update"]
     assert f"{BINARY} sha256 {OTHER_SHA}" in restart
     assert SHA not in restart
+
+
+def test_a_node_of_another_architecture_downloads_its_own_binary(config: Config, run: Run) -> None:
+    """`nodes[].kubelet.download` over the global one: an arm64 node in an amd64 fleet."""
+    arm = "https://dl.k8s.io/v1.34.4/bin/linux/arm64/kubelet"
+    nodes = node_list(2)
+    nodes[1]["kubelet"] = download(url=arm, sha256=OTHER_SHA)
+    recording = run(config(nodes=nodes, kubelet=download()))
+    for node, url, sha in (("node-0", URL, SHA), ("node-1", arm, OTHER_SHA)):
+        assert f"'{url}'" in recording.named(f"{node}-kubelet-binary").inputs["create"]
+        restart = recording.named(f"{node}-restart-kubelet").inputs["update"]
+        assert f"\n{BINARY} sha256 {sha}'\n" in restart
 
 
 def test_a_new_url_with_the_same_sha256_restarts_nothing(config: Config, run: Run) -> None:

@@ -707,7 +707,6 @@ def test_well_typed_extra_config_is_accepted_and_merged(files: Files) -> None:
         "kubeReserved": {"cpu": "100m", "memory": "256Mi"},
         "allowedUnsafeSysctls": ["net.core.somaxconn"],
         "reservedMemory": [{"numaNode": 0, "limits": {"memory": "1Gi", "hugepages-1Gi": 2}}],
-        "registerWithTaints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}],
         "logging": {"format": "json"},
         "crashLoopBackOff": {"maxContainerRestartPeriod": "5m"},
         "staticPodURLHeader": {"X-Node": ["a", "b"]},
@@ -734,6 +733,7 @@ OWNED_FIELDS = {
     "kubeAPIBurst": "kubelet.kubeAPIBurst",
     "registryPullQPS": "kubelet.registryPullQPS",
     "resolvConf": "kubelet.resolvConf",
+    "registerWithTaints": "nodes[].taints",
 }
 
 
@@ -748,7 +748,7 @@ def test_every_field_a_setting_fills_is_refused_in_extra_config_naming_the_setti
         .inputs["stdin"]
     )
     # The values the program itself writes: refused all the same, the setting owns them.
-    extra = {field: default[field] for field in sources}
+    extra = {field: default.get(field, []) for field in sources}
     message, recording = run_failing(settings_for(files, {"kubelet": {"extraConfig": extra}}))
     expected = [
         f"kubelet.extraConfig.{field}: {PROTECTED}"
