@@ -55,6 +55,9 @@ def error_lines(run: StackRun, error: BaseException) -> list[str]:
 
 
 class Runner:
+    """The stacks' runs on a pool of threads; the calling thread draws the display and is
+    the one Ctrl-C interrupts."""
+
     def __init__(
         self,
         runs: Sequence[StackRun],
