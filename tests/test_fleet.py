@@ -1,7 +1,7 @@
 """`python -m tools.fleet`: many stacks at once, driven here by fake stack operations that
 replay engine events as the Automation API hands them over (built from the event log's JSON).
 
-The kubelet start scripts in the events are the program's own, rendered from settings, so a
+The kubelet restart scripts in the events are the program's own, rendered from settings, so a
 change of their format that would hide restarts from the driver fails here.
 """
 
@@ -44,7 +44,7 @@ def _urn(name: str, type_: str) -> str:
 def _step(op: str, name: str, type_: str, old: str | None, new: str | None) -> dict[str, Any]:
     urn = _urn(name, type_)
     state = {
-        key: {"type": type_, "urn": urn, "inputs": {"create": script}}
+        key: {"type": type_, "urn": urn, "inputs": {"update": script}}
         for key, script in (("old", old), ("new", new))
         if script is not None
     }
@@ -85,8 +85,8 @@ def step(op: str, name: str, **scripts: str | None) -> list[Event]:
 
 
 @pytest.fixture
-def start_script(tmp_path: Path) -> Callable[..., str]:
-    """The `create` script of node-0's start command, for these kubelet settings."""
+def restart_script(tmp_path: Path) -> Callable[..., str]:
+    """The `update` script of node-0's restart command, for these kubelet settings."""
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(make_certificate(ca=True))
     ssh_key = make_ssh_key()
@@ -95,8 +95,7 @@ def start_script(tmp_path: Path) -> Callable[..., str]:
         config = stack_config(ca_file, ssh_key, 1, kubelet=kubelet)
         settings = load_settings({k.removeprefix(f"{NS}:"): v for k, v in config.items()}, {})
         node = settings.nodes[0]
-        files = rendering.node_files(settings, node)
-        return rendering.kubelet_scripts(settings, node, files, "node-0-start-kubelet").create
+        return rendering.restart_script(settings, node, rendering.node_files(settings, node))
 
     return script
 
@@ -169,57 +168,62 @@ def command_error(stderr: str, kind: type = ConcurrentUpdateError) -> Exception:
 # -- counts -------------------------------------------------------------------------------------
 
 
-def test_changes_and_restarts_of_an_update(start_script: Callable[..., str]) -> None:
-    old, new = start_script(maxPods=110), start_script(maxPods=220)
+def test_changes_and_restarts_of_an_update(restart_script: Callable[..., str]) -> None:
+    old, new = restart_script(maxPods=110), restart_script(maxPods=220)
     events = [
         *step("same", "node-0-prepare"),
         *step("update", "node-0-kubelet-config"),
-        *step("update", "node-0-start-kubelet", old=old, new=new),
-        *step("create", "node-9-start-kubelet", new=new),
-        summary(same=1, update=2, create=1),
+        *step("update", "node-0-restart-kubelet", old=old, new=new),
+        *step("create", "node-9-start-kubelet"),
+        *step("create", "node-9-restart-kubelet", new=new),
+        summary(same=1, update=2, create=2),
     ]
     status, output = run(FakeBackend({"prod": FakeStack(events)}), "up", "--stack", "prod")
     assert status == 0
     assert row(output, "prod") == {
         "result": "ok",
-        "changes": "create 1, update 2",
+        "changes": "create 2, update 2",
         "restarts": "1",  # the new node's first start is not one
         "failures": "0",
         "time": row(output, "prod")["time"],
     }
 
 
-def test_a_start_command_rerun_without_a_file_change_is_no_restart(
-    start_script: Callable[..., str],
+def test_a_restart_command_rerun_without_a_file_change_is_no_restart(
+    restart_script: Callable[..., str],
 ) -> None:
-    """A change of the health timeout re-runs the start script, which restarts nothing."""
-    old = start_script(healthzTimeoutSeconds=180)
-    new = start_script(healthzTimeoutSeconds=200)
+    """A change of the health timeout re-runs the restart script, which restarts nothing."""
+    old = restart_script(healthzTimeoutSeconds=180)
+    new = restart_script(healthzTimeoutSeconds=200)
     assert old != new
-    events = [*step("update", "node-0-start-kubelet", old=old, new=new), summary(update=1)]
+    events = [*step("update", "node-0-restart-kubelet", old=old, new=new), summary(update=1)]
     _, output = run(FakeBackend({"prod": FakeStack(events)}), "preview", "--stack", "prod")
     assert row(output, "prod")["restarts"] == "0"
     assert row(output, "prod")["changes"] == "update 1"
 
 
-def test_a_replaced_start_command_is_one_restart(start_script: Callable[..., str]) -> None:
-    old, new = start_script(maxPods=110), start_script(maxPods=220)
+def test_a_replaced_restart_command_restarts_nothing(restart_script: Callable[..., str]) -> None:
+    """A replacement runs the new command's `create`, which is empty."""
+    old, new = restart_script(maxPods=110), restart_script(maxPods=220)
     events = [
-        pre("create-replacement", "node-0-start-kubelet", old=old, new=new),
-        pre("replace", "node-0-start-kubelet", old=old, new=new),
-        pre("delete-replaced", "node-0-start-kubelet", old=old, new=new),
-        done("node-0-start-kubelet"),
+        pre("create-replacement", "node-0-restart-kubelet", old=old, new=new),
+        pre("replace", "node-0-restart-kubelet", old=old, new=new),
+        pre("delete-replaced", "node-0-restart-kubelet", old=old, new=new),
+        done("node-0-restart-kubelet"),
         summary(replace=1),
     ]
     _, output = run(FakeBackend({"prod": FakeStack(events)}), "up", "--stack", "prod")
-    assert row(output, "prod")["restarts"] == "1"
+    assert row(output, "prod")["restarts"] == "0"
+    assert row(output, "prod")["changes"] == "replace 1"
 
 
-def test_only_kubelet_start_commands_count_as_restarts(start_script: Callable[..., str]) -> None:
-    old, new = start_script(maxPods=110), start_script(maxPods=220)
+def test_only_kubelet_restart_commands_count_as_restarts(
+    restart_script: Callable[..., str],
+) -> None:
+    old, new = restart_script(maxPods=110), restart_script(maxPods=220)
     events = [
-        *step("update", "node-0-prepare", old=old, new=new),
-        *step("update", "node-0-start-kubelet", type_="kubernetes:core/v1:Secret"),
+        *step("update", "node-0-start-kubelet", old=old, new=new),
+        *step("update", "node-0-restart-kubelet", type_="kubernetes:core/v1:Secret"),
     ]
     tally = Tally()
     for sequence, event in enumerate(events):
@@ -230,7 +234,7 @@ def test_only_kubelet_start_commands_count_as_restarts(start_script: Callable[..
 def test_an_unknown_script_may_restart_and_counts() -> None:
     tally = Tally()
     tally.on_event(EngineEvent.from_json({"sequence": 0, "timestamp": 0, **pre(
-        "update", "node-0-start-kubelet"
+        "update", "node-0-restart-kubelet"
     )}))  # fmt: skip
     assert tally.restart_count() == 1
 

@@ -30,10 +30,10 @@ EPILOG = """\
 columns of the table:
   changes   the resources created, updated, replaced or deleted, by operation (planned by a
             preview, done by an update)
-  restarts  running kubelets restarted: <node>-start-kubelet commands updated or replaced whose
-            files (unit, configuration, CA: the sha256 each names) changed; a new node's first
-            start is not a restart, nor a re-run that only checks health (a preview: the
-            restarts planned; an update: those begun)
+  restarts  running kubelets restarted: <node>-restart-kubelet commands updated whose files
+            (unit, configuration, CA, binary: the sha256 each names) changed; a new node's
+            first start is not a restart, nor a re-run that only checks health (a preview:
+            the restarts planned; an update: those begun)
   failures  resources whose operation failed; the stack's error follows the table
 
 exit status: 0 when every stack succeeded, 1 when any failed, 2 for a usage error, 130 when

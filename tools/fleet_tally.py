@@ -3,12 +3,13 @@
 The Automation API hands every engine event of a preview or an update to a callback, from its
 own thread; a `Tally` reads them and the display thread reads the tally, under one lock.
 
-A restart is counted for a kubelet start command (`command:remote:Command` named
-`<node>-start-kubelet`) that is updated or replaced and whose file digests changed: the lines
-`<path> sha256 <hex>` its script carries are what it compares with its last healthy start, and
-only when they differ does it restart the kubelet (any other change of the command only re-runs
-its health check). A created start command is a node's first start, not a restart. In a
-preview the count is what the update would restart; in an update, the restarts it began.
+A restart is counted for a kubelet restart command (`command:remote:Command` named
+`<node>-restart-kubelet`) that is updated and whose file digests changed: the lines
+`<path> sha256 <hex>` its `update` script carries are what it compares with the kubelet's last
+healthy start, and only when they differ does it restart the kubelet (any other change of the
+command only re-runs its health gate). Created or replaced, it runs nothing (its `create` is
+empty: a node's first start is its start command's). In a preview the count is what the
+update would restart; in an update, the restarts it began.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from typing import Any
 
 from pulumi.automation import EngineEvent, OpType, StepEventMetadata
 
-START_COMMAND_TYPE = "command:remote:Command"
-START_COMMAND_SUFFIX = "-start-kubelet"
-RESTARTING_OPS = {"update", "replace", "create-replacement"}
+RESTART_COMMAND_TYPE = "command:remote:Command"
+RESTART_COMMAND_SUFFIX = "-restart-kubelet"
 UNCHANGED_OPS = {"same", "read", "refresh"}
 FILE_DIGEST = re.compile(r"(\S+) sha256 ([0-9a-f]{64})\b")
 # Terminal colour: ANSI escapes, and the engine's own `<{%reset%}>` directives.
@@ -42,9 +42,9 @@ def _name(urn: str) -> str:
 
 
 def _digests(step: Any) -> frozenset[tuple[str, str]] | None:
-    """The (path, sha256) pairs a start command's script names; None when unknown."""
+    """The (path, sha256) pairs a restart command's script names; None when unknown."""
     inputs = getattr(step, "inputs", None) or {}
-    script = inputs.get("create")
+    script = inputs.get("update")
     if not isinstance(script, str):
         return None
     return frozenset(FILE_DIGEST.findall(script))
@@ -52,9 +52,9 @@ def _digests(step: Any) -> frozenset[tuple[str, str]] | None:
 
 def is_restart(step: StepEventMetadata) -> bool:
     """Whether this step restarts a running kubelet (see the module's docstring)."""
-    if step.type != START_COMMAND_TYPE or not _name(step.urn).endswith(START_COMMAND_SUFFIX):
+    if step.type != RESTART_COMMAND_TYPE or op_name(step.op) != "update":
         return False
-    if op_name(step.op) not in RESTARTING_OPS:
+    if not _name(step.urn).endswith(RESTART_COMMAND_SUFFIX):
         return False
     old, new = _digests(step.old), _digests(step.new)
     # Unknown digests (a script not yet computed): it may restart, so it counts.
