@@ -13,6 +13,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
+from components.verification_identity import identity_name
+
 
 class KubeletApiCheckProvider(ResourceProvider):
     """Runs the checks on create and on every change of what they check."""
@@ -41,6 +43,7 @@ def _checked(props: dict[str, Any]) -> dict[str, Any]:
         props["ca_pem"],
         float(props["timeout_seconds"]),
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        identity=props["identity"],
     )
     return {**props, "verified": [t.name for t in targets]}
 
@@ -80,6 +83,8 @@ class KubeletApiVerification(pulumi.ComponentResource):
                 "ca_pem": ca_pem,
                 "nodes": nodes,
                 "timeout_seconds": timeout_seconds,
+                # Not among what `diff` compares: a new name alone checks nothing again.
+                "identity": identity_name(pulumi.get_stack()),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )

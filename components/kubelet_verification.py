@@ -134,6 +134,7 @@ def verify(
     ca_pem: str,
     timeout_seconds: float,
     log: Callable[[str], None],
+    identity: str,
 ) -> None:
     """Every node registered, then every kubelet API checked; raises on the first failure.
 
@@ -143,7 +144,7 @@ def verify(
     """
     deadline = time.monotonic() + timeout_seconds
     wait_until_registered(client.CoreV1Api(api), [t.name for t in targets], timeout_seconds, log)
-    with VerificationIdentity(api, log) as token:
+    with VerificationIdentity(api, log, identity) as token:
         for target in targets:
             _check_until_reachable(target, ca_pem, token, deadline, log)
 

@@ -12,13 +12,16 @@ The API server obeys a new binding only once its authorizer's cache has it; a ku
 before that answers 403 and keeps that answer for 30 seconds. So the token is handed out only
 once a SubjectAccessReview (the kubelet's own question) says the account may read metrics.
 
-Fixed names, labelled as ours: a run interrupted between making and removing them leaves
-them to the next run, which uses and removes them. An object of that name without the label
-is someone else's: the check refuses to start rather than delete it at its end.
+Fixed names, one a stack (two stacks of one cluster may verify at once), labelled as ours: a
+run interrupted between making and removing them leaves them to the next run, which uses and
+removes them. An object of that name without the label is someone else's: the check refuses
+to start rather than delete it at its end.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -28,18 +31,20 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 NAMESPACE = "kube-system"
-NAME = "kubelet-api-verification"
+NAME_PREFIX = "kubelet-api-verification"
 CLUSTER_ROLE = "system:kubelet-api-admin"
 TOKEN_SECONDS = 600  # the shortest lifetime the TokenRequest API grants
 GRANT_WAIT_SECONDS = 30  # RBAC takes well under a second to obey a new binding
 GRANT_POLL_SECONDS = 0.2
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kubelet-bootstrap")
-ACCOUNT = f"ServiceAccount {NAMESPACE}/{NAME}"
-BINDING = f"ClusterRoleBinding {NAME}"
-REMOVE_BY_HAND = {
-    ACCOUNT: f"kubectl -n {NAMESPACE} delete serviceaccount {NAME}",
-    BINDING: f"kubectl delete clusterrolebinding {NAME}",
-}
+
+
+def identity_name(stack: str) -> str:
+    """The account's and binding's name for `stack`: readable, a valid DNS label, and apart
+    from any other stack's (the digest tells `a.b` from `a-b`)."""
+    readable = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24].strip("-")
+    digest = hashlib.sha256(stack.encode()).hexdigest()[:8]
+    return f"{NAME_PREFIX}-{readable}-{digest}" if readable else f"{NAME_PREFIX}-{digest}"
 
 
 class IdentityError(Exception):
@@ -47,10 +52,18 @@ class IdentityError(Exception):
 
 
 class VerificationIdentity:
-    """`with VerificationIdentity(api, log) as token:` a bearer token allowed the kubelet API,
-    for `api`, the admin kubeconfig's `kubernetes.client.ApiClient`."""
+    """`with VerificationIdentity(api, log, name) as token:` a bearer token allowed the kubelet
+    API, for `api`, the admin kubeconfig's `kubernetes.client.ApiClient`, from the account and
+    binding `name` (`identity_name`)."""
 
-    def __init__(self, api: client.ApiClient, log: Callable[[str], None]) -> None:
+    def __init__(self, api: client.ApiClient, log: Callable[[str], None], name: str) -> None:
+        self.name = name
+        self.account = f"ServiceAccount {NAMESPACE}/{name}"
+        self.binding = f"ClusterRoleBinding {name}"
+        self._remove_by_hand = {
+            self.account: f"kubectl -n {NAMESPACE} delete serviceaccount {name}",
+            self.binding: f"kubectl delete clusterrolebinding {name}",
+        }
         self._core = client.CoreV1Api(api)
         self._rbac = client.RbacAuthorizationV1Api(api)
         self._authorization = client.AuthorizationV1Api(api)
@@ -59,14 +72,14 @@ class VerificationIdentity:
 
     def __enter__(self) -> str:
         try:
-            self._make(ACCOUNT, self._create_account, self._read_account)
-            self._make(BINDING, self._create_binding, self._read_binding)
+            self._make(self.account, self._create_account, self._read_account)
+            self._make(self.binding, self._create_binding, self._read_binding)
             self._wait_until_granted()
             token = self._token()
         except BaseException as error:
             self._remove(failed=error)
             raise
-        self._log(f"verifying as {ACCOUNT}, bound to {CLUSTER_ROLE} for the check only")
+        self._log(f"verifying as {self.account}, bound to {CLUSTER_ROLE} for the check only")
         return token
 
     def __exit__(
@@ -96,30 +109,32 @@ class VerificationIdentity:
         self._made.append(what)
 
     def _create_account(self) -> None:
-        body = client.V1ServiceAccount(metadata=_metadata(namespace=NAMESPACE))
+        body = client.V1ServiceAccount(metadata=self._metadata(namespace=NAMESPACE))
         self._core.create_namespaced_service_account(NAMESPACE, body)
 
     def _read_account(self) -> Any:
-        return self._core.read_namespaced_service_account(NAME, NAMESPACE)
+        return self._core.read_namespaced_service_account(self.name, NAMESPACE)
 
     def _create_binding(self) -> None:
         body = client.V1ClusterRoleBinding(
-            metadata=_metadata(),
+            metadata=self._metadata(),
             role_ref=client.V1RoleRef(
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=CLUSTER_ROLE
             ),
-            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=NAME, namespace=NAMESPACE)],
+            subjects=[
+                client.RbacV1Subject(kind="ServiceAccount", name=self.name, namespace=NAMESPACE)
+            ],
         )
         self._rbac.create_cluster_role_binding(body)
 
     def _read_binding(self) -> Any:
-        return self._rbac.read_cluster_role_binding(NAME)
+        return self._rbac.read_cluster_role_binding(self.name)
 
     def _wait_until_granted(self) -> None:
         """Until the API server lets the account `get nodes/metrics`, as the kubelet will ask."""
         review = client.V1SubjectAccessReview(
             spec=client.V1SubjectAccessReviewSpec(
-                user=f"system:serviceaccount:{NAMESPACE}:{NAME}",
+                user=f"system:serviceaccount:{NAMESPACE}:{self.name}",
                 groups=[
                     "system:serviceaccounts",
                     f"system:serviceaccounts:{NAMESPACE}",
@@ -134,8 +149,8 @@ class VerificationIdentity:
         while not self._authorization.create_subject_access_review(review).status.allowed:
             if time.monotonic() + GRANT_POLL_SECONDS > deadline:
                 raise IdentityError(
-                    f"the API server does not let {ACCOUNT} get nodes/metrics "
-                    f"{GRANT_WAIT_SECONDS:g}s after {BINDING} bound it to {CLUSTER_ROLE}: has "
+                    f"the API server does not let {self.account} get nodes/metrics "
+                    f"{GRANT_WAIT_SECONDS:g}s after {self.binding} bound it to {CLUSTER_ROLE}: has "
                     f"that ClusterRole been changed? (`kubectl get clusterrole {CLUSTER_ROLE} "
                     "-o yaml`)"
                 )
@@ -146,7 +161,7 @@ class VerificationIdentity:
         request = client.AuthenticationV1TokenRequest(
             spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
         )
-        response = self._core.create_namespaced_service_account_token(NAME, NAMESPACE, request)
+        response = self._core.create_namespaced_service_account_token(self.name, NAMESPACE, request)
         return response.status.token
 
     # removing
@@ -158,11 +173,13 @@ class VerificationIdentity:
         the check passed, as a log line when the check's own failure is the one to report.
         """
         deleters = {
-            BINDING: lambda: self._rbac.delete_cluster_role_binding(NAME),
-            ACCOUNT: lambda: self._core.delete_namespaced_service_account(NAME, NAMESPACE),
+            self.binding: lambda: self._rbac.delete_cluster_role_binding(self.name),
+            self.account: lambda: self._core.delete_namespaced_service_account(
+                self.name, NAMESPACE
+            ),
         }
         removed, left = [], {}
-        for what in (BINDING, ACCOUNT):
+        for what in (self.binding, self.account):
             if what not in self._made:
                 continue
             try:
@@ -181,12 +198,11 @@ class VerificationIdentity:
             "could not remove "
             + ", ".join(f"{what} ({why})" for what, why in left.items())
             + ": remove by hand with "
-            + "; ".join(REMOVE_BY_HAND[what] for what in left)
+            + "; ".join(self._remove_by_hand[what] for what in left)
         )
         if failed is None:
             raise IdentityError(message)
         self._log(message)
 
-
-def _metadata(**kwargs: str) -> client.V1ObjectMeta:
-    return client.V1ObjectMeta(name=NAME, labels=dict([MANAGED_BY]), **kwargs)
+    def _metadata(self, **kwargs: str) -> client.V1ObjectMeta:
+        return client.V1ObjectMeta(name=self.name, labels=dict([MANAGED_BY]), **kwargs)

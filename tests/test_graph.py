@@ -22,6 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from components.bootstrap_token import bootstrap_group
+from components.verification_identity import identity_name
 from offline.engine import Recording, Registration, run_program
 from tests.factories import (
     ADMIN_TOKEN,
@@ -510,6 +511,7 @@ def test_verification_runs_after_approval_and_leaves_no_identity_in_the_cluster(
         {"name": "node-1", "address": "10.0.0.2", "port": 10250},
     ]
     assert "service_account" not in check.inputs
+    assert check.inputs["identity"] == identity_name("test")
     assert recording.of_type(SERVICE_ACCOUNT) == []
     assert {b.inputs["roleRef"]["name"] for b in recording.of_type(BINDING)} == {
         cluster_role for _, cluster_role in EXPECTED_BINDINGS.values()

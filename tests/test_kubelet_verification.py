@@ -17,10 +17,12 @@ from components.kubelet_verification import (
     verify,
     wait_until_registered,
 )
+from components.verification_identity import identity_name
 from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet
 
-IDENTITY = "system:serviceaccount:kube-system:kubelet-api-verification"
+NAME = identity_name("dev")
+IDENTITY = f"system:serviceaccount:kube-system:{NAME}"
 
 
 @pytest.fixture
@@ -153,7 +155,7 @@ def test_verify_passes_on_a_node_that_is_not_ready(server, api) -> None:
     lines: list[str] = []
     with FakeKubelet.for_cluster(server, node_name="node-0") as kubelet:
         server.add_node("node-0", ready=False)
-        verify(api, [target_of(kubelet)], ca_pem(server), 10, lines.append)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, lines.append, NAME)
         assert [r.code for r in kubelet.requests()] == [401, 200]
     assert lines[0].startswith("node-0: registered (1/1), not Ready: KubeletNotReady: ")
     assert "node-0: kubelet API refuses anonymous (401) and serves /metrics (200)" in lines
@@ -168,7 +170,7 @@ def test_verify_checks_every_node_once_registered(server, api) -> None:
         server.add_node("node-0", ready=True)
         server.add_node("node-1", ready=True)
         targets = [target_of(first, "node-0"), target_of(second, "node-1")]
-        verify(api, targets, ca_pem(server), 10, lines.append)
+        verify(api, targets, ca_pem(server), 10, lines.append, NAME)
         assert (
             [r.code for r in first.requests()] == [r.code for r in second.requests()] == [401, 200]
         )
@@ -180,11 +182,11 @@ def test_verify_uses_an_identity_that_does_not_outlive_the_check(server, api) ->
     """Nothing that can reach every kubelet's API (nodes/proxy: exec in any pod) stays behind."""
     with FakeKubelet.for_cluster(server) as kubelet:
         server.add_node("node-0", ready=True)
-        verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, print, NAME)
         assert [(r.user, r.code) for r in kubelet.requests()] == [(None, 401), (IDENTITY, 200)]
     assert_nothing_left(server)
     [issued] = server.issued_tokens.values()
-    assert (issued.namespace, issued.name) == ("kube-system", "kubelet-api-verification")
+    assert (issued.namespace, issued.name) == ("kube-system", NAME)
 
 
 def test_the_identity_is_removed_when_the_check_fails(server, api) -> None:
@@ -192,7 +194,7 @@ def test_the_identity_is_removed_when_the_check_fails(server, api) -> None:
     with FakeKubelet.for_cluster(server, **options) as kubelet:
         server.add_node("node-0", ready=True)
         with pytest.raises(VerificationError, match="answered 200, expected 401"):
-            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print, NAME)
     assert_nothing_left(server)
 
 
@@ -200,7 +202,7 @@ def test_a_binding_not_yet_in_force_does_not_fail_the_check(server, api) -> None
     server.rbac.set_propagation_delay(0.5)
     with FakeKubelet.for_cluster(server) as kubelet:
         server.add_node("node-0", ready=True)
-        verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+        verify(api, [target_of(kubelet)], ca_pem(server), 10, print, NAME)
         assert [r.code for r in kubelet.requests()] == [401, 200]
     assert_nothing_left(server)
 
@@ -209,7 +211,7 @@ def test_a_kubelet_that_does_not_authorize_through_the_cluster_fails_with_403(se
     with FakeKubelet.for_cluster(server, authorize=lambda *_: False) as kubelet:
         server.add_node("node-0", ready=True)
         with pytest.raises(VerificationError) as failure:
-            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print, NAME)
     assert "with the verification token answered 403, expected 200" in str(failure.value)
     assert_nothing_left(server)
 
@@ -225,6 +227,7 @@ def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
             "ca_pem": ca_pem(server),
             "nodes": [{"name": "node-0", "address": kubelet.address, "port": kubelet.port}],
             "timeout_seconds": 10,
+            "identity": NAME,
         }
         result = KubeletApiCheckProvider().create(props)
     assert result.outs["verified"] == ["node-0"]
@@ -239,6 +242,7 @@ def test_the_provider_diffs_only_on_what_it_checks() -> None:
     olds = {"kubeconfig": "k", "ca_pem": "c", "nodes": [], "timeout_seconds": 1}
     assert provider.diff("id", {**olds, "verified": []}, olds).changes is False
     assert provider.diff("id", olds, {**olds, "nodes": [{"name": "n"}]}).changes is True
+    assert provider.diff("id", olds, {**olds, "identity": NAME}).changes is False
     # The state of a stack made before the check had its own identity names the tutorial's.
     earlier = {**olds, "service_account": {"namespace": "default", "name": "kubelet-api-test"}}
     assert provider.diff("id", earlier, olds).changes is False
@@ -261,7 +265,7 @@ def test_a_kubelet_not_yet_serving_its_issued_certificate_is_tried_again(
                 "check_kubelet_api",
                 lambda _target, *args, **kwargs: real_check(next(targets), *args, **kwargs),
             )
-            verify(api, [self_signed], ca_pem(server), 10, lines.append)
+            verify(api, [self_signed], ca_pem(server), 10, lines.append, NAME)
     retries = [line for line in lines if "trying again" in line]
     assert len(retries) == 2
     assert "does not verify against the cluster CA" in retries[0]
@@ -277,7 +281,7 @@ def test_a_kubelet_that_never_verifies_fails_at_the_deadline(
         FakeKubelet.for_cluster(server, self_signed=True) as kubelet,
         pytest.raises(VerificationError, match="does not verify against the cluster CA"),
     ):
-        verify(api, [target_of(kubelet)], ca_pem(server), 1, print)
+        verify(api, [target_of(kubelet)], ca_pem(server), 1, print, NAME)
 
 
 def test_a_wrong_answer_is_not_tried_again(server, api, monkeypatch) -> None:
@@ -285,5 +289,5 @@ def test_a_wrong_answer_is_not_tried_again(server, api, monkeypatch) -> None:
     server.add_node("node-0", ready=True)
     with FakeKubelet.for_cluster(server, authorize=lambda *_: False) as kubelet:
         with pytest.raises(VerificationError, match="answered 403, expected 200"):
-            verify(api, [target_of(kubelet)], ca_pem(server), 10, print)
+            verify(api, [target_of(kubelet)], ca_pem(server), 10, print, NAME)
         assert [r.code for r in kubelet.requests()] == [401, 403]

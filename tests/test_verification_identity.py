@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 
 from components import verification_identity
-from components.verification_identity import IdentityError, VerificationIdentity
+from components.verification_identity import IdentityError, VerificationIdentity, identity_name
 from tests.fake_apiserver import FakeApiServer
 
-NAME = "kubelet-api-verification"
+NAME = identity_name("dev")
 SUBJECT = {"kind": "ServiceAccount", "name": NAME, "namespace": "kube-system"}
 OURS = {"app.kubernetes.io/managed-by": "kubelet-bootstrap"}
 
@@ -22,7 +23,7 @@ def may_read_metrics(server: FakeApiServer, token: str) -> bool:
 
 def test_the_check_gets_a_short_lived_token_of_its_own_account(server, api) -> None:
     lines: list[str] = []
-    with VerificationIdentity(api, lines.append) as token:
+    with VerificationIdentity(api, lines.append, NAME) as token:
         assert server.service_accounts() == [("kube-system", NAME)]
         binding = server.rbac.get_binding(NAME)
         assert binding["roleRef"]["name"] == "system:kubelet-api-admin"
@@ -47,7 +48,7 @@ def test_the_check_gets_a_short_lived_token_of_its_own_account(server, api) -> N
 def test_the_token_is_handed_out_once_the_api_server_grants_it(server, api) -> None:
     """A kubelet asked before the binding is in force answers 403, and caches that 30 s."""
     server.rbac.set_propagation_delay(0.5)
-    with VerificationIdentity(api, print) as token:
+    with VerificationIdentity(api, print, NAME) as token:
         assert may_read_metrics(server, token)
     assert server.counts()["subjectaccessreview"] >= 2
 
@@ -57,7 +58,7 @@ def test_a_grant_that_never_comes_fails_naming_the_role(
 ) -> None:
     monkeypatch.setattr(verification_identity, "GRANT_WAIT_SECONDS", 0.3)
     server.set_cluster_role("system:kubelet-api-admin", [])
-    with pytest.raises(IdentityError) as failure, VerificationIdentity(api, print):
+    with pytest.raises(IdentityError) as failure, VerificationIdentity(api, print, NAME):
         pytest.fail("the check must not run")
     assert str(failure.value) == (
         f"the API server does not let ServiceAccount kube-system/{NAME} get nodes/metrics "
@@ -71,7 +72,7 @@ def test_a_grant_that_never_comes_fails_naming_the_role(
 def test_everything_is_removed_when_the_check_raises(server, api) -> None:
     with (
         pytest.raises(RuntimeError, match="the check failed"),
-        VerificationIdentity(api, print),
+        VerificationIdentity(api, print, NAME),
     ):
         raise RuntimeError("the check failed")
     assert server.service_accounts() == []
@@ -81,7 +82,7 @@ def test_everything_is_removed_when_the_check_raises(server, api) -> None:
 def test_what_an_interrupted_check_left_is_used_and_removed(server, api) -> None:
     server.add_service_account("kube-system", NAME, labels=OURS)
     server.add_cluster_role_binding(NAME, "system:kubelet-api-admin", [SUBJECT], labels=OURS)
-    with VerificationIdentity(api, print) as token:
+    with VerificationIdentity(api, print, NAME) as token:
         assert may_read_metrics(server, token)
     assert server.service_accounts() == []
     assert server.cluster_role_bindings() == []
@@ -97,7 +98,7 @@ def test_an_object_of_that_name_made_by_someone_else_is_refused_and_left_alone(
     else:
         server.add_cluster_role_binding(NAME, "cluster-admin", [SUBJECT])
         theirs = f"ClusterRoleBinding {NAME}"
-    with pytest.raises(IdentityError) as failure, VerificationIdentity(api, print):
+    with pytest.raises(IdentityError) as failure, VerificationIdentity(api, print, NAME):
         pytest.fail("the check must not run")
     assert str(failure.value) == (
         f"{theirs} exists and was not made by kubelet-bootstrap (no label "
@@ -115,7 +116,7 @@ def test_an_object_of_that_name_made_by_someone_else_is_refused_and_left_alone(
 
 def test_a_removal_that_fails_after_a_passed_check_fails_naming_what_is_left(server, api) -> None:
     server.fail_next("clusterrolebinding-delete", 503, "ServiceUnavailable", "etcd is down")
-    with pytest.raises(IdentityError) as failure, VerificationIdentity(api, print):
+    with pytest.raises(IdentityError) as failure, VerificationIdentity(api, print, NAME):
         pass
     message = str(failure.value)
     assert message.startswith(f"could not remove ClusterRoleBinding {NAME} (503 ")
@@ -131,7 +132,7 @@ def test_a_removal_that_fails_after_a_failed_check_is_logged_and_the_failure_kep
     lines: list[str] = []
     with (
         pytest.raises(RuntimeError, match="the check failed"),
-        VerificationIdentity(api, lines.append),
+        VerificationIdentity(api, lines.append, NAME),
     ):
         raise RuntimeError("the check failed")
     assert lines[-1].startswith(f"could not remove ServiceAccount kube-system/{NAME} (503 ")
@@ -139,9 +140,32 @@ def test_a_removal_that_fails_after_a_failed_check_is_logged_and_the_failure_kep
 
 
 def test_one_request_each_makes_uses_and_removes_it(server, api) -> None:
-    with VerificationIdentity(api, print):
+    with VerificationIdentity(api, print, NAME):
         pass
     counts = server.counts()
     assert counts["serviceaccount-create"] == counts["clusterrolebinding-create"] == 1
     assert counts["token-request"] == counts["subjectaccessreview"] == 1
     assert counts["clusterrolebinding-delete"] == counts["serviceaccount-delete"] == 1
+
+
+@pytest.mark.parametrize(
+    ("stack", "name"),
+    [
+        ("dev", "kubelet-api-verification-dev-ef260e9a"),
+        ("Prod_EU.west", "kubelet-api-verification-prod-eu-west-"),
+        ("___", "kubelet-api-verification-"),
+        ("a" * 400, "kubelet-api-verification-" + "a" * 24 + "-"),
+    ],
+)
+def test_each_stack_has_a_name_of_its_own_that_the_api_server_accepts(
+    stack: str, name: str
+) -> None:
+    """Two stacks of one cluster may verify at the same moment: neither removes the other's."""
+    made = identity_name(stack)
+    assert made.startswith(name)
+    assert len(made) <= 63
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", made)
+    assert identity_name(stack) == made
+    assert identity_name(stack + ".") != made and identity_name("prod-eu.west") != identity_name(
+        "prod.eu-west"
+    )

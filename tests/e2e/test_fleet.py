@@ -2,8 +2,8 @@
 
 Stack fleet-a holds the first two nodes and fleet-b the third. Both make the cluster-wide
 bootstrap RBAC, so both set `rbac.adoptExisting` for their first update, as the README tells a
-user with two stacks on one cluster; fleet-b leaves the kubelet API check to fleet-a, as the
-README tells too (the check's identity has one name per cluster). The driver runs as a user
+user with two stacks on one cluster; both verify their kubelets, at the same time, each with
+an identity named after its stack. The driver runs as a user
 runs it, from the repository, its stacks' settings files in the lab (`--config-dir`), without
 a terminal (plain lines).
 """
@@ -36,7 +36,6 @@ def fleet(world: World) -> Iterator[tuple[LabStack, LabStack]]:
     with new_stack(world, A, machines[:2]) as a, new_stack(world, B, machines[2:]) as b:
         for stack in (a, b):
             stack.set("rbac.adoptExisting", "true", path=True)
-        b.set("verification.enabled", "false", path=True)
         yield a, b
 
 
