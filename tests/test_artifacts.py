@@ -1297,13 +1297,23 @@ def test_fstab_rewrite_disables_every_entry_libmount_reads_as_swap(
     assert swap_entries(fstab) == [], f"still active after the rewrite:\n{fstab.read_text()}"
 
 
+# The prepare scripts below run on this machine, not in a node root: a named resolv.conf keeps
+# them from linking kubelet.resolvConf's auto choice under /var/lib on the host.
+ON_THE_HOST = {"resolvConf": "/etc/resolv.conf"}
+
+
 def test_prepare_script_turns_swap_off_now_and_after_reboot(
     tmp_path: Path, build: BuildSettings
 ) -> None:
     """The whole prepare script, with swapoff/swapon/systemctl stubbed and fstab redirected."""
     root_dir, cert_dir = tmp_path / "kubelet", tmp_path / "cert"
     settings = build(
-        kubelet={"failSwapOn": True, "rootDir": str(root_dir), "certDir": str(cert_dir)}
+        kubelet={
+            "failSwapOn": True,
+            "rootDir": str(root_dir),
+            "certDir": str(cert_dir),
+            **ON_THE_HOST,
+        }
     )
     fstab = tmp_path / "fstab"
     fstab.write_text("/swapfile none swap sw 0 0\n")
@@ -1330,7 +1340,11 @@ def test_prepare_script_turns_swap_off_now_and_after_reboot(
 
 def test_prepare_script_fails_when_swap_stays_on(tmp_path: Path, build: BuildSettings) -> None:
     settings = build(
-        kubelet={"rootDir": str(tmp_path / "kubelet"), "certDir": str(tmp_path / "cert")}
+        kubelet={
+            "rootDir": str(tmp_path / "kubelet"),
+            "certDir": str(tmp_path / "cert"),
+            **ON_THE_HOST,
+        }
     )
     fstab = tmp_path / "fstab"
     fstab.write_text("UUID=1111-aaaa / ext4 defaults 0 1\n")
@@ -1353,7 +1367,12 @@ def test_prepare_script_runs_without_touching_swap_when_allowed(
 ) -> None:
     root_dir, cert_dir = tmp_path / "kubelet", tmp_path / "cert"
     settings = build(
-        kubelet={"failSwapOn": False, "rootDir": str(root_dir), "certDir": str(cert_dir)}
+        kubelet={
+            "failSwapOn": False,
+            "rootDir": str(root_dir),
+            "certDir": str(cert_dir),
+            **ON_THE_HOST,
+        }
     )
     log = tmp_path / "calls.log"
     log.write_text("")
