@@ -18,6 +18,7 @@ from pulumi_command import remote
 
 from components import rendering
 from components.bootstrap_token import BootstrapToken
+from components.preflight import preflight_script
 from components.settings import NodeSettings, Settings
 from components.ssh import as_root
 
@@ -54,6 +55,11 @@ class KubeletNode(pulumi.ComponentResource):
             )
         )
         restart_files = rendering.node_files(settings, node)
+        # Every other command of the node waits for its read-only checks (see _command).
+        self._preflight: list[pulumi.Resource] = []
+        script = preflight_script(settings, node, restart_files)
+        if script is not None:
+            self._preflight = [self._command("preflight", script)]
         writes = [
             self._write(
                 "bootstrap-kubeconfig", kubelet.bootstrap_kubeconfig, "0600", bootstrap, secret=True
@@ -97,7 +103,8 @@ class KubeletNode(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] | None = None,
     ) -> remote.Command:
         """The node's command `<node>-<key>`, its scripts run as root (`ssh.become`); a
-        lone script runs on create and again on every update, and nothing on delete.
+        lone script runs on create and again on every update, and nothing on delete. It
+        waits for the node's preflight, when it has one: a node that fails it is left as it is.
 
         Its previous output is not put in its environment: sshd refuses those variables unless
         its AcceptEnv allows them, and pulumi-command then warns on every update.
@@ -117,7 +124,7 @@ class KubeletNode(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=depends_on,
+                depends_on=[*self._preflight, *(depends_on or [])],
                 additional_secret_outputs=additional_secret_outputs,
             ),
         )

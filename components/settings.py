@@ -33,6 +33,7 @@ from components.admin_cluster import admin_cluster_problem
 from components.durations import parse_duration
 from components.extra_config import extra_config_problems
 from components.key_suggestions import suggest
+from components.preflight import PreflightCheck
 from components.setting_checks import (
     AbsolutePath,
     BastionHost,
@@ -192,6 +193,11 @@ class RbacSettings(_Strict):
     """Take over objects that already exist instead of failing on them (AlreadyExists)."""
 
 
+class PreflightSettings(_Strict):
+    skip: list[PreflightCheck] = []
+    """Checks not to run, by name (`components.preflight.CHECKS`)."""
+
+
 class NodeSettings(_Strict):
     name: NodeName
     address: IpAddress
@@ -220,6 +226,7 @@ class Settings(_Strict):
     csr_approval: CsrApprovalSettings = CsrApprovalSettings()
     verification: VerificationSettings = VerificationSettings()
     rbac: RbacSettings = RbacSettings()
+    preflight: PreflightSettings = PreflightSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
     @field_validator("kubeconfig")
