@@ -68,6 +68,12 @@ for index in range(NODES):
     token.register_outputs({})
 
     node = pulumi.ComponentResource("kubelet-bootstrap:index:KubeletNode", name)
+    preflight = remote.Command(
+        f"{name}-preflight",
+        connection=CONNECTION,
+        create="true",
+        opts=pulumi.ResourceOptions(parent=node),
+    )
     writes = [
         remote.Command(
             f"{name}-{key}",
@@ -75,7 +81,9 @@ for index in range(NODES):
             create="true",
             opts=pulumi.ResourceOptions(
                 parent=node,
-                depends_on=[token_id, token_secret] if key == "bootstrap-kubeconfig" else None,
+                depends_on=[preflight, token_id, token_secret]
+                if key == "bootstrap-kubeconfig"
+                else [preflight],
             ),
         )
         for key in WRITES
@@ -84,13 +92,15 @@ for index in range(NODES):
         f"{name}-prepare",
         connection=CONNECTION,
         create="true",
-        opts=pulumi.ResourceOptions(parent=node),
+        opts=pulumi.ResourceOptions(parent=node, depends_on=[preflight]),
     )
     start = remote.Command(
         f"{name}-start-kubelet",
         connection=CONNECTION,
         create="true",
-        opts=pulumi.ResourceOptions(parent=node, depends_on=[*writes, prepare, secret, rbac]),
+        opts=pulumi.ResourceOptions(
+            parent=node, depends_on=[preflight, *writes, prepare, secret, rbac]
+        ),
     )
     starts.append(start)
     node.register_outputs({})
