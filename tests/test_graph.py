@@ -103,7 +103,10 @@ def expected_node_resources(node: str) -> set[tuple[str, str]]:
         (EXPIRATION, f"{node}-token-expiration"),
         (SECRET, f"{node}-bootstrap-token"),
         (NODE, node),
-        *((COMMAND, f"{node}-{key}") for key in (*FILE_KEYS, "preflight", "prepare", "start-kubelet")),
+        *(
+            (COMMAND, f"{node}-{key}")
+            for key in (*FILE_KEYS, "preflight", "prepare", "start-kubelet")
+        ),
     }
 
 
