@@ -11,10 +11,10 @@ installs the kubelet binary itself needs no kubeletBinary check).
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Annotated
 
-import yaml
 from pydantic import AfterValidator
 
 from components import rendering
@@ -34,6 +34,8 @@ CHECKS = (
     "kubeadmDropIn",
     "swap",
 )
+
+_HEALTHZ_PORT = re.compile(r"^healthzPort: (\d+)$", re.MULTILINE)
 
 # The kubelet minor versions this program supports (Kubernetes 1.x), both included.
 SUPPORTED_KUBELET_MINORS = (31, 35)
@@ -57,7 +59,8 @@ def supported_versions() -> str:
 
 
 def node_checks(settings: Settings, node: NodeSettings) -> tuple[str, ...]:
-    """The checks `node` gets: all but those skipped and those its settings make moot.
+    """The checks `node` gets: all but those skipped and those its settings make moot
+    (`node` is there for per-node settings).
 
     swap: with `kubelet.failSwapOn: false` the kubelet runs with swap. cgroupV2: with
     `kubelet.extraConfig.failCgroupV1: false` it runs on cgroup v1 (1.35 refuses v1 by default).
@@ -86,7 +89,10 @@ def preflight_script(
         return None
     kubelet = settings.kubelet
     config = next(file for file in restart_files if file.path == kubelet.config_file)
-    document = yaml.safe_load(config.content)
+    # The config's own healthz port (the template sets it; extraConfig may not): read from the
+    # dumped document, as parsing YAML per node would cost more than the rest of the node.
+    healthz = _HEALTHZ_PORT.search(config.content)
+    assert healthz is not None, "the kubelet config sets no healthzPort"
     low, high = SUPPORTED_KUBELET_MINORS
     return rendering.render(
         "preflight.sh.j2",
@@ -94,8 +100,8 @@ def preflight_script(
         node=node,
         kubelet=kubelet,
         ports=(
-            (document["port"], "the kubelet API, kubelet.port"),
-            (document["healthzPort"], "the kubelet's healthz"),
+            (kubelet.port, "the kubelet API, kubelet.port"),
+            (int(healthz.group(1)), "the kubelet's healthz"),
         ),
         # ss names a process by its comm: the binary's name, cut at 15 characters.
         kubelet_process=PurePosixPath(kubelet.binary).name[:15],
