@@ -72,6 +72,12 @@ for name in names:
     token.register_outputs({})
 
     node = pulumi.ComponentResource("kubelet-bootstrap:index:KubeletNode", name)
+    preflight = remote.Command(
+        f"{name}-preflight",
+        connection=CONNECTION,
+        create="true",
+        opts=pulumi.ResourceOptions(parent=node),
+    )
     writes = [
         remote.Command(
             f"{name}-{key}",
@@ -79,7 +85,9 @@ for name in names:
             create="true",
             opts=pulumi.ResourceOptions(
                 parent=node,
-                depends_on=[token_id, token_secret] if key == "bootstrap-kubeconfig" else None,
+                depends_on=[preflight, token_id, token_secret]
+                if key == "bootstrap-kubeconfig"
+                else [preflight],
             ),
         )
         for key in WRITES
@@ -88,13 +96,15 @@ for name in names:
         f"{name}-prepare",
         connection=CONNECTION,
         create="true",
-        opts=pulumi.ResourceOptions(parent=node),
+        opts=pulumi.ResourceOptions(parent=node, depends_on=[preflight]),
     )
     start = remote.Command(
         f"{name}-start-kubelet",
         connection=CONNECTION,
         create="true",
-        opts=pulumi.ResourceOptions(parent=node, depends_on=[*writes, prepare, secret, rbac]),
+        opts=pulumi.ResourceOptions(
+            parent=node, depends_on=[preflight, *writes, prepare, secret, rbac]
+        ),
     )
     restarts[name] = remote.Command(
         f"{name}-restart-kubelet",
@@ -102,7 +112,12 @@ for name in names:
         update="true",
         opts=pulumi.ResourceOptions(
             parent=node,
-            depends_on=[start, *writes, *(restarts[other] for other in restart_after[name])],
+            depends_on=[
+                preflight,
+                start,
+                *writes,
+                *(restarts[other] for other in restart_after[name]),
+            ],
         ),
     )
     node.register_outputs({})

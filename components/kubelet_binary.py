@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from components import rendering
+from components.kubelet_versions import MAXIMUM_MINOR, MINIMUM_MINOR
 
 if TYPE_CHECKING:
     from components.settings import KubeletSettings, NodeSettings
 
-# The kubelet minor versions kubelet-bootstrap supports (1.31 to 1.35), checked by the install
-# script on the fetched binary before it is put in place.
-MINIMUM_MINOR = 31
-MAXIMUM_MINOR = 35
 
 # How long one fetch attempt may take (curl's --max-time), in seconds: a kubelet is ~100 MB.
 FETCH_TIMEOUT_SECONDS = 900

@@ -20,6 +20,7 @@ from pulumi_command import remote
 
 from components import kubelet_binary, rendering
 from components.bootstrap_token import BootstrapToken
+from components.preflight import preflight_script
 from components.settings import NodeSettings, Settings
 from components.ssh import as_root
 
@@ -58,16 +59,21 @@ class KubeletNode(pulumi.ComponentResource):
             )
         )
         restart_files = rendering.node_files(settings, node)
+        # With kubelet.download, the binary is one more file the kubelet restarts for.
+        fetched = kubelet_binary.fetched_binary(kubelet)
+        started_files: list[rendering.RestartFile] = [*restart_files]
+        if fetched is not None:
+            started_files.append(fetched)
+        # Every other command of the node waits for its read-only checks (see _command).
+        self._preflight: list[pulumi.Resource] = []
+        script = preflight_script(settings, node, started_files)
+        if script is not None:
+            self._preflight = [self._command("preflight", script)]
         writes = [
             self._write(
                 "bootstrap-kubeconfig", kubelet.bootstrap_kubeconfig, "0600", bootstrap, secret=True
             )
         ] + [self._write(f.key, f.path, f.mode, f.content) for f in restart_files]
-
-        prepare = self._command("prepare", rendering.prepare_node_script(kubelet))
-        # With kubelet.download, the binary is one more file the kubelet restarts for.
-        started_files: list[rendering.RestartFile] = [*restart_files]
-        fetched = kubelet_binary.fetched_binary(kubelet)
         if fetched is not None:
             writes.append(
                 self._command(
@@ -75,7 +81,8 @@ class KubeletNode(pulumi.ComponentResource):
                     kubelet_binary.binary_scripts(kubelet, node, f"{node.name}-kubelet-binary"),
                 )
             )
-            started_files.append(fetched)
+
+        prepare = self._command("prepare", rendering.prepare_node_script(kubelet))
         start = self._command(
             "start-kubelet",
             rendering.kubelet_scripts(settings, node, started_files, f"{node.name}-start-kubelet"),
@@ -123,7 +130,8 @@ class KubeletNode(pulumi.ComponentResource):
     ) -> remote.Command:
         """The node's command `<node>-<key>`, its scripts run as root (`ssh.become`); a
         lone script runs on create and again on every update, and nothing on delete. A script
-        that is None runs nothing, and opens no connection.
+        that is None runs nothing, and opens no connection. It waits for the node's preflight,
+        when it has one: a node that fails it is left as it is.
 
         Its previous output is not put in its environment: sshd refuses those variables unless
         its AcceptEnv allows them, and pulumi-command then warns on every update.
@@ -143,7 +151,7 @@ class KubeletNode(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=depends_on,
+                depends_on=[*self._preflight, *(depends_on or [])],
                 additional_secret_outputs=additional_secret_outputs,
             ),
         )

@@ -36,6 +36,7 @@ from components.extra_config import extra_config_problems
 from components.key_suggestions import suggest
 from components.node_kubelet import merged, node_kubelet_model, overridable_keys
 from components.node_labels import LabelKey, LabelValue, Taint, unique_taints
+from components.preflight import PreflightCheck
 from components.setting_checks import (
     AbsolutePath,
     BastionHost,
@@ -210,6 +211,11 @@ class RolloutSettings(_Strict):
     """Restart running kubelets this many nodes (or this share of them) at a time."""
 
 
+class PreflightSettings(_Strict):
+    skip: list[PreflightCheck] = []
+    """Checks not to run, by name (`components.preflight.CHECKS`)."""
+
+
 class NodeSettings(_Strict):
     name: NodeName
     address: IpAddress
@@ -245,6 +251,7 @@ class Settings(_Strict):
     verification: VerificationSettings = VerificationSettings()
     rbac: RbacSettings = RbacSettings()
     rollout: RolloutSettings = RolloutSettings()
+    preflight: PreflightSettings = PreflightSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
     def kubelet_for(self, node: NodeSettings) -> KubeletSettings:

@@ -106,7 +106,7 @@ def expected_node_resources(node: str) -> set[tuple[str, str]]:
         (NODE, node),
         *(
             (COMMAND, f"{node}-{key}")
-            for key in (*FILE_KEYS, "prepare", "start-kubelet", "restart-kubelet")
+            for key in (*FILE_KEYS, "preflight", "prepare", "start-kubelet", "restart-kubelet")
         ),
     }
 
@@ -227,14 +227,14 @@ def test_exactly_the_expected_resources_per_node_and_per_stack(
 def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callable) -> None:
     counts = {n: len(run(config(nodes=n)).resources) for n in (1, 2, 5)}
     per_node = len(expected_node_resources("n"))
-    assert per_node == 13
+    assert per_node == 14
     assert counts == {n: len(SHARED_RESOURCES) + per_node * n for n in (1, 2, 5)}
     by_type = {
         n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, SECRET, BINDING, RBAC)}
         for n in (1, 5)
     }
-    assert by_type[1] == {COMMAND: 7, SECRET: 1, BINDING: 4, RBAC: 1}
-    assert by_type[5] == {COMMAND: 35, SECRET: 5, BINDING: 4, RBAC: 1}
+    assert by_type[1] == {COMMAND: 8, SECRET: 1, BINDING: 4, RBAC: 1}
+    assert by_type[5] == {COMMAND: 40, SECRET: 5, BINDING: 4, RBAC: 1}
 
 
 def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
@@ -312,7 +312,7 @@ def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) 
         for suffix in ("token-id", "token-secret", "token-expiration", "bootstrap-token"):
             assert recording.named(f"{node}-{suffix}").parent == token.urn, suffix
         kubelet = component(recording, NODE, node)
-        for key in (*FILE_KEYS, "prepare", "start-kubelet"):
+        for key in (*FILE_KEYS, "preflight", "prepare", "start-kubelet"):
             assert recording.named(f"{node}-{key}").parent == kubelet.urn, key
 
 
@@ -355,7 +355,7 @@ def test_no_node_depends_on_another_node_even_transitively(config: Callable, run
         assert direct <= {mine, None}, registration.name
         assert closure <= {mine, None}, registration.name
         checked += 1
-    assert checked == 5 * 13
+    assert checked == 5 * 14
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -389,7 +389,7 @@ def test_ssh_private_key_is_secret_on_every_command(
         ssh["privateKeyFile"] = str(tmp_path / "id_ed25519")
     recording = run(config(nodes=2, ssh=ssh))
     commands = recording.of_type(COMMAND)
-    assert len(commands) == 14
+    assert len(commands) == 16
     for command in commands:
         connection = command.inputs["connection"]
         assert connection["privateKey"] == ssh_key
@@ -806,7 +806,7 @@ def test_no_command_gets_its_previous_output_in_its_environment(
     """pulumi-command sets PULUMI_COMMAND_STDOUT/STDERR over SSH by default; sshd refuses them
     unless AcceptEnv allows, and the provider warns on every update."""
     commands = run(config(nodes=2)).of_type(COMMAND)
-    assert len(commands) == 14
+    assert len(commands) == 16
     for command in commands:
         assert command.inputs.get("addPreviousOutputInEnv") is False, command.name
 
@@ -819,7 +819,7 @@ def test_with_become_sudo_every_script_runs_through_sudo_and_contents_stay_in_st
         config(nodes=1, ssh={"user": "ubuntu", "privateKey": ssh_key, "become": "sudo"})
     )
     commands = with_sudo.of_type(COMMAND)
-    assert len(commands) == 7
+    assert len(commands) == 8
     for command in commands:
         plain = as_root.named(command.name)
         assert command.inputs["connection"]["user"] == "ubuntu"

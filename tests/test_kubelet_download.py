@@ -182,9 +182,9 @@ def test_each_node_installs_the_binary_before_its_start(config: Config, run: Run
         assert binary.type == COMMAND
         assert by_urn[binary.parent].name == node
         assert binary.urn in recording.named(f"{node}-start-kubelet").dependencies
-        # It waits for nothing (a fetch runs beside the file writes), and no other node's
-        # resource waits for it.
-        assert binary.dependencies == []
+        # It waits for the node's preflight only (a fetch runs beside the file writes), and no
+        # other node's resource waits for it.
+        assert binary.dependencies == [recording.named(f"{node}-preflight").urn]
         waiting = {r.name for r in recording.resources if binary.urn in r.dependencies}
         assert waiting == {f"{node}-start-kubelet", f"{node}-restart-kubelet"}
         assert "stdin" not in binary.inputs
@@ -205,11 +205,12 @@ def test_the_binary_is_one_of_the_files_the_kubelet_restarts_for(config: Config,
             assert f"sha256sum '{BINARY}'" in start[field], field
 
 
-def test_a_new_sha256_changes_the_restart_and_the_binary_command_only(
+def test_a_new_sha256_changes_the_restart_the_binary_command_and_the_preflight_only(
     config: Config, run: Run
 ) -> None:
     """What `pulumi preview` shows for a new kubelet version: the node's binary command runs
-    again, and its restart names the new sha256; no file command changes."""
+    again, its restart names the new sha256, and its preflight checks the node again before;
+    no file command changes."""
     before = run(config(nodes=2, kubelet=download()))
     after = run(config(nodes=2, kubelet=download(sha256=OTHER_SHA)))
     changed = {
@@ -218,7 +219,9 @@ def test_a_new_sha256_changes_the_restart_and_the_binary_command_only(
         if command.inputs != after.named(command.name).inputs
     }
     assert changed == {
-        f"node-{i}-{key}" for i in range(2) for key in ("kubelet-binary", "restart-kubelet")
+        f"node-{i}-{key}"
+        for i in range(2)
+        for key in ("preflight", "kubelet-binary", "restart-kubelet")
     }
     restart = after.named("node-0-restart-kubelet").inputs["update"]
     assert f"{BINARY} sha256 {OTHER_SHA}" in restart

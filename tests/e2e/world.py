@@ -83,6 +83,10 @@ class World:
         stack.set("kubelet.failSwapOn", "false", path=True)
         stack.set("kubelet.extraConfig.cgroupsPerQOS", "false", path=True)
         stack.set("kubelet.extraConfig.enforceNodeAllocatable[0]", "none", path=True)
+        # The nodes share the host's cgroups, which are v1 (hybrid) here: the kubelet 1.34 runs
+        # on them, and every other preflight check holds in the lab (its fake CRI answers on
+        # the socket; with no crictl, the socket is what is checked).
+        stack.set("preflight.skip[0]", "cgroupV2", path=True)
         for index, name in enumerate(machines or self.stack_nodes):
             self._set_node(stack, index, name)
 
