@@ -7,18 +7,17 @@ count, no settings are validated, no template is rendered, nothing is hashed, no
 exported. What is left is the cost of registering the graph under the engine and the Pulumi
 SDK, which the program's time is divided by.
 
-The token expiration is the program's own dynamic resource: it does no work in the program,
-but its provider is pickled at every registration, which is SDK cost the baseline must pay too.
+The token issue is the program's own dynamic resource: it does no work in the program, but its
+provider is pickled at every registration, which is SDK cost the baseline must pay too.
 """
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 from pulumi_command import remote
 
 from components.csr_approval import ServingCsrApproval
 from components.kubelet_api_check import KubeletApiCheck
-from components.token_expiration import TokenExpiration
+from components.token_issue import TokenIssue
 
 NODES = pulumi.Config("bench").require_int("nodes")
 
@@ -58,13 +57,7 @@ for index in range(NODES):
 
     token = pulumi.ComponentResource("kubelet-bootstrap:index:BootstrapToken", name, None, cluster)
     in_token = pulumi.ResourceOptions(parent=token)
-    token_id = random.RandomString(f"{name}-token-id", length=6, opts=in_token)
-    token_secret = random.RandomPassword(f"{name}-token-secret", length=16, opts=in_token)
-    expiration = TokenExpiration(f"{name}-token-expiration", 3600, opts=in_token)
-    secret = k8s.core.v1.Secret(
-        f"{name}-bootstrap-token",
-        opts=pulumi.ResourceOptions(parent=token, depends_on=[token_id, token_secret, expiration]),
-    )
+    secret = TokenIssue(f"{name}-bootstrap-token", "", name, "g", 3600, opts=in_token)
     token.register_outputs({})
 
     node = pulumi.ComponentResource("kubelet-bootstrap:index:KubeletNode", name)
@@ -75,7 +68,7 @@ for index in range(NODES):
             create="true",
             opts=pulumi.ResourceOptions(
                 parent=node,
-                depends_on=[token_id, token_secret] if key == "bootstrap-kubeconfig" else None,
+                depends_on=[secret] if key == "bootstrap-kubeconfig" else None,
             ),
         )
         for key in WRITES

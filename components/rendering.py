@@ -210,12 +210,20 @@ def prepare_node_script(kubelet: KubeletSettings) -> str:
 
 
 def kubelet_scripts(
-    settings: Settings, node: NodeSettings, restart_files: list[NodeFile], owner: str
+    settings: Settings,
+    node: NodeSettings,
+    restart_files: list[NodeFile],
+    owner: str,
+    *,
+    bootstrap_token_id: str,
 ) -> Scripts:
     """Start the kubelet, and stop it again when `owner` (the command's name) leaves the stack.
 
     The start script names the sha256 of `restart_files`: when one changes, it runs again and
     restarts the kubelet; run again for anything else, it only checks the kubelet's health.
+    It names the bootstrap token id too: a new token runs it again, and a kubelet still
+    without its client certificate, which reads the bootstrap kubeconfig only when it starts,
+    is restarted for it.
     The stop script stops it only if no other resource started it since and its unit is still
     the one this start started.
     """
@@ -228,7 +236,12 @@ def kubelet_scripts(
         "record": f"{NODE_STATE_DIR}/claims/units/{kubelet.unit_name}",
         "started": f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
     }
-    start = {"files": restart_files, "api_server": settings.api_server, **values}
+    start = {
+        "files": restart_files,
+        "api_server": settings.api_server,
+        "bootstrap_token_id": bootstrap_token_id,
+        **values,
+    }
     return Scripts(
         create=render("start-kubelet.sh.j2", first=True, **start),
         update=render("start-kubelet.sh.j2", first=False, **start),

@@ -619,7 +619,8 @@ def file_scripts(path: str | Path, mode: str, owner: str = "node-0-file") -> ren
 
 def kubelet_scripts(settings: Settings, owner: str = "node-0-start-kubelet") -> rendering.Scripts:
     node = settings.nodes[0]
-    return rendering.kubelet_scripts(settings, node, rendering.node_files(settings, node), owner)
+    files = rendering.node_files(settings, node)
+    return rendering.kubelet_scripts(settings, node, files, owner, bootstrap_token_id="abcdef")
 
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
