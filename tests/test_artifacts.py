@@ -865,6 +865,36 @@ def test_a_start_that_timed_out_restarts_again_on_the_next_run(
     assert node.restarts() == 2
 
 
+@pytest.mark.parametrize(
+    ("has_certificate", "restarts"), [(True, 1), (False, 2)], ids=["joined", "bootstrapping"]
+)
+def test_a_new_bootstrap_token_restarts_only_a_kubelet_without_its_client_certificate(
+    tmp_path: Path, build: BuildSettings, has_certificate: bool, restarts: int
+) -> None:
+    """A re-issued token runs the start again with the same files: a kubelet that lost its
+    client certificate reads the new bootstrap kubeconfig only when it starts again; a kubelet
+    with its certificate has no use for it and keeps running."""
+    settings = build()
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    assert start_on(node, settings).returncode == 0
+    if not has_certificate:
+        node.kubeconfig.unlink()
+        node.stub(curl=f"[ -s {node.kubeconfig} ] || echo issued > {node.kubeconfig}; printf ok")
+    files = rendering.node_files(settings, settings.nodes[0])
+    again = rendering.kubelet_scripts(
+        settings, settings.nodes[0], files, "node-0-start-kubelet", bootstrap_token_id="k2j9xq"
+    )
+
+    result = node.sh(again.update)
+
+    assert result.returncode == 0, result.stderr
+    assert node.restarts() == restarts
+    if not has_certificate:
+        assert "it has no client certificate" in result.stdout
+        assert "(token k2j9xq)" in result.stdout
+
+
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:
     script = rendering.prepare_node_script(build(kubelet={"failSwapOn": False}).kubelet)
 

@@ -647,16 +647,6 @@ def test_a_connection_change_changes_nothing_but_the_connection(
         assert {k: v for k, v in changed.inputs.items() if k != "connection"} == unchanged
 
 
-def test_start_does_not_change_with_the_token(config: Callable, run: Callable) -> None:
-    settings = config(nodes=1)
-    a, b = run(settings, stack="a"), run(settings, stack="b")
-    bootstrap = "node-0-bootstrap-kubeconfig"
-    assert a.secret_values != b.secret_values
-    assert a.named(bootstrap).inputs["stdin"] != b.named(bootstrap).inputs["stdin"]
-    start = "node-0-start-kubelet"
-    assert a.named(start).inputs["create"] == b.named(start).inputs["create"]
-
-
 def test_file_commands_carry_content_in_stdin_never_in_create(
     config: Callable, run: Callable, tmp_path: Path
 ) -> None:
