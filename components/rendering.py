@@ -240,6 +240,7 @@ def kubelet_scripts(
         "files": restart_files,
         "api_server": settings.api_server,
         "bootstrap_token_id": bootstrap_token_id,
+        "remove_bootstrap_kubeconfig": settings.bootstrap_token.remove_kubeconfig,
         **values,
     }
     return Scripts(

@@ -895,6 +895,27 @@ def test_a_new_bootstrap_token_restarts_only_a_kubelet_without_its_client_certif
         assert "(token k2j9xq)" in result.stdout
 
 
+@pytest.mark.parametrize("remove", [True, False], ids=["removed", "kept"])
+def test_the_bootstrap_kubeconfig_is_removed_once_the_kubelet_has_its_certificate_if_asked(
+    tmp_path: Path, build: BuildSettings, remove: bool
+) -> None:
+    settings = build()
+    if remove:
+        token = settings.bootstrap_token.model_copy(update={"remove_kubeconfig": True})
+        settings = settings.model_copy(update={"bootstrap_token": token})
+    node = NodeRoot(tmp_path / "node")
+    bootstrap = Path(node.moved(settings.kubelet.bootstrap_kubeconfig))
+    bootstrap.write_text("token\n")
+    node.bootstrapped()
+
+    result = start_on(node, settings)
+
+    assert result.returncode == 0, result.stderr
+    assert bootstrap.exists() is not remove
+    assert ("removed " in result.stdout) is remove
+    assert shellcheck(start_script(settings)) == ""
+
+
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:
     script = rendering.prepare_node_script(build(kubelet={"failSwapOn": False}).kubelet)
 

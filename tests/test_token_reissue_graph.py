@@ -71,8 +71,9 @@ def test_a_reissue_changes_that_nodes_token_kubeconfig_and_start_only(
     for field in ("create", "update"):
         assert f"bootstrap_token='{new_id}'" in after[start].inputs[field]
         old_line = f"bootstrap_token='{before[token].outputs['token_id']}'"
-        assert after[start].inputs[field].replace(f"bootstrap_token='{new_id}'", old_line) == (
-            before[start].inputs[field]
+        assert (
+            after[start].inputs[field].replace(f"bootstrap_token='{new_id}'", old_line)
+            == (before[start].inputs[field])
         )
     assert before[start].inputs["delete"] == after[start].inputs["delete"]
 
@@ -113,3 +114,26 @@ def test_no_token_secret_in_plaintext_in_any_input_or_output(
             if key not in recording.stack_output_secrets
         }
         assert not any(secret in json.dumps(public) for secret in recording.secret_values)
+
+
+# --- bootstrapToken.removeKubeconfig ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("remove", [True, False])
+def test_the_start_removes_the_bootstrap_kubeconfig_only_when_the_stack_says_so(
+    config: Callable, run: Callable, remove: bool
+) -> None:
+    recording = run(config(nodes=2, bootstrapToken={"removeKubeconfig": remove}))
+    for name in ("node-0", "node-1"):
+        start = recording.named(f"{name}-start-kubelet").inputs
+        for field in ("create", "update"):
+            removes = "rm -f '/etc/kubernetes/kubelet-bootstrap.kubeconfig'" in start[field]
+            assert removes is remove, (name, field)
+
+
+def test_a_misspelt_remove_setting_is_refused_with_a_suggestion(
+    config: Callable, run: Callable
+) -> None:
+    with pytest.raises(Exception, match="did you mean 'removeKubeconfig'") as failure:
+        run(config(nodes=1, bootstrapToken={"removeKubeConfig": True}))
+    assert "bootstrapToken.removeKubeConfig: unknown key" in str(failure.value)
