@@ -134,7 +134,11 @@ def test_a_node_that_lost_its_client_certificate_gets_a_new_token_and_restarts(
     world: World, stack: LabStack
 ) -> None:
     """Its Node stays; its kubelet, restarted without a certificate, cannot renew its Lease
-    and fails to bootstrap with the expired token until a refresh gives it a new one."""
+    and fails to bootstrap with the expired token until a refresh gives it a new one.
+
+    The kubelet exits when its bootstrap fails and its unit starts it again, so it may read
+    the new bootstrap kubeconfig by itself before the start runs: whether the start restarts
+    it is a race (tests/test_artifacts.py proves the start's rule); that it joins is not."""
     lost = world.stack_nodes[1]
     others = [world.stack_nodes[0], world.stack_nodes[2]]
     root = world.root(lost)
@@ -153,9 +157,9 @@ def test_a_node_that_lost_its_client_certificate_gets_a_new_token_and_restarts(
     before = {name: _restarts(world, name) for name in world.stack_nodes}
     ids = _token_ids(stack)
 
-    stack.pulumi("up", "--yes", "--skip-preview", "--refresh")
+    up = stack.pulumi("up", "--yes", "--skip-preview", "--refresh")
 
+    assert f"the kubelet of Node {lost} last renewed its Lease at" in up.output
     assert (root / CLIENT_KUBECONFIG).exists(), f"{lost} did not join again"
     assert _token_ids(stack)[lost] != ids[lost]
-    assert _restarts(world, lost) == before[lost] + 1, f"{lost}'s kubelet was not restarted"
     assert {name: _restarts(world, name) for name in others} == {n: before[n] for n in others}
