@@ -222,8 +222,7 @@ def kubelet_scripts(
     The start script names the sha256 of `restart_files`: when one changes, it runs again and
     restarts the kubelet; run again for anything else, it only checks the kubelet's health.
     It names the bootstrap token id too: a new token runs it again, and a kubelet still
-    without its client certificate, which reads the bootstrap kubeconfig only when it starts,
-    is restarted for it.
+    without its client certificate, which may keep trying with its old token, is restarted.
     The stop script stops it only if no other resource started it since and its unit is still
     the one this start started.
     """

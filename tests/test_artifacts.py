@@ -872,7 +872,7 @@ def test_a_new_bootstrap_token_restarts_only_a_kubelet_without_its_client_certif
     tmp_path: Path, build: BuildSettings, has_certificate: bool, restarts: int
 ) -> None:
     """A re-issued token runs the start again with the same files: a kubelet that lost its
-    client certificate reads the new bootstrap kubeconfig only when it starts again; a kubelet
+    client certificate is restarted, so that it reads the new bootstrap kubeconfig; a kubelet
     with its certificate has no use for it and keeps running."""
     settings = build()
     node = NodeRoot(tmp_path / "node")
