@@ -130,7 +130,7 @@ def test_a_refresh_with_every_node_joined_changes_nothing(world: World, stack: L
     assert cluster.bootstrap_token_secrets(world.plane) == []
 
 
-def test_a_node_that_lost_its_client_certificate_gets_a_new_token_and_restarts(
+def test_a_node_that_lost_its_client_certificate_gets_a_new_token_and_joins_again(
     world: World, stack: LabStack
 ) -> None:
     """Its Node stays; its kubelet, restarted without a certificate, cannot renew its Lease
