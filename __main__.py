@@ -47,7 +47,7 @@ if settings.rollout.batch_size is not None:
 nodes = {}
 for node in settings.nodes:
     # 2. A bootstrap token per node (kubeadm token create).
-    token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds, opts=cluster)
+    token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds, admin_kubeconfig)
     # 3. Its files, swap off, and the kubelet started (scp, ssh, systemctl).
     kubelet = KubeletNode(
         node,

@@ -7,19 +7,18 @@ configuration is read beyond those two, no settings are validated, no template i
 nothing is hashed, nothing is exported. What is left is the cost of registering the graph
 under the engine and the Pulumi SDK, which the program's time is divided by.
 
-The token expiration is the program's own dynamic resource: it does no work in the program,
-but its provider is pickled at every registration, which is SDK cost the baseline must pay too.
+The token issue is the program's own dynamic resource: it does no work in the program, but its
+provider is pickled at every registration, which is SDK cost the baseline must pay too.
 """
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 from pulumi_command import remote
 
 from components.csr_approval import ServingCsrApproval
 from components.kubelet_api_check import KubeletApiCheck
 from components.rollout import batches, waits_for
-from components.token_expiration import TokenExpiration
+from components.token_issue import TokenIssue
 
 NODES = pulumi.Config("bench").require_int("nodes")
 BATCH_SIZE = pulumi.Config("bench").get("batchSize")
@@ -62,13 +61,7 @@ restarts = {}
 for name in names:
     token = pulumi.ComponentResource("kubelet-bootstrap:index:BootstrapToken", name, None, cluster)
     in_token = pulumi.ResourceOptions(parent=token)
-    token_id = random.RandomString(f"{name}-token-id", length=6, opts=in_token)
-    token_secret = random.RandomPassword(f"{name}-token-secret", length=16, opts=in_token)
-    expiration = TokenExpiration(f"{name}-token-expiration", 3600, opts=in_token)
-    secret = k8s.core.v1.Secret(
-        f"{name}-bootstrap-token",
-        opts=pulumi.ResourceOptions(parent=token, depends_on=[token_id, token_secret, expiration]),
-    )
+    secret = TokenIssue(f"{name}-bootstrap-token", "", name, "g", 3600, opts=in_token)
     token.register_outputs({})
 
     node = pulumi.ComponentResource("kubelet-bootstrap:index:KubeletNode", name)
@@ -85,9 +78,7 @@ for name in names:
             create="true",
             opts=pulumi.ResourceOptions(
                 parent=node,
-                depends_on=[preflight, token_id, token_secret]
-                if key == "bootstrap-kubeconfig"
-                else [preflight],
+                depends_on=[preflight, secret] if key == "bootstrap-kubeconfig" else [preflight],
             ),
         )
         for key in WRITES

@@ -1,18 +1,16 @@
 """One node's bootstrap token: what `kubeadm token create` did in the tutorial.
 
 The token id is public (it names the Secret and the `system:bootstrap:<id>` user); the token
-secret is a RandomPassword, so Pulumi state only ever holds it encrypted.
+secret is a secret output of `TokenIssue`, so Pulumi state only ever holds it encrypted. A
+node that still has no client certificate when its token expired gets a new token on
+`pulumi up --refresh` (see `token_issue`).
 """
 
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
-import pulumi_random as random
 
-from components.token_expiration import TokenExpiration
-
-BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
+from components.token_issue import TokenIssue
 
 
 def bootstrap_group(node_name: str) -> str:
@@ -34,42 +32,27 @@ class BootstrapToken(pulumi.ComponentResource):
     token_id: pulumi.Output[str]
     token: pulumi.Output[str]
     """`<id>.<secret>`, marked secret: what the bootstrap kubeconfig carries."""
-    secret: k8s.core.v1.Secret
+    secret: TokenIssue
 
     def __init__(
-        self, node_name: str, ttl_seconds: int, opts: pulumi.ResourceOptions | None = None
+        self,
+        node_name: str,
+        ttl_seconds: int,
+        kubeconfig: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubelet-bootstrap:index:BootstrapToken", node_name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        token_id = random.RandomString(
-            f"{node_name}-token-id", length=6, upper=False, special=False, opts=child
-        )
-        token_secret = random.RandomPassword(
-            f"{node_name}-token-secret", length=16, upper=False, special=False, opts=child
-        )
-        expiration = TokenExpiration(f"{node_name}-token-expiration", ttl_seconds, opts=child)
-        self.token_id = token_id.result
-        self.token = pulumi.Output.secret(
-            pulumi.Output.concat(token_id.result, ".", token_secret.result)
-        )
-        self.secret = k8s.core.v1.Secret(
+        # The Secret's name is fixed by the token id, so a replacement deletes first.
+        self.secret = TokenIssue(
             f"{node_name}-bootstrap-token",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=token_id.result.apply(lambda i: f"bootstrap-token-{i}"),
-                namespace="kube-system",
-                labels={"app.kubernetes.io/managed-by": "kubelet-bootstrap"},
-            ),
-            type=BOOTSTRAP_TOKEN_TYPE,
-            string_data={
-                "description": f"kubelet-bootstrap token for node {node_name}",
-                "token-id": token_id.result,
-                "token-secret": pulumi.Output.secret(token_secret.result),
-                "expiration": expiration.expiration,
-                "usage-bootstrap-authentication": "true",
-                "usage-bootstrap-signing": "true",
-                "auth-extra-groups": bootstrap_group(node_name),
-            },
-            # The name is fixed by the token id, so a replacement must delete first.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            kubeconfig,
+            node_name,
+            bootstrap_group(node_name),
+            ttl_seconds,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"token_id": self.token_id, "secret_name": self.secret.metadata.name})
+        self.token_id = self.secret.token_id
+        self.token = pulumi.Output.secret(
+            pulumi.Output.concat(self.secret.token_id, ".", self.secret.token_secret)
+        )
+        self.register_outputs({"token_id": self.token_id, "secret_name": self.secret.secret_name})

@@ -85,7 +85,15 @@ class KubeletNode(pulumi.ComponentResource):
         prepare = self._command("prepare", rendering.prepare_node_script(kubelet))
         start = self._command(
             "start-kubelet",
-            rendering.kubelet_scripts(settings, node, started_files, f"{node.name}-start-kubelet"),
+            token.token_id.apply(
+                lambda token_id: rendering.kubelet_scripts(
+                    settings,
+                    node,
+                    started_files,
+                    f"{node.name}-start-kubelet",
+                    bootstrap_token_id=token_id,
+                )
+            ),
             depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],
         )
         # Created, it runs nothing: the start just started the kubelet with these files.
@@ -121,7 +129,7 @@ class KubeletNode(pulumi.ComponentResource):
     def _command(
         self,
         key: str,
-        scripts: rendering.Scripts | str,
+        scripts: pulumi.Output[rendering.Scripts] | rendering.Scripts | str,
         *,
         stdin: pulumi.Input[str] | None = None,
         logging: remote.Logging | None = None,
@@ -136,16 +144,26 @@ class KubeletNode(pulumi.ComponentResource):
         Its previous output is not put in its environment: sshd refuses those variables unless
         its AcceptEnv allows them, and pulumi-command then warns on every update.
         """
-        if isinstance(scripts, str):
-            create, update, delete = scripts, None, None
-        else:
-            create, update, delete = scripts
+        become = self._become
+
+        def as_root_or_none(script: str | None) -> str | None:
+            return as_root(script, become) if script is not None else None
+
+        def command(index: int) -> pulumi.Input[str] | None:
+            """Script `index` (create, update, delete) as root; the start's is known once the
+            token id is."""
+            if isinstance(scripts, str):
+                return as_root(scripts, become) if index == 0 else None
+            if isinstance(scripts, rendering.Scripts):
+                return as_root_or_none(scripts[index])
+            return scripts.apply(lambda known: as_root_or_none(known[index]))
+
         return remote.Command(
             f"{self._name}-{key}",
             connection=self._connection,
-            create=as_root(create, self._become) if create is not None else None,
-            update=as_root(update, self._become) if update is not None else None,
-            delete=as_root(delete, self._become) if delete is not None else None,
+            create=command(0),
+            update=command(1),
+            delete=command(2),
             stdin=stdin,
             logging=logging,
             add_previous_output_in_env=False,

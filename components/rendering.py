@@ -246,21 +246,30 @@ def _kubelet_values(settings: Settings, node: NodeSettings) -> dict[str, Any]:
 
 
 def kubelet_scripts(
-    settings: Settings, node: NodeSettings, restart_files: Sequence[RestartFile], owner: str
+    settings: Settings,
+    node: NodeSettings,
+    restart_files: Sequence[RestartFile],
+    owner: str,
+    *,
+    bootstrap_token_id: str,
 ) -> Scripts:
     """Start the kubelet the first time, and stop it again when `owner` (the command's name)
     leaves the stack.
 
     The start names the paths of `restart_files`, never their sha256: a change of them
-    restarts a running kubelet in its rollout batch (`restart_script`), not here. The stop
-    script stops it only if no other resource started it since and its unit is still the one
-    it was last started with.
+    restarts a running kubelet in its rollout batch (`restart_script`), not here. It names the
+    bootstrap token id: a new token runs it again, and a kubelet still without its client
+    certificate, which may keep trying with its old token, is restarted. The stop script stops
+    it only if no other resource started it since and its unit is still the one it was last
+    started with.
     """
     values = {
         **_kubelet_values(settings, node),
         "files": restart_files,
         "owner": owner,
         "record": f"{NODE_STATE_DIR}/claims/units/{settings.kubelet.unit_name}",
+        "bootstrap_token_id": bootstrap_token_id,
+        "remove_bootstrap_kubeconfig": settings.bootstrap_token.remove_kubeconfig,
     }
     return Scripts(
         create=render("start-kubelet.sh.j2", first=True, **values),

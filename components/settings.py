@@ -183,6 +183,8 @@ NodeKubeletSettings = node_kubelet_model(KubeletSettings, _Strict)
 
 class BootstrapTokenSettings(_Strict):
     ttl: Duration = "24h"
+    remove_kubeconfig: bool = False
+    """Remove the bootstrap kubeconfig from a node once its kubelet has its client certificate."""
 
     @property
     def ttl_seconds(self) -> int:

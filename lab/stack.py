@@ -88,9 +88,11 @@ class LabStack:
         flags = [*(["--secret"] if secret else []), *(["--path"] if path else [])]
         self.pulumi("config", "set", *flags, f"kubelet-bootstrap:{key}", stdin=value)
 
-    def planned(self) -> dict[str, str]:
-        """`pulumi preview --json`: each resource's planned operation, by resource name."""
-        plan = json.loads(self.pulumi("preview", "--json").stdout)
+    def planned(self, *, refresh: bool = False) -> dict[str, str]:
+        """`pulumi preview --json` (`--refresh`: after reading the cluster and nodes, as
+        `pulumi up --refresh` would): each resource's planned operation, by resource name."""
+        flags = ["--refresh"] if refresh else []
+        plan = json.loads(self.pulumi("preview", "--json", *flags).stdout)
         return {step["urn"].rsplit("::", 1)[-1]: step["op"] for step in plan.get("steps", [])}
 
     def history(self) -> list[dict]:

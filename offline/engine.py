@@ -134,24 +134,27 @@ class OfflineMocks(mocks.Mocks):
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
-        if args.typ == "random:index/randomString:RandomString":
-            outputs["result"] = self._fake(args.name, args.inputs)
-        elif args.typ == "random:index/randomPassword:RandomPassword":
-            outputs["result"] = self._fake(args.name, args.inputs)
-            self.recording.secret_values.add(outputs["result"])
-        elif args.typ == "pulumi-python:dynamic/kubelet-bootstrap:TokenExpiration":
+        if args.typ == "pulumi-python:dynamic/kubelet-bootstrap:TokenIssue":
+            token_id = self._fake(f"{args.name}/id", 6)
             expires = self.clock + timedelta(seconds=int(args.inputs["ttl_seconds"]))
-            outputs["expiration"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+            outputs.update(
+                token_id=token_id,
+                token_secret=self._fake(f"{args.name}/secret", 16),
+                expiration=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                secret_name=f"bootstrap-token-{token_id}",
+            )
+            self.recording.secret_values.add(outputs["token_secret"])
+            return outputs["secret_name"], outputs
         return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
         return {}, None
 
-    def _fake(self, name: str, inputs: Mapping[str, Any]) -> str:
-        """A value of the requested length from [a-z0-9], stable for a stack and name."""
+    def _fake(self, name: str, length: int) -> str:
+        """A value of `length` from [a-z0-9], as the token issue draws, stable for a stack and
+        name."""
         alphabet = string.ascii_lowercase + string.digits
         digest = hashlib.sha256(f"{self.stack}/{name}".encode()).digest()
-        length = int(inputs.get("length", 16))
         return "".join(alphabet[b % len(alphabet)] for b in (digest * 2)[:length])
 
 

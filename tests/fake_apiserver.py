@@ -41,6 +41,9 @@ short-lived ServiceAccount token) it also serves, with the same semantics:
   they do not authenticate to this fake API server itself;
 - ClusterRoleBindings and the SubjectAccessReview API a kubelet's webhook authorizer asks
   (`subject_access_review` is the same question as a hook): see `tests.fake_rbac`.
+
+For bootstrap token issue: Secrets, node Leases and the tokencleaner (`server.tokens`): see
+`tests.fake_tokens`.
 """
 
 from __future__ import annotations
@@ -930,6 +933,11 @@ def route(method: str, path: str, query: dict[str, list[str]]) -> Route:
     serviceaccount-delete, token-request; clusterrolebinding-create, -list, -get, -delete;
     subjectaccessreview."""
     path = path.rstrip("/")
+    from tests.fake_tokens import token_route  # it builds on this module's types
+
+    token = token_route(method, path)
+    if token is not None:
+        return token
     if path == NODES_PATH or path.startswith(NODES_PATH + "/"):
         return _node_route(method, path, query)
     accounts = _SERVICE_ACCOUNTS_PATH.fullmatch(path)
@@ -1527,6 +1535,9 @@ class FakeApiServer:
         from tests.fake_rbac import FakeRbac  # it builds on this module's types
 
         self.rbac = FakeRbac(clock, self._revision)
+        from tests.fake_tokens import FakeTokens
+
+        self.tokens = FakeTokens(clock, self._revision)
         self._tokens: dict[str, IssuedToken] = {}
         self._accounts_lock = threading.Lock()
         self.ca = CertificateAuthority.create(clock())
@@ -1704,6 +1715,8 @@ class FakeApiServer:
             return self._serve_binding(target.kind, name, body)
         if target.kind == "subjectaccessreview":
             return 201, self.rbac.review(body)
+        if target.kind.startswith(("secret-", "lease-")):
+            return self.tokens.serve(target, body)
         if target.kind == "list":
             items, rv = self.store.list()
             for item in items:  # list items carry no kind/apiVersion, as in the real API

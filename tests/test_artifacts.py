@@ -621,7 +621,8 @@ def file_scripts(path: str | Path, mode: str, owner: str = "node-0-file") -> ren
 
 def kubelet_scripts(settings: Settings, owner: str = "node-0-start-kubelet") -> rendering.Scripts:
     node = settings.nodes[0]
-    return rendering.kubelet_scripts(settings, node, rendering.node_files(settings, node), owner)
+    files = rendering.node_files(settings, node)
+    return rendering.kubelet_scripts(settings, node, files, owner, bootstrap_token_id="abcdef")
 
 
 def restart_script(settings: Settings) -> str:
@@ -887,6 +888,57 @@ def test_a_start_that_timed_out_restarts_again_on_the_next_run(
 
     assert result.returncode == 0, result.stderr
     assert node.restarts() == 2
+
+
+@pytest.mark.parametrize(
+    ("has_certificate", "restarts"), [(True, 1), (False, 2)], ids=["joined", "bootstrapping"]
+)
+def test_a_new_bootstrap_token_restarts_only_a_kubelet_without_its_client_certificate(
+    tmp_path: Path, build: BuildSettings, has_certificate: bool, restarts: int
+) -> None:
+    """A re-issued token runs the start again with the same files: a kubelet that lost its
+    client certificate is restarted, so that it reads the new bootstrap kubeconfig; a kubelet
+    with its certificate has no use for it and keeps running."""
+    settings = build()
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    assert start_on(node, settings).returncode == 0
+    if not has_certificate:
+        node.kubeconfig.unlink()
+        node.stub(curl=f"[ -s {node.kubeconfig} ] || echo issued > {node.kubeconfig}; printf ok")
+    files = rendering.node_files(settings, settings.nodes[0])
+    again = rendering.kubelet_scripts(
+        settings, settings.nodes[0], files, "node-0-start-kubelet", bootstrap_token_id="k2j9xq"
+    )
+
+    result = node.sh(again.update)
+
+    assert result.returncode == 0, result.stderr
+    assert node.restarts() == restarts
+    if not has_certificate:
+        assert "it has no client certificate" in result.stdout
+        assert "(token k2j9xq)" in result.stdout
+
+
+@pytest.mark.parametrize("remove", [True, False], ids=["removed", "kept"])
+def test_the_bootstrap_kubeconfig_is_removed_once_the_kubelet_has_its_certificate_if_asked(
+    tmp_path: Path, build: BuildSettings, remove: bool
+) -> None:
+    settings = build()
+    if remove:
+        token = settings.bootstrap_token.model_copy(update={"remove_kubeconfig": True})
+        settings = settings.model_copy(update={"bootstrap_token": token})
+    node = NodeRoot(tmp_path / "node")
+    bootstrap = Path(node.moved(settings.kubelet.bootstrap_kubeconfig))
+    bootstrap.write_text("token\n")
+    node.bootstrapped()
+
+    result = start_on(node, settings)
+
+    assert result.returncode == 0, result.stderr
+    assert bootstrap.exists() is not remove
+    assert ("removed " in result.stdout) is remove
+    assert shellcheck(start_script(settings)) == ""
 
 
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from components.verification_identity import identity_name
 from offline.engine import Recording, Registration, run_program
 from tests.factories import (
     ADMIN_TOKEN,
-    FIXED_CLOCK,
     admin_kubeconfig,
     make_certificate,
     make_ssh_key,
@@ -38,12 +36,9 @@ TOKEN = "kubelet-bootstrap:index:BootstrapToken"
 NODE = "kubelet-bootstrap:index:KubeletNode"
 RBAC = "kubelet-bootstrap:index:BootstrapRbac"
 COMMAND = "command:remote:Command"
-RANDOM_STRING = "random:index/randomString:RandomString"
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-EXPIRATION = "pulumi-python:dynamic/kubelet-bootstrap:TokenExpiration"
+TOKEN_ISSUE = "pulumi-python:dynamic/kubelet-bootstrap:TokenIssue"
 APPROVAL = "pulumi-python:dynamic/kubelet-bootstrap:ServingCsrApproval"
 API_CHECK = "pulumi-python:dynamic/kubelet-bootstrap:KubeletApiCheck"
-SECRET = "kubernetes:core/v1:Secret"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
@@ -99,10 +94,7 @@ def node_names(count: int) -> list[str]:
 def expected_node_resources(node: str) -> set[tuple[str, str]]:
     return {
         (TOKEN, node),
-        (RANDOM_STRING, f"{node}-token-id"),
-        (RANDOM_PASSWORD, f"{node}-token-secret"),
-        (EXPIRATION, f"{node}-token-expiration"),
-        (SECRET, f"{node}-bootstrap-token"),
+        (TOKEN_ISSUE, f"{node}-bootstrap-token"),
         (NODE, node),
         *(
             (COMMAND, f"{node}-{key}")
@@ -227,14 +219,14 @@ def test_exactly_the_expected_resources_per_node_and_per_stack(
 def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callable) -> None:
     counts = {n: len(run(config(nodes=n)).resources) for n in (1, 2, 5)}
     per_node = len(expected_node_resources("n"))
-    assert per_node == 14
+    assert per_node == 11
     assert counts == {n: len(SHARED_RESOURCES) + per_node * n for n in (1, 2, 5)}
     by_type = {
-        n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, SECRET, BINDING, RBAC)}
+        n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, TOKEN_ISSUE, BINDING, RBAC)}
         for n in (1, 5)
     }
-    assert by_type[1] == {COMMAND: 8, SECRET: 1, BINDING: 4, RBAC: 1}
-    assert by_type[5] == {COMMAND: 40, SECRET: 5, BINDING: 4, RBAC: 1}
+    assert by_type[1] == {COMMAND: 8, TOKEN_ISSUE: 1, BINDING: 4, RBAC: 1}
+    assert by_type[5] == {COMMAND: 40, TOKEN_ISSUE: 5, BINDING: 4, RBAC: 1}
 
 
 def test_rbac_matches_the_tutorial(config: Callable, run: Callable) -> None:
@@ -309,8 +301,7 @@ def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) 
     assert recording.named("kubelet-api-verification-check").parent == verification.urn
     for node in node_names(count):
         token = component(recording, TOKEN, node)
-        for suffix in ("token-id", "token-secret", "token-expiration", "bootstrap-token"):
-            assert recording.named(f"{node}-{suffix}").parent == token.urn, suffix
+        assert recording.named(f"{node}-bootstrap-token").parent == token.urn
         kubelet = component(recording, NODE, node)
         for key in (*FILE_KEYS, "preflight", "prepare", "start-kubelet"):
             assert recording.named(f"{node}-{key}").parent == kubelet.urn, key
@@ -330,13 +321,13 @@ def test_start_waits_for_files_preparation_token_and_rbac(sized: tuple[int, Reco
         assert rbac_urns(recording) <= start
 
 
-def test_token_secret_waits_for_its_id_secret_and_expiration(
+def test_bootstrap_kubeconfig_waits_for_the_token_it_carries(
     sized: tuple[int, Recording],
 ) -> None:
     count, recording = sized
     for node in node_names(count):
-        assert deps(recording, f"{node}-bootstrap-token") >= urns(
-            recording, f"{node}-token-id", f"{node}-token-secret", f"{node}-token-expiration"
+        assert urns(recording, f"{node}-bootstrap-token") <= deps(
+            recording, f"{node}-bootstrap-kubeconfig"
         )
 
 
@@ -355,7 +346,7 @@ def test_no_node_depends_on_another_node_even_transitively(config: Callable, run
         assert direct <= {mine, None}, registration.name
         assert closure <= {mine, None}, registration.name
         checked += 1
-    assert checked == 5 * 14
+    assert checked == 5 * 11
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -364,8 +355,11 @@ def test_no_node_depends_on_another_node_even_transitively(config: Callable, run
 def test_token_secret_and_bootstrap_kubeconfig_are_secret(sized: tuple[int, Recording]) -> None:
     count, recording = sized
     for node in node_names(count):
-        secret = recording.named(f"{node}-bootstrap-token")
-        assert is_secret_path(secret, "stringData.token-secret")
+        issue = recording.named(f"{node}-bootstrap-token")
+        # Made by the provider, so the engine encrypts it as an output; the admin kubeconfig
+        # it acts with arrives secret.
+        assert issue.additional_secret_outputs == ["token_secret"]
+        assert is_secret_path(issue, "kubeconfig")
         bootstrap = recording.named(f"{node}-bootstrap-kubeconfig")
         assert is_secret_path(bootstrap, "stdin")
         # Its sha256, printed by the install script, is derived from the token: not logged.
@@ -374,7 +368,7 @@ def test_token_secret_and_bootstrap_kubeconfig_are_secret(sized: tuple[int, Reco
         ca = recording.named(f"{node}-ca")
         assert "stdout" not in ca.additional_secret_outputs
         assert ca.inputs["logging"] == "stdoutAndStderr"
-        assert secret.inputs["stringData"]["token-secret"] in bootstrap.inputs["stdin"]
+        assert issue.outputs["token_secret"] in bootstrap.inputs["stdin"]
 
 
 @pytest.mark.parametrize("source", ["privateKey", "privateKeyFile"])
@@ -562,34 +556,22 @@ def test_stack_outputs_hold_secrets_only_in_secret_outputs(
 # --- the bootstrap token Secret ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("ttl", "lifetime"), [(None, timedelta(hours=24)), ("90m", timedelta(minutes=90))]
-)
-def test_bootstrap_token_secret(
-    ttl: str | None, lifetime: timedelta, config: Callable, run: Callable
+@pytest.mark.parametrize(("ttl", "seconds"), [(None, 24 * 3600), ("90m", 90 * 60)])
+def test_each_node_gets_a_token_issue_of_its_own(
+    ttl: str | None, seconds: int, config: Callable, run: Callable
 ) -> None:
+    """What the Secret holds is the provider's work (tests/test_token_issue.py); the program
+    tells it the node, its group and the ttl, and replaces it only when it must."""
     overrides = {"bootstrapToken": {"ttl": ttl}} if ttl else {}
     recording = run(config(nodes=2, **overrides))
-    expiration = (FIXED_CLOCK + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert expiration.endswith("Z")
     token_ids = set()
     for node in node_names(2):
-        secret = recording.named(f"{node}-bootstrap-token")
-        data = secret.inputs["stringData"]
-        token_id, token_secret = data["token-id"], data["token-secret"]
-        assert re.fullmatch(r"[a-z0-9]{6}", token_id)
-        assert re.fullmatch(r"[a-z0-9]{16}", token_secret)
-        assert secret.inputs["metadata"]["name"] == f"bootstrap-token-{token_id}"
-        assert secret.inputs["metadata"]["namespace"] == "kube-system"
-        assert secret.inputs["type"] == "bootstrap.kubernetes.io/token"
-        assert data["usage-bootstrap-authentication"] == "true"
-        assert data["usage-bootstrap-signing"] == "true"
-        assert data["auth-extra-groups"] == f"system:bootstrappers:{node}"
-        assert data["expiration"] == expiration
-        assert recording.named(f"{node}-token-expiration").inputs["ttl_seconds"] == (
-            lifetime.total_seconds()
-        )
-        token_ids.add(token_id)
+        issue = recording.named(f"{node}-bootstrap-token")
+        assert issue.inputs["node_name"] == node
+        assert issue.inputs["extra_group"] == f"system:bootstrappers:{node}"
+        assert issue.inputs["ttl_seconds"] == seconds
+        assert issue.outputs["secret_name"] == f"bootstrap-token-{issue.outputs['token_id']}"
+        token_ids.add(issue.outputs["token_id"])
     assert len(token_ids) == 2
 
 
@@ -605,8 +587,7 @@ def test_dotted_node_names_get_a_group_the_api_server_accepts(
     nodes = [{"name": name, "address": f"10.0.0.{i + 1}"} for i, name in enumerate(names)]
     recording = run(config(nodes=nodes))
     groups = {
-        name: recording.named(f"{name}-bootstrap-token").inputs["stringData"]["auth-extra-groups"]
-        for name in names
+        name: recording.named(f"{name}-bootstrap-token").inputs["extra_group"] for name in names
     }
     assert all(AUTH_EXTRA_GROUP.match(group) for group in groups.values()), groups
     assert len(set(groups.values())) == len(names)
@@ -630,20 +611,6 @@ def test_distinct_node_names_get_distinct_valid_groups(names: list[str]) -> None
     assert first != second
 
 
-def test_token_generators_ask_for_the_bootstrap_token_alphabet(
-    config: Callable, run: Callable
-) -> None:
-    """The mocks make up the values, so the real constraint is what the generators are asked."""
-    recording = run(config(nodes=1))
-    for name, length in (("node-0-token-id", 6), ("node-0-token-secret", 16)):
-        inputs = recording.named(name).inputs
-        assert inputs["length"] == length
-        assert inputs["upper"] is False
-        assert inputs["special"] is False
-        assert inputs.get("lower", True) is not False
-        assert inputs.get("numeric", True) is not False
-
-
 # --- stability and change propagation ---------------------------------------------------------
 
 
@@ -652,10 +619,10 @@ def test_two_runs_with_the_same_settings_are_byte_identical(
 ) -> None:
     settings = config(nodes=3)
     first, second = run(settings), run(settings)
-    # `__provider` of the dynamic TokenExpiration is compared too: dill pickles the provider
-    # by reference (module and class name, no state), so it is the same bytes in every run.
-    provider = first.named("node-0-token-expiration").inputs["__provider"]
-    assert b"components.token_expiration" in base64.b64decode(provider)
+    # `__provider` of the dynamic TokenIssue is compared too: dill pickles the provider by
+    # reference (module and class name, no state), so it is the same bytes in every run.
+    provider = first.named("node-0-bootstrap-token").inputs["__provider"]
+    assert b"components.token_issue" in base64.b64decode(provider)
     assert canonical(first) == canonical(second)
     assert json.dumps(first.stack_outputs, sort_keys=True) == json.dumps(
         second.stack_outputs, sort_keys=True
@@ -694,14 +661,16 @@ def test_a_connection_change_changes_nothing_but_the_connection(
         assert {k: v for k, v in changed.inputs.items() if k != "connection"} == unchanged
 
 
-def test_start_does_not_change_with_the_token(config: Callable, run: Callable) -> None:
+def test_a_new_token_changes_the_start_and_not_the_restart(config: Callable, run: Callable) -> None:
+    """A new token runs the start again (a kubelet still bootstrapping must read it); the
+    restart, which would restart every kubelet, does not change."""
     settings = config(nodes=1)
     a, b = run(settings, stack="a"), run(settings, stack="b")
     bootstrap = "node-0-bootstrap-kubeconfig"
     assert a.secret_values != b.secret_values
     assert a.named(bootstrap).inputs["stdin"] != b.named(bootstrap).inputs["stdin"]
-    for command in ("node-0-start-kubelet", "node-0-restart-kubelet"):
-        assert a.named(command).inputs == b.named(command).inputs
+    restart = "node-0-restart-kubelet"
+    assert a.named(restart).inputs == b.named(restart).inputs
 
 
 def test_file_commands_carry_content_in_stdin_never_in_create(
@@ -748,8 +717,8 @@ def test_stack_outputs(config: Callable, run: Callable) -> None:
     assert set(outputs["nodes"]) == set(node_names(3))
     for index, node in enumerate(node_names(3)):
         exported = outputs["nodes"][node]
-        secret = recording.named(f"{node}-bootstrap-token")
-        assert exported["tokenId"] == secret.inputs["stringData"]["token-id"]
+        issue = recording.named(f"{node}-bootstrap-token")
+        assert exported["tokenId"] == issue.outputs["token_id"]
         assert exported["kubeletEndpoint"] == f"https://10.0.0.{index + 1}:10250"
         installed = {
             installed_path(recording.named(f"{node}-{key}")): recording.named(f"{node}-{key}")

@@ -324,7 +324,11 @@ def started(node: Node, settings: Settings) -> rendering.Scripts:
     fetched = kubelet_binary.fetched_binary(settings.kubelet)
     assert fetched is not None
     start = rendering.kubelet_scripts(
-        settings, settings.nodes[0], [*files, fetched], "node-0-start-kubelet"
+        settings,
+        settings.nodes[0],
+        [*files, fetched],
+        "node-0-start-kubelet",
+        bootstrap_token_id="abcdef",
     )
     node.serve(GOOD)
     node.bootstrapped()

@@ -282,7 +282,9 @@ def test_the_projects_scripts_run_on_a_node(lab: Lab, tmp_path: Path) -> None:
     # What TLS bootstrap writes once the client certificate is issued: the gate waits for it.
     _install(lab, NODE3, kubelet.kubeconfig, "0600", "issued\n")
     lab.ssh_ok(NODE3, rendering.prepare_node_script(kubelet))
-    scripts = rendering.kubelet_scripts(settings, node, [unit], f"{NODE3}-start-kubelet")
+    scripts = rendering.kubelet_scripts(
+        settings, node, [unit], f"{NODE3}-start-kubelet", bootstrap_token_id="abcdef"
+    )
 
     assert "is healthy" in lab.ssh_ok(NODE3, scripts.create)
     assert _get_with_retries(f"http://{node.address}:{kubelet.port}/") == "ok"
@@ -314,7 +316,9 @@ def test_a_kubelet_that_cannot_start_shows_its_journal(lab: Lab, tmp_path: Path)
     )
     _install(lab, NODE1, unit.path, unit.mode, unit.content)
     lab.ssh_ok(NODE1, rendering.prepare_node_script(kubelet))
-    scripts = rendering.kubelet_scripts(settings, node, [unit], f"{NODE1}-start-kubelet")
+    scripts = rendering.kubelet_scripts(
+        settings, node, [unit], f"{NODE1}-start-kubelet", bootstrap_token_id="abcdef"
+    )
     result = lab.ssh(NODE1, scripts.create)
     assert result.returncode == 1
     assert "did not report healthy" in result.stderr
