@@ -17,8 +17,6 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -26,13 +24,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from components import rendering
 from components.admin_cluster import admin_cluster_problem
 from components.durations import parse_duration
 from components.extra_config import extra_config_problems
 from components.key_suggestions import suggest
+from components.removal_settings import RemovalSettings
 from components.setting_checks import (
     AbsolutePath,
     BastionHost,
@@ -52,6 +50,7 @@ from components.setting_checks import (
     UnitFile,
     fail,
 )
+from components.settings_base import StrictSettings as _Strict
 
 NAMESPACE = "kubelet-bootstrap"
 
@@ -71,14 +70,6 @@ class SettingsError(Exception):
 
 
 # --- objects --------------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    """Base of every settings object: camelCase keys, unknown keys refused (see `_describe`)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, frozen=True, populate_by_name=False, extra="forbid"
-    )
 
 
 class Bastion(_Strict):
@@ -159,7 +150,7 @@ class KubeletSettings(_Strict):
     `auto` the config names one fixed link on every node, and the prepare script points it at
     the file that node needs: the config stays the same bytes for every node and every run.
     """
-    extra_config: dict[str, Any] = {}
+    extra_config: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def unit_name(self) -> str:
@@ -199,6 +190,8 @@ class NodeSettings(_Strict):
     host_key: HostKey | None = None
     """This node's SSH host key; each machine has its own, so this is the one to set."""
     extra_sans: list[SubjectAltName] = Field(default_factory=list, alias="extraSANs")
+    decommissioned: bool = False
+    """The machine is gone: its Node object and token are deleted, nothing connects to it."""
 
     @property
     def ssh_target(self) -> str:
@@ -220,6 +213,7 @@ class Settings(_Strict):
     csr_approval: CsrApprovalSettings = CsrApprovalSettings()
     verification: VerificationSettings = VerificationSettings()
     rbac: RbacSettings = RbacSettings()
+    removal: RemovalSettings = RemovalSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
     @field_validator("kubeconfig")
