@@ -217,7 +217,8 @@ def kubelet_scripts(
     The start script names the sha256 of `restart_files`: when one changes, it runs again and
     restarts the kubelet; run again for anything else, it only checks the kubelet's health.
     The stop script stops it only if no other resource started it since and its unit is still
-    the one this start started.
+    the one this start started; then it removes the identity the kubelet made, never a file
+    the stack writes (the CA may live in the cert dir).
     """
     kubelet = settings.kubelet
     unit = next(file for file in restart_files if file.path == kubelet.unit_file)
@@ -227,10 +228,18 @@ def kubelet_scripts(
         "owner": owner,
         "record": f"{NODE_STATE_DIR}/claims/units/{kubelet.unit_name}",
         "started": f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
+        "identity": f"{NODE_STATE_DIR}/claims/identity/{kubelet.unit_name}",
     }
     start = {"files": restart_files, "api_server": settings.api_server, **values}
     return Scripts(
         create=render("start-kubelet.sh.j2", first=True, **start),
         update=render("start-kubelet.sh.j2", first=False, **start),
-        delete=render("stop-kubelet.sh.j2", unit=unit, **values),
+        delete=render("stop-kubelet.sh.j2", unit=unit, keep=_stack_files(kubelet), **values),
     )
+
+
+def _stack_files(kubelet: KubeletSettings) -> str:
+    """Every path the stack writes on a node, which the identity removal must leave, as a
+    `case` pattern (settings refuse quotes in paths)."""
+    paths = {kubelet.ca_file, kubelet.config_file, kubelet.unit_file, kubelet.bootstrap_kubeconfig}
+    return "|".join(f"'{path}'" for path in sorted(paths))
