@@ -13,6 +13,7 @@ from components.csr_approval import ServingCsrApproval
 from components.inventory import approval_entry, kubelet_target
 from components.kubelet_api_check import KubeletApiVerification
 from components.kubelet_node import KubeletNode
+from components.node_removal import NodeRemoval
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
 from components.stack_config import read_stack_config
@@ -38,17 +39,24 @@ rbac = BootstrapRbac(keep_on_destroy=not settings.rbac.delete_on_destroy, opts=c
 
 nodes = {}
 for node in settings.nodes:
-    # 2. A bootstrap token per node (kubeadm token create).
-    token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds, opts=cluster)
+    # 2. A bootstrap token per node (kubeadm token create); none for a decommissioned node.
+    token = None
+    if not node.decommissioned:
+        token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds, opts=cluster)
+    # Its removal: drained before its kubelet stops, its Node object deleted after (kubectl).
+    removal = NodeRemoval(node, admin_kubeconfig, settings.removal)
     # 3. Its files, swap off, and the kubelet started (scp, ssh, systemctl).
     kubelet = KubeletNode(
         node,
         settings,
         token,
         node_connection(settings.ssh, node),
-        bootstrap_prerequisites=[rbac],
+        bootstrap_prerequisites=[rbac, *removal.before_start],
     )
-    nodes[node.name] = (token, kubelet)
+    removal.drain_before_stop(kubelet.start)
+    if token is not None:
+        nodes[node.name] = (token, kubelet)
+active = [node for node in settings.nodes if not node.decommissioned]
 
 # 4. Approve each kubelet's serving CSR, only if it is genuine (kubectl certificate approve).
 approval = ServingCsrApproval(
@@ -57,7 +65,7 @@ approval = ServingCsrApproval(
     settings.ca_cert_file.pem,
     [
         approval_entry(node, settings.kubelet.port, kubelet.files_sha256)
-        for node, (_, kubelet) in zip(settings.nodes, nodes.values(), strict=True)
+        for node, (_, kubelet) in zip(active, nodes.values(), strict=True)
     ],
     settings.csr_approval.timeout_seconds,
     opts=pulumi.ResourceOptions(depends_on=[kubelet.start for _, kubelet in nodes.values()]),
@@ -69,7 +77,7 @@ if settings.verification.enabled:
         "kubelet-api-verification",
         admin_kubeconfig,
         settings.ca_cert_file.pem,
-        [kubelet_target(node, settings.kubelet.port) for node in settings.nodes],
+        [kubelet_target(node, settings.kubelet.port) for node in active],
         settings.verification.timeout_seconds,
         after=[approval],
     )
@@ -90,4 +98,5 @@ pulumi.export(
     {name: kubelet.bootstrap_kubeconfig_sha256 for name, (_, kubelet) in nodes.items()},
 )
 pulumi.export("rbac", rbac.names)
+pulumi.export("decommissioned", [node.name for node in settings.nodes if node.decommissioned])
 pulumi.export("servingCertificates", approval.approved)

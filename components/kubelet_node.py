@@ -7,6 +7,7 @@ which kubelets restart; as any input change (the connection too) runs a command 
 start restarts only when those files changed since its last healthy start. A replacement or a
 rename still runs the old `delete` after the new `create`: the scripts' records on the node
 keep that `delete` from undoing what the new command just did (see `rendering.file_scripts`).
+The commands of a decommissioned node are frozen (`node_removal.frozen`): nothing connects.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pulumi_command import remote
 
 from components import rendering
 from components.bootstrap_token import BootstrapToken
+from components.node_removal import frozen
 from components.settings import NodeSettings, Settings
 from components.ssh import as_root
 
@@ -36,7 +38,7 @@ class KubeletNode(pulumi.ComponentResource):
         self,
         node: NodeSettings,
         settings: Settings,
-        token: BootstrapToken,
+        token: BootstrapToken | None,
         connection: remote.ConnectionArgs,
         bootstrap_prerequisites: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
@@ -45,10 +47,12 @@ class KubeletNode(pulumi.ComponentResource):
         self._name = node.name
         self._connection = connection
         self._become = settings.ssh.become
+        self._frozen = frozen() if node.decommissioned else {}
         kubelet = settings.kubelet
         self.kubelet_endpoint = f"https://{_host_port(node.address, kubelet.port)}"
 
-        bootstrap = token.token.apply(
+        # A decommissioned node has no token: its frozen command keeps the content it wrote.
+        bootstrap = (token.token if token else pulumi.Output.secret("")).apply(
             lambda value: rendering.bootstrap_kubeconfig(
                 settings.api_server, settings.ca_cert_file.pem, value
             )
@@ -64,7 +68,12 @@ class KubeletNode(pulumi.ComponentResource):
         self.start = self._command(
             "start-kubelet",
             rendering.kubelet_scripts(settings, node, restart_files, f"{node.name}-start-kubelet"),
-            depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],
+            depends_on=[
+                *writes,
+                prepare,
+                *([token.secret] if token else []),
+                *bootstrap_prerequisites,
+            ],
         )
         self.files_sha256 = {f.path: f.sha256 for f in restart_files}
         self.bootstrap_kubeconfig_sha256 = bootstrap.apply(rendering.sha256)
@@ -119,6 +128,7 @@ class KubeletNode(pulumi.ComponentResource):
                 parent=self,
                 depends_on=depends_on,
                 additional_secret_outputs=additional_secret_outputs,
+                **self._frozen,
             ),
         )
 
