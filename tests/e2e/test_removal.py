@@ -142,7 +142,7 @@ def test_a_removed_node_is_drained_stopped_and_leaves_nothing(
     assert {name: restarts(world, name) for name in world.stack_nodes} == others
 
 
-def test_the_same_machine_joins_again_as_the_node_it_is_now_named(
+def test_the_same_machine_joins_again_as_the_node_it_is_now_named_and_leaves_again(
     world: World, stack: LabStack
 ) -> None:
     machine = world.spare_node
@@ -153,6 +153,11 @@ def test_the_same_machine_joins_again_as_the_node_it_is_now_named(
     assert machine not in cluster.node_names(world.plane)
     subject = client_certificate_subject(world, machine)
     assert subject == f"CN=system:node:{machine}-again,O=system:nodes", subject
+
+    world.remove_from_stack(stack, machine)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert f"{machine}-again" not in cluster.node_names(world.plane)
+    assert held(world, machine, IDENTITY) == []
 
 
 def test_a_decommissioned_node_is_dropped_without_ssh(world: World, stack: LabStack) -> None:
