@@ -18,6 +18,7 @@ from pulumi_command import remote
 
 from components.csr_approval import ServingCsrApproval
 from components.kubelet_api_check import KubeletApiCheck
+from components.node_removal import NodeDrain, NodeObject
 from components.token_expiration import TokenExpiration
 
 NODES = pulumi.Config("bench").require_int("nodes")
@@ -67,6 +68,10 @@ for index in range(NODES):
     )
     token.register_outputs({})
 
+    removal = pulumi.ComponentResource("kubelet-bootstrap:index:NodeRemoval", name)
+    in_removal = pulumi.ResourceOptions(parent=removal)
+    node_object = NodeObject(f"{name}-node-object", {"node_name": name}, in_removal)
+
     node = pulumi.ComponentResource("kubelet-bootstrap:index:KubeletNode", name)
     writes = [
         remote.Command(
@@ -90,10 +95,18 @@ for index in range(NODES):
         f"{name}-start-kubelet",
         connection=CONNECTION,
         create="true",
-        opts=pulumi.ResourceOptions(parent=node, depends_on=[*writes, prepare, secret, rbac]),
+        opts=pulumi.ResourceOptions(
+            parent=node, depends_on=[*writes, prepare, secret, rbac, node_object]
+        ),
     )
     starts.append(start)
     node.register_outputs({})
+    NodeDrain(
+        f"{name}-drain",
+        {"node_name": name},
+        pulumi.ResourceOptions(parent=removal, depends_on=[start]),
+    )
+    removal.register_outputs({})
 
 approval = ServingCsrApproval(
     "serving-csr-approval", "", "", [], 60, opts=pulumi.ResourceOptions(depends_on=starts)
