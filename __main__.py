@@ -14,6 +14,7 @@ from components.inventory import approval_entry, kubelet_target
 from components.kubelet_api_check import KubeletApiVerification
 from components.kubelet_node import KubeletNode
 from components.node_metadata import node_metadata
+from components.node_removal import NodeRemoval
 from components.rollout import batches, describe, waits_for
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
@@ -38,25 +39,33 @@ cluster = pulumi.ResourceOptions(
 # 1. Bootstrap Token Auth and its RBAC (kubelet-bootstrap, csr-crb.yaml).
 rbac = BootstrapRbac(keep_on_destroy=not settings.rbac.delete_on_destroy, opts=cluster)
 
+active = [node for node in settings.nodes if not node.decommissioned]
 # Restarts of running kubelets go in batches, each after the one before passed its gate.
-rollout = batches([node.name for node in settings.nodes], settings.rollout.batch_size)
+rollout = batches([node.name for node in active], settings.rollout.batch_size)
 restart_after = waits_for(rollout)
 if settings.rollout.batch_size is not None:
     pulumi.log.info(describe(rollout, settings.rollout.batch_size))
 
 nodes = {}
 for node in settings.nodes:
-    # 2. A bootstrap token per node (kubeadm token create).
-    token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds, admin_kubeconfig)
+    # 2. A bootstrap token per node (kubeadm token create); none for a decommissioned node.
+    token = None
+    if not node.decommissioned:
+        token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds, admin_kubeconfig)
+    # Its removal: drained before its kubelet stops, its Node object deleted after (kubectl).
+    removal = NodeRemoval(node, admin_kubeconfig, settings.removal)
     # 3. Its files, swap off, and the kubelet started (scp, ssh, systemctl).
     kubelet = KubeletNode(
         node,
         settings,
         token,
         node_connection(settings.ssh, node),
-        bootstrap_prerequisites=[rbac],
-        after=[nodes[name][1].restart for name in restart_after[node.name]],
+        bootstrap_prerequisites=[rbac, *removal.before_start],
+        after=[nodes[name][1].restart for name in restart_after.get(node.name, [])],
     )
+    removal.drain_before_stop(kubelet.start)
+    if token is None:
+        continue
     nodes[node.name] = (token, kubelet)
     # 3b. Its labels and taints on its Node, registered or changed later (kubectl label/taint).
     if node.labels or node.taints:
@@ -71,7 +80,7 @@ approval = ServingCsrApproval(
     settings.ca_cert_file.pem,
     [
         approval_entry(node, settings.kubelet.port, kubelet.files_sha256)
-        for node, (_, kubelet) in zip(settings.nodes, nodes.values(), strict=True)
+        for node, (_, kubelet) in zip(active, nodes.values(), strict=True)
     ],
     settings.csr_approval.timeout_seconds,
     opts=pulumi.ResourceOptions(depends_on=[kubelet.restart for _, kubelet in nodes.values()]),
@@ -83,7 +92,7 @@ if settings.verification.enabled:
         "kubelet-api-verification",
         admin_kubeconfig,
         settings.ca_cert_file.pem,
-        [kubelet_target(node, settings.kubelet.port) for node in settings.nodes],
+        [kubelet_target(node, settings.kubelet.port) for node in active],
         settings.verification.timeout_seconds,
         after=[approval],
     )
@@ -105,4 +114,5 @@ pulumi.export(
 )
 pulumi.export("rbac", rbac.names)
 pulumi.export("rolloutBatches", rollout)
+pulumi.export("decommissioned", [node.name for node in settings.nodes if node.decommissioned])
 pulumi.export("servingCertificates", approval.approved)

@@ -17,6 +17,7 @@ from pulumi_command import remote
 
 from components.csr_approval import ServingCsrApproval
 from components.kubelet_api_check import KubeletApiCheck
+from components.node_removal import NodeDrain, NodeObject
 from components.rollout import batches, waits_for
 from components.token_issue import TokenIssue
 
@@ -64,6 +65,10 @@ for name in names:
     secret = TokenIssue(f"{name}-bootstrap-token", "", name, "g", 3600, opts=in_token)
     token.register_outputs({})
 
+    removal = pulumi.ComponentResource("kubelet-bootstrap:index:NodeRemoval", name)
+    in_removal = pulumi.ResourceOptions(parent=removal)
+    node_object = NodeObject(f"{name}-node-object", {"node_name": name}, in_removal)
+
     node = pulumi.ComponentResource("kubelet-bootstrap:index:KubeletNode", name)
     preflight = remote.Command(
         f"{name}-preflight",
@@ -94,7 +99,7 @@ for name in names:
         connection=CONNECTION,
         create="true",
         opts=pulumi.ResourceOptions(
-            parent=node, depends_on=[preflight, *writes, prepare, secret, rbac]
+            parent=node, depends_on=[preflight, *writes, prepare, secret, rbac, node_object]
         ),
     )
     restarts[name] = remote.Command(
@@ -112,6 +117,12 @@ for name in names:
         ),
     )
     node.register_outputs({})
+    NodeDrain(
+        f"{name}-drain",
+        {"node_name": name},
+        pulumi.ResourceOptions(parent=removal, depends_on=[start]),
+    )
+    removal.register_outputs({})
 
 approval = ServingCsrApproval(
     "serving-csr-approval",

@@ -9,6 +9,7 @@ runs a command again, the restart restarts only when those files changed since t
 last healthy start, and the start never restarts a kubelet it started before. A replacement or a
 rename still runs the old `delete` after the new `create`: the scripts' records on the node
 keep that `delete` from undoing what the new command just did (see `rendering.file_scripts`).
+The commands of a decommissioned node are frozen (`node_removal.frozen`): nothing connects.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pulumi_command import remote
 
 from components import kubelet_binary, rendering
 from components.bootstrap_token import BootstrapToken
+from components.node_removal import frozen
 from components.preflight import preflight_script
 from components.settings import NodeSettings, Settings
 from components.ssh import as_root
@@ -33,6 +35,8 @@ class KubeletNode(pulumi.ComponentResource):
     bootstrap_kubeconfig_sha256: pulumi.Output[str]
     """sha256 of the bootstrap kubeconfig: secret, as it is derived from the token."""
     kubelet_endpoint: str
+    start: remote.Command
+    """The kubelet's first start; what drains the node on removal waits for it."""
     restart: remote.Command
     """The node's last command: its kubelet started, or restarted, and healthy."""
 
@@ -40,7 +44,7 @@ class KubeletNode(pulumi.ComponentResource):
         self,
         node: NodeSettings,
         settings: Settings,
-        token: BootstrapToken,
+        token: BootstrapToken | None,
         connection: remote.ConnectionArgs,
         bootstrap_prerequisites: Sequence[pulumi.Resource],
         after: Sequence[pulumi.Resource] = (),
@@ -50,10 +54,12 @@ class KubeletNode(pulumi.ComponentResource):
         self._name = node.name
         self._connection = connection
         self._become = settings.ssh.become
+        self._frozen = frozen() if node.decommissioned else {}
         kubelet = settings.kubelet_for(node)
         self.kubelet_endpoint = f"https://{_host_port(node.address, kubelet.port)}"
 
-        bootstrap = token.token.apply(
+        # A decommissioned node has no token: its frozen command keeps the content it wrote.
+        bootstrap = (token.token if token else pulumi.Output.secret("")).apply(
             lambda value: rendering.bootstrap_kubeconfig(
                 settings.api_server, settings.ca_cert_file.pem, value
             )
@@ -83,9 +89,10 @@ class KubeletNode(pulumi.ComponentResource):
             )
 
         prepare = self._command("prepare", rendering.prepare_node_script(kubelet))
-        start = self._command(
+        self.start = self._command(
             "start-kubelet",
-            token.token_id.apply(
+            # A decommissioned node has no token: its frozen command keeps what it had.
+            (token.token_id if token else pulumi.Output.from_input("")).apply(
                 lambda token_id: rendering.kubelet_scripts(
                     settings,
                     node,
@@ -94,7 +101,12 @@ class KubeletNode(pulumi.ComponentResource):
                     bootstrap_token_id=token_id,
                 )
             ),
-            depends_on=[*writes, prepare, token.secret, *bootstrap_prerequisites],
+            depends_on=[
+                *writes,
+                prepare,
+                *([token.secret] if token else []),
+                *bootstrap_prerequisites,
+            ],
         )
         # Created, it runs nothing: the start just started the kubelet with these files.
         self.restart = self._command(
@@ -104,7 +116,7 @@ class KubeletNode(pulumi.ComponentResource):
                 update=rendering.restart_script(settings, node, started_files),
                 delete=None,
             ),
-            depends_on=[start, *writes, *after],
+            depends_on=[self.start, *writes, *after],
         )
         self.files_sha256 = {f.path: f.sha256 for f in started_files}
         self.bootstrap_kubeconfig_sha256 = bootstrap.apply(rendering.sha256)
@@ -171,6 +183,7 @@ class KubeletNode(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[*self._preflight, *(depends_on or [])],
                 additional_secret_outputs=additional_secret_outputs,
+                **self._frozen,
             ),
         )
 

@@ -242,6 +242,7 @@ def _kubelet_values(settings: Settings, node: NodeSettings) -> dict[str, Any]:
         "node": node,
         "api_server": settings.api_server,
         "started": f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
+        "identity": f"{NODE_STATE_DIR}/claims/identity/{kubelet.unit_name}",
     }
 
 
@@ -261,7 +262,8 @@ def kubelet_scripts(
     bootstrap token id: a new token runs it again, and a kubelet still without its client
     certificate, which may keep trying with its old token, is restarted. The stop script stops
     it only if no other resource started it since and its unit is still the one it was last
-    started with.
+    started with; then it removes the identity the kubelet made, never a file the stack
+    writes (the CA may live in the cert dir).
     """
     values = {
         **_kubelet_values(settings, node),
@@ -274,7 +276,7 @@ def kubelet_scripts(
     return Scripts(
         create=render("start-kubelet.sh.j2", first=True, **values),
         update=render("start-kubelet.sh.j2", first=False, **values),
-        delete=render("stop-kubelet.sh.j2", **values),
+        delete=render("stop-kubelet.sh.j2", keep=_stack_files(settings.kubelet), **values),
     )
 
 
@@ -284,3 +286,10 @@ def restart_script(
     """Restart the kubelet when the sha256 of one of `restart_files`, which the script names,
     differs from those of its last healthy start; then wait for its health gate."""
     return render("restart-kubelet.sh.j2", files=restart_files, **_kubelet_values(settings, node))
+
+
+def _stack_files(kubelet: KubeletSettings) -> str:
+    """Every path the stack writes on a node, which the identity removal must leave, as a
+    `case` pattern (settings refuse quotes in paths)."""
+    paths = {kubelet.ca_file, kubelet.config_file, kubelet.unit_file, kubelet.bootstrap_kubeconfig}
+    return "|".join(f"'{path}'" for path in sorted(paths))

@@ -17,8 +17,6 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -26,7 +24,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from components import rendering
 from components.admin_cluster import admin_cluster_problem
@@ -37,6 +34,7 @@ from components.key_suggestions import suggest
 from components.node_kubelet import merged, node_kubelet_model, overridable_keys
 from components.node_labels import LabelKey, LabelValue, Taint, unique_taints
 from components.preflight import PreflightCheck
+from components.removal_settings import RemovalSettings
 from components.setting_checks import (
     AbsolutePath,
     BastionHost,
@@ -57,6 +55,7 @@ from components.setting_checks import (
     UnitFile,
     fail,
 )
+from components.settings_base import StrictSettings as _Strict
 
 NAMESPACE = "kubelet-bootstrap"
 
@@ -76,14 +75,6 @@ class SettingsError(Exception):
 
 
 # --- objects --------------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    """Base of every settings object: camelCase keys, unknown keys refused (see `_describe`)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, frozen=True, populate_by_name=False, extra="forbid"
-    )
 
 
 class Bastion(_Strict):
@@ -170,7 +161,7 @@ class KubeletSettings(_Strict):
     `auto` the config names one fixed link on every node, and the prepare script points it at
     the file that node needs: the config stays the same bytes for every node and every run.
     """
-    extra_config: dict[str, Any] = {}
+    extra_config: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def unit_name(self) -> str:
@@ -214,7 +205,7 @@ class RolloutSettings(_Strict):
 
 
 class PreflightSettings(_Strict):
-    skip: list[PreflightCheck] = []
+    skip: list[PreflightCheck] = Field(default_factory=list)
     """Checks not to run, by name (`components.preflight.CHECKS`)."""
 
 
@@ -225,12 +216,14 @@ class NodeSettings(_Strict):
     host_key: HostKey | None = None
     """This node's SSH host key; each machine has its own, so this is the one to set."""
     extra_sans: list[SubjectAltName] = Field(default_factory=list, alias="extraSANs")
-    labels: dict[LabelKey, LabelValue] = {}
-    taints: list[Taint] = []
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
     kubelet: NodeKubeletSettings | None = None  # type: ignore[valid-type]
     """What this node's kubelet does differently (`components.node_kubelet`)."""
 
     _unique_taints = field_validator("taints")(unique_taints)
+    decommissioned: bool = False
+    """The machine is gone: its Node object and token are deleted, nothing connects to it."""
 
     @property
     def ssh_target(self) -> str:
@@ -254,6 +247,7 @@ class Settings(_Strict):
     rbac: RbacSettings = RbacSettings()
     rollout: RolloutSettings = RolloutSettings()
     preflight: PreflightSettings = PreflightSettings()
+    removal: RemovalSettings = RemovalSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
     def kubelet_for(self, node: NodeSettings) -> KubeletSettings:

@@ -57,6 +57,8 @@ class Registration:
     additional_secret_outputs: list[str] = field(default_factory=list)
     retain_on_delete: bool = False
     """Whether `pulumi destroy` (or dropping it) leaves the object where it is."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """Inputs whose changes the engine ignores (their values from the state are used)."""
     provider: str = ""
     """The provider reference (`<provider urn>::<id>`), when one is given."""
 
@@ -109,6 +111,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     outputs=dict(registration.state) if registration else {},
                     additional_secret_outputs=list(request.additionalSecretOutputs),
                     retain_on_delete=bool(request.retainOnDelete),
+                    ignore_changes=list(request.ignoreChanges),
                     provider=request.provider,
                 )
             )

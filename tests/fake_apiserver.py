@@ -44,6 +44,9 @@ short-lived ServiceAccount token) it also serves, with the same semantics:
 
 For bootstrap token issue: Secrets, node Leases and the tokencleaner (`server.tokens`): see
 `tests.fake_tokens`.
+
+For draining a node: Pods, PodDisruptionBudgets, evictions, Node PATCH and DELETE; see
+`tests.fake_workloads` (`server.workloads` holds its hooks).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.fake_workloads import workload_route
 
 GROUP = "certificates.k8s.io"
 API_VERSION = "certificates.k8s.io/v1"
@@ -1174,6 +1179,15 @@ class _Handler(TlsRequestHandler):
         raw_body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             user = fake._authenticate(self.headers.get("Authorization", ""))
+            workload = workload_route(method, url.path.rstrip("/"))
+            if workload is not None:
+                fake._record(workload[0])
+                fake._inject_fault(workload[0])
+                content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+                body = json.loads(raw_body or b"null") if raw_body else None
+                code, payload = fake.workloads.serve(*workload, body, query, content_type)
+                self._send_json(code, payload)
+                return
             target = route(method, url.path, query)
             fake._record(target.kind)
             fake._inject_fault(target.kind)
@@ -1538,6 +1552,9 @@ class FakeApiServer:
         from tests.fake_tokens import FakeTokens
 
         self.tokens = FakeTokens(clock, self._revision)
+        from tests.fake_workloads import FakeWorkloads
+
+        self.workloads = FakeWorkloads(self)
         self._tokens: dict[str, IssuedToken] = {}
         self._accounts_lock = threading.Lock()
         self.ca = CertificateAuthority.create(clock())

@@ -43,6 +43,9 @@ CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 VERIFICATION = "kubelet-bootstrap:index:KubeletApiVerification"
+REMOVAL = "kubelet-bootstrap:index:NodeRemoval"
+DRAIN = "pulumi-python:dynamic/kubelet-bootstrap:NodeDrain"
+NODE_OBJECT = "pulumi-python:dynamic/kubelet-bootstrap:NodeObject"
 
 FILE_KEYS = ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit")
 RBAC_API_GROUP = "rbac.authorization.k8s.io"
@@ -100,6 +103,9 @@ def expected_node_resources(node: str) -> set[tuple[str, str]]:
             (COMMAND, f"{node}-{key}")
             for key in (*FILE_KEYS, "preflight", "prepare", "start-kubelet", "restart-kubelet")
         ),
+        (REMOVAL, node),
+        (DRAIN, f"{node}-drain"),
+        (NODE_OBJECT, f"{node}-node-object"),
     }
 
 
@@ -130,7 +136,7 @@ def owner(recording: Recording, registration: Registration) -> str | None:
     by_urn = recording.by_urn()
     current: Registration | None = registration
     while current is not None:
-        if current.type in (TOKEN, NODE):
+        if current.type in (TOKEN, NODE, REMOVAL):
             return current.name
         current = by_urn.get(current.parent)
     return None
@@ -219,7 +225,7 @@ def test_exactly_the_expected_resources_per_node_and_per_stack(
 def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callable) -> None:
     counts = {n: len(run(config(nodes=n)).resources) for n in (1, 2, 5)}
     per_node = len(expected_node_resources("n"))
-    assert per_node == 11
+    assert per_node == 14
     assert counts == {n: len(SHARED_RESOURCES) + per_node * n for n in (1, 2, 5)}
     by_type = {
         n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, TOKEN_ISSUE, BINDING, RBAC)}
@@ -293,7 +299,7 @@ def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) 
         (RBAC, "bootstrap-rbac"),
         (APPROVAL, "serving-csr-approval"),
         (VERIFICATION, "kubelet-api-verification"),
-    } | {(kind, node) for node in node_names(count) for kind in (TOKEN, NODE)}
+    } | {(kind, node) for node in node_names(count) for kind in (TOKEN, NODE, REMOVAL)}
     rbac = component(recording, RBAC, "bootstrap-rbac")
     for registration in recording.of_type(CLUSTER_ROLE) + recording.of_type(BINDING):
         assert registration.parent == rbac.urn, registration.name
@@ -305,6 +311,9 @@ def test_every_child_is_parented_to_its_component(sized: tuple[int, Recording]) 
         kubelet = component(recording, NODE, node)
         for key in (*FILE_KEYS, "preflight", "prepare", "start-kubelet"):
             assert recording.named(f"{node}-{key}").parent == kubelet.urn, key
+        removal = component(recording, REMOVAL, node)
+        for suffix in ("drain", "node-object"):
+            assert recording.named(f"{node}-{suffix}").parent == removal.urn, suffix
 
 
 # --- dependency edges -------------------------------------------------------------------------
@@ -346,7 +355,7 @@ def test_no_node_depends_on_another_node_even_transitively(config: Callable, run
         assert direct <= {mine, None}, registration.name
         assert closure <= {mine, None}, registration.name
         checked += 1
-    assert checked == 5 * 11
+    assert checked == 5 * 14
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -710,8 +719,15 @@ def test_file_commands_carry_content_in_stdin_never_in_create(
 def test_stack_outputs(config: Callable, run: Callable) -> None:
     recording = run(config(nodes=3))
     outputs = recording.stack_outputs
-    assert set(outputs) == {"nodes", "bootstrapKubeconfigSha256", "rbac", "rolloutBatches"}
+    assert set(outputs) == {
+        "nodes",
+        "bootstrapKubeconfigSha256",
+        "rbac",
+        "rolloutBatches",
+        "decommissioned",
+    }
     assert outputs["rolloutBatches"] == [node_names(3)]
+    assert outputs["decommissioned"] == []
     assert recording.stack_output_secrets == {"bootstrapKubeconfigSha256"}
     assert "nodes" not in recording.stack_output_secrets
     assert set(outputs["nodes"]) == set(node_names(3))

@@ -1,0 +1,203 @@
+"""A node's drain and its Node object's deletion, against the fake API server.
+
+The providers run as the engine runs them on delete, with the admin kubeconfig of the fake;
+the drain's clock is a fake one that the sleeps move, so a timeout takes no time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from components.node_drain import DrainError, drain
+from components.node_removal import NodeDrainProvider, NodeObjectProvider
+from tests.fake_apiserver import FakeApiServer
+
+NODE = "node-4"
+
+
+class FakeTime:
+    """A clock that only the drain's sleeps move; `on_sleep` plays what happens meanwhile."""
+
+    def __init__(self, on_sleep: Any = None) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        if self.on_sleep:
+            self.on_sleep(self.sleeps)
+
+
+def run_drain(api: client.ApiClient, timeout: float = 60, on_sleep: Any = None) -> list[str]:
+    time = FakeTime(on_sleep)
+    lines: list[str] = []
+    drain(api, NODE, timeout, lines.append, clock=time.clock, sleep=time.sleep)
+    return lines
+
+
+@pytest.fixture
+def node(server: FakeApiServer) -> str:
+    server.add_node(NODE, ready=True)
+    server.add_node("node-1", ready=True)
+    return NODE
+
+
+def test_a_drain_cordons_and_evicts_all_but_daemonset_and_mirror_pods(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    pods = server.workloads
+    pods.add_pod("default", "web-0", node, owner_kind="StatefulSet")
+    pods.add_pod("default", "bare", node)
+    pods.add_pod("default", "done", node, phase="Succeeded", ready=False)
+    pods.add_pod("kube-system", "proxy-x", node, owner_kind="DaemonSet")
+    mirror = {"kubernetes.io/config.mirror": "abc"}
+    pods.add_pod("kube-system", "static-node-4", node, annotations=mirror)
+    pods.add_pod("default", "elsewhere", "node-1")
+
+    lines = run_drain(api)
+
+    assert server.get_node(node)["spec"]["unschedulable"] is True
+    assert "unschedulable" not in server.get_node("node-1").get("spec", {})
+    assert pods.pods() == ["default/elsewhere", "kube-system/proxy-x", "kube-system/static-node-4"]
+    assert lines == [f"{node}: cordoned", f"{node}: drained"]
+
+
+def test_a_node_without_a_node_object_has_nothing_to_drain(
+    server: FakeApiServer, api: client.ApiClient
+) -> None:
+    assert run_drain(api) == [f"{NODE}: no Node object, nothing to drain"]
+
+
+def test_a_budget_that_allows_no_disruption_fails_the_drain_naming_the_pod_and_budget(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("shop", "db-0", node, labels={"app": "db"}, owner_kind="StatefulSet")
+    server.workloads.add_budget("shop", "db-pdb", {"app": "db"}, min_available=1)
+
+    with pytest.raises(DrainError) as failure:
+        run_drain(api, timeout=20)
+
+    message = str(failure.value)
+    assert f"{node}: drain did not finish within 20s" in message
+    assert "before its kubelet was stopped" in message
+    assert (
+        "shop/db-0: eviction refused: Cannot evict pod as it would violate the pod's disruption "
+        "budget.; The disruption budget db-pdb needs 1 healthy pods and has 1 currently"
+    ) in message
+    assert f"kubectl uncordon {node}" in message
+    assert server.workloads.pods() == ["shop/db-0"]
+    assert server.get_node(node)["spec"]["unschedulable"] is True
+
+
+def test_a_budget_the_disruption_controller_has_not_processed_blocks_too(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("shop", "db-0", node, labels={"app": "db"})
+    server.workloads.add_budget("shop", "db-pdb", {"app": "db"}, 0, processed=False)
+
+    with pytest.raises(DrainError, match="db-pdb is still being processed by the server"):
+        run_drain(api, timeout=10)
+
+
+def test_the_drain_goes_on_once_the_budget_allows_it(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("shop", "db-0", node, labels={"app": "db"})
+    server.workloads.add_budget("shop", "db-pdb", {"app": "db"}, min_available=1)
+
+    def meanwhile(sleeps: int) -> None:
+        if sleeps == 3:  # a second replica came up elsewhere
+            server.workloads.add_pod("shop", "db-1", "node-1", labels={"app": "db"})
+
+    lines = run_drain(api, on_sleep=meanwhile)
+
+    assert lines[-1] == f"{node}: drained"
+    assert server.workloads.pods() == ["shop/db-1"]
+
+
+def test_a_pod_its_kubelet_does_not_finish_is_waited_for_and_reported(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("default", "slow", node)
+    server.workloads.stop_kubelet(node)
+
+    with pytest.raises(DrainError) as failure:
+        run_drain(api, timeout=10)
+
+    assert "default/slow: terminating since" in str(failure.value)
+    assert "its kubelet has not finished it" in str(failure.value)
+
+
+def props(server: FakeApiServer, **extra: Any) -> dict[str, Any]:
+    return {"kubeconfig": server.kubeconfig(), "node_name": NODE, **extra}
+
+
+def test_the_drain_provider_drains_on_delete(
+    server: FakeApiServer, node: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.workloads.add_pod("default", "bare", node)
+
+    NodeDrainProvider().delete(NODE, props(server, drain=True, timeout_seconds=30))
+
+    assert server.workloads.pods() == []
+    assert f"{node}: drained" in capsys.readouterr().err
+
+
+def test_with_removal_drain_false_the_node_is_neither_cordoned_nor_drained(
+    server: FakeApiServer, node: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.workloads.add_pod("default", "bare", node)
+
+    NodeDrainProvider().delete(NODE, props(server, drain=False, timeout_seconds=30))
+
+    assert server.workloads.pods() == ["default/bare"]
+    assert "unschedulable" not in server.get_node(node).get("spec", {})
+    assert "not drained (removal.drain is false)" in capsys.readouterr().err
+
+
+def test_the_node_object_provider_deletes_the_node_and_tolerates_its_absence(
+    server: FakeApiServer, node: str
+) -> None:
+    provider = NodeObjectProvider()
+
+    provider.delete(NODE, props(server))
+    provider.delete(NODE, props(server))
+
+    assert [n["metadata"]["name"] for n in server.list_nodes()] == ["node-1"]
+
+
+def test_create_and_update_touch_nothing(server: FakeApiServer, node: str) -> None:
+    provider = NodeDrainProvider()
+    inputs = props(server, drain=True, timeout_seconds=30)
+    server.reset_counts()
+
+    created = provider.create(inputs)
+    changed = provider.diff(NODE, inputs, {**inputs, "timeout_seconds": 60})
+    provider.update(NODE, inputs, {**inputs, "timeout_seconds": 60})
+
+    assert created.id == NODE
+    assert (changed.changes, changed.replaces) == (True, [])
+    assert not provider.diff(NODE, inputs, dict(inputs)).changes
+    assert sum(server.counts().values()) == 0
+
+
+def test_the_fake_refuses_an_eviction_naming_another_pod_as_the_api_server_does(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("default", "bare", node)
+    body = client.V1Eviction(metadata=client.V1ObjectMeta(name="other", namespace="default"))
+
+    with pytest.raises(ApiException) as refused:
+        client.CoreV1Api(api).create_namespaced_pod_eviction("bare", "default", body)
+
+    assert refused.value.status == 400
+    assert server.workloads.pods() == ["default/bare"]

@@ -1,0 +1,134 @@
+"""Where a node's removal sits in the graph the program registers (offline engine).
+
+Pulumi deletes dependents before their dependencies: the drain depends on the start command,
+so it runs before the kubelet stops; the start depends on the Node object's resource and the
+token Secret, so they go after it. A decommissioned node keeps only frozen resources that no
+update or delete will run, and nothing of it reaches approval or verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from offline.engine import Recording
+
+COMMAND_KEYS = ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit", "prepare")
+FROZEN = (True, ["*"])
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+def deps(recording: Recording, name: str) -> set[str]:
+    return set(recording.named(name).dependencies)
+
+
+def urn(recording: Recording, name: str) -> str:
+    return recording.named(name).urn
+
+
+def names(recording: Recording) -> set[str]:
+    return {r.name for r in recording.resources}
+
+
+def test_the_drain_comes_before_the_stop_and_the_node_object_after_it(
+    config: Callable, run: Callable
+) -> None:
+    recording = run(config(nodes=2))
+    for node in ("node-0", "node-1"):
+        start = urn(recording, f"{node}-start-kubelet")
+        assert deps(recording, f"{node}-drain") == {start}
+        assert {
+            urn(recording, f"{node}-node-object"),
+            urn(recording, f"{node}-bootstrap-token"),
+        } <= deps(recording, f"{node}-start-kubelet")
+        assert deps(recording, f"{node}-node-object") == set()
+
+
+def test_the_drain_is_told_its_node_the_removal_settings_and_the_kubeconfig_as_a_secret(
+    config: Callable, run: Callable
+) -> None:
+    recording = run(config(nodes=1, removal={"drain": False, "drainTimeoutSeconds": 45}))
+    drain = recording.named("node-0-drain")
+    node_object = recording.named("node-0-node-object")
+
+    assert {k: v for k, v in drain.inputs.items() if k not in ("kubeconfig", "__provider")} == {
+        "node_name": "node-0",
+        "drain": False,
+        "timeout_seconds": 45,
+    }
+    assert node_object.inputs["node_name"] == "node-0"
+    assert "kubeconfig" in drain.secret_paths
+    assert "kubeconfig" in node_object.secret_paths
+    assert drain.inputs["kubeconfig"].startswith("apiVersion")
+
+
+def test_by_default_a_node_is_drained_within_five_minutes(config: Callable, run: Callable) -> None:
+    drain = run(config(nodes=1)).named("node-0-drain")
+
+    assert (drain.inputs["drain"], drain.inputs["timeout_seconds"]) == (True, 300)
+
+
+def test_nothing_of_a_reachable_node_is_frozen(config: Callable, run: Callable) -> None:
+    recording = run(config(nodes=1))
+
+    for name in (*(f"node-0-{key}" for key in COMMAND_KEYS), "node-0-start-kubelet"):
+        registration = recording.named(name)
+        assert (registration.retain_on_delete, registration.ignore_changes) == (False, [])
+
+
+@pytest.fixture
+def decommissioned(config: Callable, run: Callable) -> Recording:
+    nodes = [
+        {"name": "node-0", "address": "10.0.0.1"},
+        {"name": "node-1", "address": "10.0.0.2", "decommissioned": True},
+    ]
+    return run(config(nodes=nodes))
+
+
+def test_a_decommissioned_node_has_no_token_nor_node_object(decommissioned: Recording) -> None:
+    present = names(decommissioned)
+
+    for gone in ("node-1-bootstrap-token", "node-1-token-id", "node-1-node-object"):
+        assert gone not in present
+    assert {"node-0-bootstrap-token", "node-0-node-object"} <= present
+
+
+def test_a_decommissioned_nodes_commands_and_drain_are_frozen(decommissioned: Recording) -> None:
+    """retainOnDelete: dropping them later runs no delete; ignoreChanges *: a settings change
+    updates none of them, so no command connects to the machine again."""
+    for name in (
+        *(f"node-1-{key}" for key in COMMAND_KEYS),
+        "node-1-start-kubelet",
+        "node-1-drain",
+    ):
+        registration = decommissioned.named(name)
+        assert (registration.retain_on_delete, registration.ignore_changes) == FROZEN, name
+    start = deps(decommissioned, "node-1-start-kubelet")
+    assert not {r.urn for r in decommissioned.resources if r.name.startswith("node-0")} & start
+
+
+def test_a_decommissioned_node_is_neither_approved_nor_verified_nor_exported(
+    decommissioned: Recording,
+) -> None:
+    approval = decommissioned.named("serving-csr-approval").inputs["nodes"]
+    check = decommissioned.named("kubelet-api-verification-check").inputs["nodes"]
+
+    assert [entry["name"] for entry in approval] == ["node-0"]
+    assert [entry["name"] for entry in check] == ["node-0"]
+    assert set(decommissioned.stack_outputs["nodes"]) == {"node-0"}
+    assert decommissioned.stack_outputs["decommissioned"] == ["node-1"]
+
+
+def test_a_decommissioned_nodes_script_keeps_no_token_in_its_stdin(
+    decommissioned: Recording,
+) -> None:
+    """Its frozen bootstrap command keeps the content in the state; the program hands it none."""
+    command = decommissioned.named("node-1-bootstrap-kubeconfig")
+
+    assert "stdin" in command.secret_paths
+    assert 'token: ""' in command.inputs["stdin"]

@@ -1,0 +1,185 @@
+"""A removed node's kubelet identity: the stop script run against a node root (`NodeRoot`).
+
+The kubelet writes its `--kubeconfig` and, in its cert dir, `kubelet-client-<time>.pem` with a
+`kubelet-client-current.pem` link (and the same for `kubelet-server-`) once its certificates
+are issued. A machine that keeps them authenticates as the old node when it joins again under
+another name, so the stop removes them; never the CA in the same directory, nor anything the
+node held before the stack first started its kubelet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import rendering
+from components.settings import Settings, load_settings
+from tests.factories import admin_kubeconfig, make_certificate
+from tests.test_artifacts import NodeRoot, kubelet_scripts
+
+IDENTITY = (
+    "etc/kubernetes/kubelet.kubeconfig",
+    "etc/kubernetes/cert/kubelet-client-2026-11-25-12-00-00.pem",
+    "etc/kubernetes/cert/kubelet-client-current.pem",
+    "etc/kubernetes/cert/kubelet-server-2026-11-25-12-00-05.pem",
+    "etc/kubernetes/cert/kubelet-server-current.pem",
+)
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path, ssh_key: str) -> Any:
+    """`settings_for(kubelet={...}, name=...)`: validated Settings of one node."""
+    ca_pem = make_certificate(ca=True)
+    ca_path = tmp_path / "ca.pem"
+    ca_path.write_text(ca_pem)
+
+    def make(kubelet: dict[str, Any] | None = None, name: str = "node-0") -> Settings:
+        raw: dict[str, Any] = {
+            "apiServer": "https://10.0.0.10:6443",
+            "caCertFile": str(ca_path),
+            "kubeconfig": admin_kubeconfig(ca_pem),
+            "ssh": {"privateKey": ssh_key},
+            "cluster": {"dnsServiceIP": "10.254.0.2"},
+            "nodes": [{"name": name, "address": "10.0.0.1"}],
+            **({"kubelet": kubelet} if kubelet else {}),
+        }
+        return load_settings(raw, environ={})
+
+    return make
+
+
+def node_with_a_kubelet(root: Path) -> NodeRoot:
+    """A node root whose kubelet, on `systemctl restart`, bootstraps as a real one does: it
+    writes its `--kubeconfig`, and in its cert dir each certificate with its `-current` link."""
+    cert_dir = root / "etc/kubernetes/cert"
+    kubelet = root / "kubelet.sh"
+    root.mkdir(parents=True)
+    lines = [
+        f"mkdir -p {cert_dir}",
+        f"echo 'kind: Config' > {root}/etc/kubernetes/kubelet.kubeconfig",
+    ]
+    for kind, stamp in (("client", "2026-11-25-12-00-00"), ("server", "2026-11-25-12-00-05")):
+        pem = cert_dir / f"kubelet-{kind}-{stamp}.pem"
+        lines += [
+            f"echo '{kind} cert and key' > {pem}",
+            f"ln -sf {pem} {cert_dir}/kubelet-{kind}-current.pem",
+        ]
+    kubelet.write_text("\n".join(lines) + "\n")
+    node = NodeRoot(root)
+    node.stub(systemctl=f'echo "systemctl $*" >> {node.log}; [ "$1" != restart ] || sh {kubelet}')
+    return node
+
+
+def start(node: NodeRoot, settings: Settings, owner: str = "node-0-start-kubelet") -> None:
+    """The node's files written and its start run, as its commands do."""
+    node.write(rendering.node_files(settings, settings.nodes[0]))
+    result = node.sh(kubelet_scripts(settings, owner).create)
+    assert result.returncode == 0, result.stderr
+
+
+def present(node: NodeRoot, paths: tuple[str, ...]) -> list[str]:
+    return [
+        path for path in paths if (node.root / path).is_symlink() or (node.root / path).exists()
+    ]
+
+
+def test_stop_removes_the_identity_the_kubelet_made_and_keeps_the_ca_and_the_masters_files(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    settings = settings_for()
+    node = node_with_a_kubelet(tmp_path / "node")
+    master_file = node.root / "etc/kubernetes/cert/kubernetes.pem"  # the API server's, say
+    master_file.parent.mkdir(parents=True, exist_ok=True)
+    master_file.write_text("not the kubelet's\n")
+    start(node, settings)
+
+    stopped = node.sh(kubelet_scripts(settings).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert "systemctl disable --now kubelet.service" in node.calls()
+    assert present(node, IDENTITY) == []
+    stack_files = [f.path.lstrip("/") for f in rendering.node_files(settings, settings.nodes[0])]
+    assert present(node, tuple(stack_files)) == stack_files  # their own commands remove them
+    assert master_file.exists()
+    assert not (node.root / "var/lib/kubelet-bootstrap/claims/identity/kubelet.service").exists()
+
+
+def test_an_identity_on_the_node_before_the_stack_first_started_the_kubelet_stays(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    settings = settings_for()
+    node = node_with_a_kubelet(tmp_path / "node")
+    node.sh(f"sh {node.root}/kubelet.sh")  # a kubelet set up by hand, before the stack
+    start(node, settings)
+
+    stopped = node.sh(kubelet_scripts(settings).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert present(node, IDENTITY) == list(IDENTITY)
+    assert "the kubelet identity on node-0 stays" in stopped.stderr
+
+
+def test_a_ca_file_in_the_cert_dir_named_like_an_identity_file_stays(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    ca_file = "/etc/kubernetes/cert/kubelet-client-ca.pem"
+    settings = settings_for(kubelet={"caFile": ca_file})
+    node = node_with_a_kubelet(tmp_path / "node")
+    start(node, settings)
+
+    assert node.sh(kubelet_scripts(settings).delete).returncode == 0
+
+    assert present(node, IDENTITY) == []
+    assert (node.root / ca_file.lstrip("/")).exists()
+
+
+def test_a_kubelet_another_start_holds_keeps_its_identity(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    """A node renamed in place: the new start runs before the old stop, which stops nothing."""
+    old, new = settings_for(name="kube-node1"), settings_for(name="worker-1")
+    node = node_with_a_kubelet(tmp_path / "node")
+    start(node, old, "kube-node1-start-kubelet")
+    start(node, new, "worker-1-start-kubelet")
+
+    stopped = node.sh(kubelet_scripts(old, "kube-node1-start-kubelet").delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert present(node, IDENTITY) == list(IDENTITY)
+
+
+def test_the_identity_of_a_kubelet_an_earlier_version_started_is_the_stacks(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    """A version without the identity record claimed the kubelet; the update of its start
+    (its script changed) finds the kubeconfig, and the claim says the stack made it."""
+    settings = settings_for()
+    node = node_with_a_kubelet(tmp_path / "node")
+    start(node, settings)
+    (node.root / "var/lib/kubelet-bootstrap/claims/identity/kubelet.service").unlink()
+    assert node.sh(kubelet_scripts(settings).update).returncode == 0
+
+    assert node.sh(kubelet_scripts(settings).delete).returncode == 0
+
+    assert present(node, IDENTITY) == []
+
+
+def test_the_machine_added_again_under_another_name_bootstraps_anew(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    """Removed as node-0, nothing of node-0's identity is left for its kubelet to authenticate
+    with; started again as node-9, the identity it makes is the stack's, and goes with it."""
+    node = node_with_a_kubelet(tmp_path / "node")
+    first, again = settings_for(), settings_for(name="node-9")
+    start(node, first)
+    assert node.sh(kubelet_scripts(first).delete).returncode == 0
+    assert present(node, IDENTITY) == []
+
+    start(node, again, "node-9-start-kubelet")
+    record = node.root / "var/lib/kubelet-bootstrap/claims/identity/kubelet.service"
+    assert record.read_text() == "made\n"
+    assert node.sh(kubelet_scripts(again, "node-9-start-kubelet").delete).returncode == 0
+
+    assert present(node, IDENTITY) == []
