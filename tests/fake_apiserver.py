@@ -179,6 +179,34 @@ class ApiError(Exception):
         return body
 
 
+def deleted_status(resource: ResourceType, name: str, uid: str) -> Json:
+    """What a DELETE answers once the object is gone: a Success Status naming it."""
+    details = {**resource.details(name), "uid": uid}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
+
+
+def name_to_create(namespace: str, body: Json, resource: ResourceType) -> str:
+    """The name a namespaced POST creates, checked as the API server checks it: the body's
+    namespace, if it has one, is the path's, and a name is given."""
+    metadata = dict(body.get("metadata") or {})
+    if metadata.get("namespace", namespace) != namespace:
+        raise bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    name = metadata.get("name") or ""
+    if not name:
+        detail = "name or generateName is required"
+        error = FieldError("Required value", "metadata.name", detail)
+        raise invalid("", [error], resource)
+    return str(name)
+
+
 def _details(name: str) -> Json:
     return {"name": name, "group": GROUP, "kind": RESOURCE}
 
@@ -1747,14 +1775,7 @@ class FakeApiServer:
             return 201, self._create_from_request(body, user)
         if target.kind == "delete":
             deleted = self.store.delete(name)
-            details = {**_details(name), "uid": deleted["metadata"]["uid"]}
-            return 200, {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": details,
-            }
+            return 200, deleted_status(CSR_TYPE, name, deleted["metadata"]["uid"])
         if target.kind == "approval":
             return 200, self.store.update_approval(name, body)
         if target.kind == "update":
@@ -1971,16 +1992,7 @@ class FakeApiServer:
     def _create_service_account(self, namespace: str, body: Json) -> Json:
         """POST .../serviceaccounts: the name from the body, the namespace from the path."""
         metadata = dict(body.get("metadata") or {})
-        if metadata.get("namespace", namespace) != namespace:
-            raise bad_request(
-                "the namespace of the provided object does not match the namespace sent on "
-                "the request"
-            )
-        name = metadata.get("name") or ""
-        if not name:
-            detail = "name or generateName is required"
-            error = FieldError("Required value", "metadata.name", detail)
-            raise invalid("", [error], SERVICE_ACCOUNT_TYPE)
+        name = name_to_create(namespace, body, SERVICE_ACCOUNT_TYPE)
         with self._accounts_lock:
             if (namespace, name) in self._service_accounts:
                 raise already_exists(name, SERVICE_ACCOUNT_TYPE)

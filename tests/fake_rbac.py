@@ -38,6 +38,7 @@ from tests.fake_apiserver import (
     ResourceType,
     Revision,
     already_exists,
+    deleted_status,
     invalid,
     not_found,
     rfc3339,
@@ -119,14 +120,7 @@ class FakeRbac:
                 raise not_found(name, CLUSTER_ROLE_BINDING_TYPE)
             del self._in_force[name]
             self._revision.advance()
-        details = {**CLUSTER_ROLE_BINDING_TYPE.details(name), "uid": deleted["metadata"]["uid"]}
-        return {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Success",
-            "details": details,
-        }
+        return deleted_status(CLUSTER_ROLE_BINDING_TYPE, name, deleted["metadata"]["uid"])
 
     def set_propagation_delay(self, seconds: float) -> None:
         """How long a new binding takes to reach the authorizer's cache (test hook)."""

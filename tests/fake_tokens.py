@@ -29,14 +29,13 @@ from collections.abc import Callable
 
 from tests.fake_apiserver import (
     ApiError,
-    FieldError,
     Json,
     ResourceType,
     Revision,
     Route,
     already_exists,
-    bad_request,
-    invalid,
+    deleted_status,
+    name_to_create,
     not_found,
     rfc3339,
 )
@@ -99,16 +98,7 @@ class FakeTokens:
 
     def create_secret(self, namespace: str, body: Json) -> Json:
         metadata = dict(body.get("metadata") or {})
-        if metadata.get("namespace", namespace) != namespace:
-            raise bad_request(
-                "the namespace of the provided object does not match the namespace sent on "
-                "the request"
-            )
-        name = metadata.get("name") or ""
-        if not name:
-            detail = "name or generateName is required"
-            error = FieldError("Required value", "metadata.name", detail)
-            raise invalid("", [error], SECRET_TYPE)
+        name = name_to_create(namespace, body, SECRET_TYPE)
         data = dict(body.get("data") or {})
         for key, value in (body.get("stringData") or {}).items():
             data[key] = base64.b64encode(str(value).encode()).decode()
@@ -148,14 +138,7 @@ class FakeTokens:
             if secret is None:
                 raise not_found(name, SECRET_TYPE)
             self._revision.advance()
-        details = {**SECRET_TYPE.details(name), "uid": secret["metadata"]["uid"]}
-        return {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Success",
-            "details": details,
-        }
+        return deleted_status(SECRET_TYPE, name, secret["metadata"]["uid"])
 
     def clean_tokens(self, now: datetime.datetime) -> list[str]:
         """One pass of the tokencleaner at `now`: the names of the Secrets it deleted."""

@@ -126,7 +126,7 @@ class FakeWorkloads:
 
     def serve(self, kind: str, params: Json, body: Any, query: dict[str, list[str]],
               content_type: str) -> tuple[int, Json]:  # fmt: skip
-        from tests.fake_apiserver import NODE_TYPE, ApiError, bad_request, not_found
+        from tests.fake_apiserver import NODE_TYPE, ApiError, bad_request, deleted_status, not_found
 
         if kind == "pod-list":
             return 200, self._list(query)
@@ -135,9 +135,7 @@ class FakeWorkloads:
         name = params["name"]
         if kind == "node-delete":
             deleted = self._fake.node_store.delete(name)
-            details = {"name": name, "kind": "nodes", "uid": deleted["metadata"]["uid"]}
-            return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                         "status": "Success", "details": details}  # fmt: skip
+            return 200, deleted_status(NODE_TYPE, name, deleted["metadata"]["uid"])
         if content_type not in MERGE_PATCH:
             if content_type == "application/json-patch+json" and not isinstance(body, list):
                 raise bad_request(
