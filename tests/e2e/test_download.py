@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import cluster, nodes, paths, workers
+from lab import cluster, paths, workers
 from lab.stack import LabStack
 from tests.e2e.world import World, new_stack
 
@@ -87,14 +87,6 @@ def _binary(world: World, name: str) -> Path:
     return world.root(name) / BINARY.lstrip("/")
 
 
-def _restarts(world: World, name: str) -> int:
-    return sum(
-        1
-        for call in nodes.calls(name, world.lab.state_dir)
-        if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
-    )
-
-
 def test_download_first_install_fetches_and_verifies(
     world: World, stack: LabStack, mirror: Mirror
 ) -> None:
@@ -115,12 +107,12 @@ def test_download_first_install_fetches_and_verifies(
 def test_download_a_rerun_fetches_nothing_and_restarts_nothing(
     world: World, stack: LabStack, mirror: Mirror
 ) -> None:
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     fetched = len(mirror.requests)
     stack.pulumi("up", "--yes", "--skip-preview")
     assert len(mirror.requests) == fetched
     assert set(stack.history()[0]["resourceChanges"]) == {"same"}
-    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+    assert {name: world.restarts(name) for name in world.stack_nodes} == before
 
 
 def test_download_a_wrong_sha256_fails_each_node_and_leaves_its_binary(
@@ -128,7 +120,7 @@ def test_download_a_wrong_sha256_fails_each_node_and_leaves_its_binary(
 ) -> None:
     wrong = hashlib.sha256(b"not the kubelet").hexdigest()
     served = sha256_of(mirror.directory / "kubelet-upgraded")
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     _pin(stack, mirror, "kubelet-upgraded", wrong)
     up = stack.pulumi("up", "--yes", "--skip-preview", check=False)
     assert up.returncode != 0
@@ -138,14 +130,14 @@ def test_download_a_wrong_sha256_fails_each_node_and_leaves_its_binary(
         assert message in up.output, f"{name}: {message!r} not in the output"
         assert sha256_of(_binary(world, name)) == sha256_of(mirror.directory / "kubelet")
         assert not list(_binary(world, name).parent.glob(".kubelet-bootstrap.*"))
-    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+    assert {name: world.restarts(name) for name in world.stack_nodes} == before
 
 
 def test_download_a_new_binary_restarts_each_kubelet_once(
     world: World, stack: LabStack, mirror: Mirror
 ) -> None:
     upgraded = mirror.directory / "kubelet-upgraded"
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     _pin(stack, mirror, "kubelet-upgraded")
     planned = stack.planned()
     for name in world.stack_nodes:
@@ -154,7 +146,7 @@ def test_download_a_new_binary_restarts_each_kubelet_once(
     stack.pulumi("up", "--yes", "--skip-preview")
     for name in world.stack_nodes:
         assert _binary(world, name).read_bytes() == upgraded.read_bytes(), name
-    after = {name: _restarts(world, name) for name in world.stack_nodes}
+    after = {name: world.restarts(name) for name in world.stack_nodes}
     assert after == {name: count + 1 for name, count in before.items()}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from lab import cluster, nodes
+from lab import cluster
 from lab.stack import LabStack
 from tests.e2e.world import World
 
@@ -21,14 +21,6 @@ pytestmark = pytest.mark.e2e
 
 BIG = 1  # the index, in the stack's nodes, of the node with settings of its own
 ROLE = "node-role.kubernetes.io/big"
-
-
-def _restarts(world: World, name: str) -> int:
-    return sum(
-        1
-        for call in nodes.calls(name, world.lab.state_dir)
-        if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
-    )
 
 
 def _node(world: World, name: str) -> Any:
@@ -50,7 +42,7 @@ def test_one_node_gets_its_labels_taint_and_max_pods_and_only_it_restarts(
     big, others = world.stack_nodes[BIG], [n for i, n in enumerate(world.stack_nodes) if i != BIG]
     for name in others:
         assert _node(world, name).status.capacity["pods"] == "220"
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
 
     _set(stack, "labels.gpu", "true")
     _set(stack, f'labels["{ROLE}"]', "true")
@@ -68,7 +60,7 @@ def test_one_node_gets_its_labels_taint_and_max_pods_and_only_it_restarts(
     assert node.metadata.labels[ROLE] == "true"  # applied as admin: the kubelet may not
     assert ("dedicated", "big", "NoSchedule") in _taints(node)
     assert node.status.capacity["pods"] == "500"
-    after = {name: _restarts(world, name) for name in world.stack_nodes}
+    after = {name: world.restarts(name) for name in world.stack_nodes}
     assert after[big] == before[big] + 1
     assert {n: after[n] for n in others} == {n: before[n] for n in others}
     for name in others:

@@ -27,10 +27,6 @@ NODE_PATHS = (
 ELSEWHERE = "10.77.0.250"  # in the lab's network, on no node
 
 
-def _holds(world: World, name: str, path: str) -> bool:
-    return (world.root(name) / path.lstrip("/")).exists()
-
-
 def _found(world: World, name: str) -> dict[str, list[str] | None]:
     """What is at each of NODE_PATHS on the node: nothing, or the files under it (the node's
     root is an overlay of the host's, so a path may be there from the host already)."""
@@ -61,11 +57,11 @@ def test_a_node_failing_preflight_is_left_untouched_while_the_others_join(world:
         ), up.output[-3000:]
         assert f"{bad}: preflight failed: nodeAddress; nothing was written to {bad}" in up.output
         assert _found(world, bad) == before, f"the stack wrote on {bad}"
-        assert not _holds(world, bad, "/etc/kubernetes/kubelet-config.yaml")
+        assert not world.holds(bad, "/etc/kubernetes/kubelet-config.yaml")
         assert nodes.calls(bad, world.lab.state_dir) == [], f"systemctl ran on {bad}"
         for name in good:
             assert f"{name}: preflight passed" in up.output
-            assert _holds(world, name, "/etc/kubernetes/kubelet.kubeconfig"), f"{name} not joined"
+            assert world.holds(name, "/etc/kubernetes/kubelet.kubeconfig"), f"{name} not joined"
         assert set(good) <= cluster.node_names(world.plane)
         assert bad not in cluster.node_names(world.plane)
 
@@ -73,7 +69,7 @@ def test_a_node_failing_preflight_is_left_untouched_while_the_others_join(world:
         stack.set("nodes[1].address", world.address(bad), path=True)
         stack.pulumi("up", "--yes", "--skip-preview")
 
-        assert _holds(world, bad, "/etc/kubernetes/kubelet.kubeconfig")
+        assert world.holds(bad, "/etc/kubernetes/kubelet.kubeconfig")
         assert set(world.stack_nodes) <= cluster.node_names(world.plane)
         assert set(stack.outputs()["servingCertificates"]) == set(world.stack_nodes)
 

@@ -98,18 +98,6 @@ def client_certificate_subject(world: World, machine: str) -> str:
     return certificate.subject.rfc4514_string()
 
 
-def restarts(world: World, name: str) -> int:
-    return sum(
-        1
-        for call in nodes.calls(name, world.lab.state_dir)
-        if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
-    )
-
-
-def stops(world: World, name: str) -> int:
-    return sum(1 for call in nodes.calls(name, world.lab.state_dir) if "--now" in call["argv"])
-
-
 def test_the_stack_is_up(stack: LabStack) -> None:
     stack.pulumi("up", "--yes", "--skip-preview")
 
@@ -118,7 +106,7 @@ def test_a_removed_node_is_drained_stopped_and_leaves_nothing(
     world: World, stack: LabStack
 ) -> None:
     machine = world.spare_node
-    others = {name: restarts(world, name) for name in world.stack_nodes}
+    others = {name: world.restarts(name) for name in world.stack_nodes}
     world.add_to_stack(stack, machine, machine)
     stack.pulumi("up", "--yes", "--skip-preview")
     assert held(world, machine, IDENTITY) == list(IDENTITY)
@@ -133,13 +121,13 @@ def test_a_removed_node_is_drained_stopped_and_leaves_nothing(
 
     assert "bare" not in pod_names(world), "the pod was not evicted"
     assert f"{machine}: drained" in up.output
-    assert stops(world, machine) >= 1, "its kubelet was not stopped"
+    assert world.stops(machine) >= 1, "its kubelet was not stopped"
     assert machine not in cluster.node_names(world.plane), "its Node object lingers"
     assert f"system:bootstrappers:{machine}" not in token_groups(world), "its token lingers"
     assert held(world, machine, IDENTITY + STACK_FILES) == []
     assert (world.root(machine) / "opt/k8s/bin/kubelet").exists()  # not the stack's
     assert set(world.stack_nodes) <= cluster.node_names(world.plane)
-    assert {name: restarts(world, name) for name in world.stack_nodes} == others
+    assert {name: world.restarts(name) for name in world.stack_nodes} == others
 
 
 def test_the_same_machine_joins_again_as_the_node_it_is_now_named_and_leaves_again(

@@ -31,22 +31,6 @@ KUBELET_FILES = (
 )
 
 
-def _restarts(world: World, name: str) -> int:
-    return sum(
-        1
-        for call in nodes.calls(name, world.lab.state_dir)
-        if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
-    )
-
-
-def _stops(world: World, name: str) -> int:
-    return sum(1 for call in nodes.calls(name, world.lab.state_dir) if "--now" in call["argv"])
-
-
-def _holds(world: World, name: str, path: str) -> bool:
-    return (world.root(name) / path.lstrip("/")).exists()
-
-
 def test_a_preview_changes_nothing(world: World, stack: LabStack) -> None:
     planned = stack.planned()
     for name in world.stack_nodes:
@@ -54,7 +38,7 @@ def test_a_preview_changes_nothing(world: World, stack: LabStack) -> None:
             assert planned.get(f"{name}-{resource}") == "create", f"{name}-{resource} not planned"
     for name in world.stack_nodes:
         for path in KUBELET_FILES:
-            assert not _holds(world, name, path), f"preview wrote {path} on {name}"
+            assert not world.holds(name, path), f"preview wrote {path} on {name}"
         assert nodes.calls(name, world.lab.state_dir) == [], f"preview ran systemctl on {name}"
     assert cluster.bootstrap_token_secrets(world.plane) == []
     assert "kubelet-bootstrap" not in cluster.cluster_role_bindings(world.plane)
@@ -67,7 +51,7 @@ def test_b_up_joins_every_node(world: World, stack: LabStack) -> None:
     world.remember_token_secrets()
 
     for name in world.stack_nodes:
-        assert _holds(world, name, "/etc/kubernetes/kubelet.kubeconfig"), (
+        assert world.holds(name, "/etc/kubernetes/kubelet.kubeconfig"), (
             f"{name} has no client certificate kubeconfig: its TLS bootstrap failed"
         )
     assert set(world.stack_nodes) <= cluster.node_names(world.plane)
@@ -104,32 +88,32 @@ def test_b_up_joins_every_node(world: World, stack: LabStack) -> None:
 
 
 def test_c_no_change_rerun_restarts_nothing(world: World, stack: LabStack) -> None:
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     started = time.monotonic()
     stack.pulumi("up", "--yes", "--skip-preview")
     world.measure("pulumi up, 3 nodes, no change (s)", time.monotonic() - started)
     changes = stack.history()[0]["resourceChanges"]
     assert set(changes) == {"same"}, f"a no-change run changed {changes}"
-    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+    assert {name: world.restarts(name) for name in world.stack_nodes} == before
 
 
 def test_c_a_change_of_the_gate_alone_restarts_nothing(world: World, stack: LabStack) -> None:
     """Only the unit, the config or the CA restart a kubelet (issue 7, item 16)."""
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     stack.set("kubelet.healthzTimeoutSeconds", "200", path=True)
     stack.pulumi("up", "--yes", "--skip-preview")
-    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+    assert {name: world.restarts(name) for name in world.stack_nodes} == before
 
 
 def test_d_a_change_for_all_restarts_all(world: World, stack: LabStack) -> None:
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     stack.set("kubelet.maxPods", "110", path=True)
     planned = stack.planned()
     for name in world.stack_nodes:
         assert planned.get(f"{name}-restart-kubelet") == "update", f"{name} would not restart"
         assert planned.get(f"{name}-start-kubelet", "same") == "same", name
     stack.pulumi("up", "--yes", "--skip-preview")
-    after = {name: _restarts(world, name) for name in world.stack_nodes}
+    after = {name: world.restarts(name) for name in world.stack_nodes}
     assert after == {name: count + 1 for name, count in before.items()}
 
 
@@ -138,7 +122,7 @@ def test_d_a_change_for_one_node_after_the_csr_cleaner(world: World, stack: LabS
     judged again, an hour after approval, when the CSR cleaner has deleted every approved CSR:
     what the kubelet serves must then count (issue 7, items 8 and 9)."""
     target = world.stack_nodes[1]
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     cluster.delete_csrs(world.plane)
     index = world.stack_nodes.index(target)
     stack.set(f"nodes[{index}].extraSANs[0]", f"{target}.lab.internal", path=True)
@@ -150,32 +134,32 @@ def test_d_a_change_for_one_node_after_the_csr_cleaner(world: World, stack: LabS
                 f"an extraSANs change of {target} would restart {name}"
             )
     stack.pulumi("up", "--yes", "--skip-preview")
-    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+    assert {name: world.restarts(name) for name in world.stack_nodes} == before
     assert set(stack.outputs()["servingCertificates"]) == set(world.stack_nodes)
 
 
 def test_e_a_fourth_node_added_then_removed(world: World, stack: LabStack) -> None:
     """The fourth node has a dotted name, as cloud nodes do (issue 7, item 3): it must join."""
     fourth = world.spare_node
-    others = {name: _restarts(world, name) for name in world.stack_nodes}
+    others = {name: world.restarts(name) for name in world.stack_nodes}
     world.add_to_stack(stack, fourth, f"{fourth}.lab.internal")
     stack.pulumi("up", "--yes", "--skip-preview")
-    assert _holds(world, fourth, "/etc/kubernetes/kubelet.kubeconfig")
+    assert world.holds(fourth, "/etc/kubernetes/kubelet.kubeconfig")
     assert f"{fourth}.lab.internal" in cluster.node_names(world.plane)
     world.remove_from_stack(stack, fourth)
     stack.pulumi("up", "--yes", "--skip-preview")
-    assert _stops(world, fourth) >= 1, f"{fourth}'s kubelet was not stopped"
+    assert world.stops(fourth) >= 1, f"{fourth}'s kubelet was not stopped"
     for path in KUBELET_FILES:
-        assert not _holds(world, fourth, path), f"{path} is still on {fourth}"
-    assert {name: _restarts(world, name) for name in world.stack_nodes} == others
+        assert not world.holds(fourth, path), f"{path} is still on {fourth}"
+    assert {name: world.restarts(name) for name in world.stack_nodes} == others
 
 
 def test_f_destroy_removes_what_the_stack_made(world: World, stack: LabStack) -> None:
     stack.pulumi("destroy", "--yes", "--skip-preview")
     for name in world.stack_nodes:
         for path in KUBELET_FILES:
-            assert not _holds(world, name, path), f"{path} is still on {name}"
-        assert _stops(world, name) >= 1, f"{name}'s kubelet was not stopped"
+            assert not world.holds(name, path), f"{path} is still on {name}"
+        assert world.stops(name) >= 1, f"{name}'s kubelet was not stopped"
     assert cluster.bootstrap_token_secrets(world.plane) == []
     assert {"system:node-bootstrapper", "system:node"} <= cluster.cluster_roles(world.plane)
 
@@ -189,7 +173,7 @@ def test_f_destroy_keeps_what_every_kubelet_still_needs(world: World) -> None:
 def test_f_destroy_leaves_the_control_planes_ca_on_the_master(world: World) -> None:
     """The stack found the CA file there: it is not the stack's to remove (issue 7, item 12)."""
     master = world.stack_nodes[0]
-    assert _holds(world, master, "/etc/kubernetes/cert/ca.pem"), (
+    assert world.holds(master, "/etc/kubernetes/cert/ca.pem"), (
         "destroy removed the control plane's CA file from the master node"
     )
 

@@ -37,14 +37,6 @@ def stack(world: World) -> Iterator[LabStack]:
         yield stack
 
 
-def _restarts(world: World, name: str) -> int:
-    return sum(
-        1
-        for call in nodes.calls(name, world.lab.state_dir)
-        if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
-    )
-
-
 def _token_ids(stack: LabStack) -> dict[str, str]:
     return {name: node["tokenId"] for name, node in stack.outputs()["nodes"].items()}
 
@@ -93,7 +85,7 @@ def test_after_the_ttl_refresh_gives_only_that_node_a_new_token(
     joined = world.stack_nodes[:2]
     ids = _token_ids(stack)
     _tokens_cleaned(world)
-    before = {name: _restarts(world, name) for name in joined}
+    before = {name: world.restarts(name) for name in joined}
 
     preview = stack.pulumi("preview", "--refresh", "--diff")
     assert f"{late}: its Secret bootstrap-token-{ids[late]} is gone" in preview.output
@@ -114,19 +106,19 @@ def test_after_the_ttl_refresh_gives_only_that_node_a_new_token(
     # Only the new token exists: the expired ones were not re-created as they were.
     names = {s.metadata.name for s in cluster.bootstrap_token_secrets(world.plane)}
     assert names == {f"bootstrap-token-{after[late]}"}
-    assert {name: _restarts(world, name) for name in joined} == before
+    assert {name: world.restarts(name) for name in joined} == before
     leaks = [value for value in _secret_values(world) if value in stack.export()]
     assert leaks == [], "the new token secret is in the state in plaintext"
 
 
 def test_a_refresh_with_every_node_joined_changes_nothing(world: World, stack: LabStack) -> None:
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     _tokens_cleaned(world)
     planned = stack.planned(refresh=True)
     changing = {name: op for name, op in planned.items() if op not in UNCHANGED}
     assert changing == {}
     stack.pulumi("up", "--yes", "--skip-preview", "--refresh")
-    assert {name: _restarts(world, name) for name in world.stack_nodes} == before
+    assert {name: world.restarts(name) for name in world.stack_nodes} == before
     assert cluster.bootstrap_token_secrets(world.plane) == []
 
 
@@ -154,7 +146,7 @@ def test_a_node_that_lost_its_client_certificate_gets_a_new_token_and_joins_agai
         return age.total_seconds() > 2 * lease.spec.lease_duration_seconds + 5
 
     _wait(f"{lost}'s Lease still renewed", stale, 150)
-    before = {name: _restarts(world, name) for name in world.stack_nodes}
+    before = {name: world.restarts(name) for name in world.stack_nodes}
     ids = _token_ids(stack)
 
     up = stack.pulumi("up", "--yes", "--skip-preview", "--refresh")
@@ -162,4 +154,4 @@ def test_a_node_that_lost_its_client_certificate_gets_a_new_token_and_joins_agai
     assert f"the kubelet of Node {lost} last renewed its Lease at" in up.output
     assert (root / CLIENT_KUBECONFIG).exists(), f"{lost} did not join again"
     assert _token_ids(stack)[lost] != ids[lost]
-    assert {name: _restarts(world, name) for name in others} == {n: before[n] for n in others}
+    assert {name: world.restarts(name) for name in others} == {n: before[n] for n in others}

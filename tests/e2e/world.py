@@ -67,6 +67,21 @@ class World:
         for path in ("etc/kubernetes", "var/lib/kubelet", "data/k8s/k8s/kubelet"):
             shutil.rmtree(root / path, ignore_errors=True)
 
+    def restarts(self, name: str) -> int:
+        """How often the node's kubelet was started or restarted, as its systemctl log says."""
+        return sum(
+            1
+            for call in nodes.calls(name, self.lab.state_dir)
+            if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
+        )
+
+    def stops(self, name: str) -> int:
+        return sum(1 for call in nodes.calls(name, self.lab.state_dir) if "--now" in call["argv"])
+
+    def holds(self, name: str, path: str) -> bool:
+        """Whether the node's root has `path`."""
+        return (self.root(name) / path.lstrip("/")).exists()
+
     def measure(self, what: str, seconds: float) -> None:
         MEASUREMENTS[what] = seconds
 
