@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -30,7 +29,6 @@ from components.admin_cluster import admin_cluster_problem
 from components.download_settings import DownloadFields
 from components.durations import parse_duration
 from components.extra_config import extra_config_problems
-from components.key_suggestions import suggest
 from components.node_kubelet import merged, node_kubelet_model, overridable_keys
 from components.node_labels import LabelKey, LabelValue, Taint, unique_taints
 from components.preflight import PreflightCheck
@@ -56,11 +54,9 @@ from components.setting_checks import (
     fail,
 )
 from components.settings_base import StrictSettings as _Strict
+from components.settings_problems import describe
 
 NAMESPACE = "kubelet-bootstrap"
-
-# Keys whose values are secret: their content never appears in an error message.
-SECRET_KEYS = frozenset({"privateKey", "kubeconfig"})
 
 
 class SettingsError(Exception):
@@ -296,7 +292,7 @@ def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.enviro
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
-        raise SettingsError(problems + _describe(error)) from None
+        raise SettingsError(problems + describe(error, Settings)) from None
     if problems:
         raise SettingsError(problems)
     return settings
@@ -383,71 +379,3 @@ def read_kubeconfig(value: Any) -> str:
     if not isinstance(document, dict) or not document.get("clusters"):
         raise ValueError("is not a kubeconfig with clusters (the content is not shown)")
     return value
-
-
-_MISSING_HINTS = {
-    "kubeconfig": " (or $KUBECONFIG): the admin kubeconfig the Kubernetes provider and CSR "
-    "approval use",
-}
-
-
-def _describe(error: ValidationError) -> list[str]:
-    problems = []
-    for item in error.errors(include_url=False):
-        path = _path(item["loc"])
-        if item["type"] == "extra_forbidden":
-            here = re.sub(r"\[\d+\]", "[]", _path(item["loc"][:-1]))  # nodes[2] -> nodes[]
-            suggestion = suggest(str(item["loc"][-1]), here, _key_paths())
-            hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-            problems.append(f"{path}: unknown key{hint}")
-        elif item["type"] == "invalid":
-            problems.append(f"{path}: {item['msg']}" if path else item["msg"])
-        elif item["type"] == "missing":
-            problems.append(f"{path}: is required{_MISSING_HINTS.get(path, '')}")
-        else:
-            problems.append(f"{path}: {_with_value(item)}")
-    return problems
-
-
-@functools.cache
-def _key_paths(model: type[_Strict] = Settings, prefix: str = "") -> tuple[str, ...]:
-    """Every settings key as a path: `ssh.port`, `nodes[].name`."""
-    paths: list[str] = []
-    for name, field in model.model_fields.items():
-        path = _join(prefix, field.alias or name)
-        paths.append(path)
-        nested = _model_in(field.annotation)
-        if nested is not None:
-            is_list = get_origin(field.annotation) is list
-            paths += _key_paths(nested, f"{path}[]" if is_list else path)
-    return tuple(paths)
-
-
-def _model_in(annotation: Any) -> type[_Strict] | None:
-    """The settings object a field holds, alone or in a list or an Optional."""
-    if isinstance(annotation, type) and issubclass(annotation, _Strict):
-        return annotation
-    for argument in get_args(annotation):
-        if found := _model_in(argument):
-            return found
-    return None
-
-
-def _with_value(item: Mapping[str, Any]) -> str:
-    last = item["loc"][-1] if item["loc"] else ""
-    if last in SECRET_KEYS or isinstance(item["input"], (dict, list)):
-        return item["msg"]
-    return f"{item['msg']} (got {item['input']!r})"
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if part == "[key]":  # a mapping's key was refused: the path already ends in it
-            continue
-        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
-    return path
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key

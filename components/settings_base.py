@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 class StrictSettings(BaseModel):
     """Base of every settings object: camelCase keys, unknown keys refused (see
-    `settings._describe`)."""
+    `settings_problems.describe`)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, frozen=True, populate_by_name=False, extra="forbid"

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import _key_paths
+from components.settings import Settings
+from components.settings_problems import key_paths
 from tools import environment_sh
 from tools.from_tutorial import main
 
@@ -143,7 +144,7 @@ def test_the_written_yaml_holds_exactly_the_contract_keys(
     keys = {k.removeprefix("kubelet-bootstrap:") for k in config}
     keys |= {f"cluster.{k}" for k in config["kubelet-bootstrap:cluster"]}
     keys |= {f"nodes[].{k}" for n in config["kubelet-bootstrap:nodes"] for k in n}
-    assert keys <= set(_key_paths())
+    assert keys <= set(key_paths(Settings))
 
 
 def test_mismatched_arrays_are_refused(
