@@ -272,11 +272,12 @@ def kubelet_scripts(
         "record": f"{NODE_STATE_DIR}/claims/units/{settings.kubelet.unit_name}",
         "bootstrap_token_id": bootstrap_token_id,
         "remove_bootstrap_kubeconfig": settings.bootstrap_token.remove_kubeconfig,
+        "keep": _stack_files(settings.kubelet),
     }
     return Scripts(
         create=render("start-kubelet.sh.j2", first=True, **values),
         update=render("start-kubelet.sh.j2", first=False, **values),
-        delete=render("stop-kubelet.sh.j2", keep=_stack_files(settings.kubelet), **values),
+        delete=render("stop-kubelet.sh.j2", **values),
     )
 
 

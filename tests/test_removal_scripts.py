@@ -9,14 +9,19 @@ node held before the stack first started its kubelet.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from components import rendering
 from components.settings import Settings, load_settings
-from tests.factories import admin_kubeconfig, make_certificate
+from tests.factories import FIXED_CLOCK, admin_kubeconfig, make_certificate
 from tests.test_artifacts import NodeRoot, kubelet_scripts
 
 IDENTITY = (
@@ -26,6 +31,39 @@ IDENTITY = (
     "etc/kubernetes/cert/kubelet-server-2026-11-25-12-00-05.pem",
     "etc/kubernetes/cert/kubelet-server-current.pem",
 )
+
+
+ISSUED = "issued-client.pem"
+CLIENT = "etc/kubernetes/cert/kubelet-client-current.pem"
+
+
+def issue(node: NodeRoot, node_name: str) -> None:
+    """The client certificate the kubelet gets on its next bootstrap: `system:node:<name>`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}"),
+        ]
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(FIXED_CLOCK)
+        .not_valid_after(FIXED_CLOCK + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    (node.root / ISSUED).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def holder(node: NodeRoot) -> str:
+    """The common name of the client certificate the kubelet holds."""
+    pem = (node.root / CLIENT).read_bytes()
+    [name] = x509.load_pem_x509_certificate(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(name.value)
 
 
 @pytest.fixture
@@ -62,8 +100,10 @@ def node_with_a_kubelet(root: Path) -> NodeRoot:
     ]
     for kind, stamp in (("client", "2026-11-25-12-00-00"), ("server", "2026-11-25-12-00-05")):
         pem = cert_dir / f"kubelet-{kind}-{stamp}.pem"
+        # The client certificate the CA issues: ISSUED when a test put one there.
+        issued = f"cat {root / ISSUED}" if kind == "client" else "false"
         lines += [
-            f"echo '{kind} cert and key' > {pem}",
+            f"{issued} > {pem} 2>/dev/null || echo '{kind} cert and key' > {pem}",
             f"ln -sf {pem} {cert_dir}/kubelet-{kind}-current.pem",
         ]
     kubelet.write_text("\n".join(lines) + "\n")
@@ -135,18 +175,59 @@ def test_a_ca_file_in_the_cert_dir_named_like_an_identity_file_stays(
     assert (node.root / ca_file.lstrip("/")).exists()
 
 
-def test_a_kubelet_another_start_holds_keeps_its_identity(
+def test_a_machine_renamed_in_place_bootstraps_as_its_new_name_and_keeps_that_identity(
     tmp_path: Path, settings_for: Any
 ) -> None:
-    """A node renamed in place: the new start runs before the old stop, which stops nothing."""
+    """The new start runs before the old stop: it finds the old node's client certificate,
+    which its kubelet would authenticate with and be refused as the new node; it drops it, the
+    kubelet bootstraps anew, and the old stop, which stops nothing, leaves the new identity."""
     old, new = settings_for(name="kube-node1"), settings_for(name="worker-1")
     node = node_with_a_kubelet(tmp_path / "node")
+    issue(node, "kube-node1")
     start(node, old, "kube-node1-start-kubelet")
-    start(node, new, "worker-1-start-kubelet")
+    assert holder(node) == "system:node:kube-node1"
+    issue(node, "worker-1")
+    node.write(rendering.node_files(new, new.nodes[0]))
 
+    renamed = node.sh(kubelet_scripts(new, "worker-1-start-kubelet").create)
     stopped = node.sh(kubelet_scripts(old, "kube-node1-start-kubelet").delete)
 
+    assert renamed.returncode == 0, renamed.stderr
+    assert "holds the identity of system:node:kube-node1: it goes" in renamed.stdout
     assert stopped.returncode == 0, stopped.stderr
+    assert present(node, IDENTITY) == list(IDENTITY)
+    assert holder(node) == "system:node:worker-1"
+
+
+def test_a_certificate_of_another_node_found_before_the_stack_stops_the_start(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    node = node_with_a_kubelet(tmp_path / "node")
+    issue(node, "somebody-else")
+    node.sh(f"sh {node.root}/kubelet.sh")  # a kubelet set up by hand, before the stack
+    settings = settings_for()
+    node.write(rendering.node_files(settings, settings.nodes[0]))
+
+    result = node.sh(kubelet_scripts(settings).create)
+
+    assert result.returncode == 1
+    assert "node-0 holds a client certificate of system:node:somebody-else" in result.stderr
+    assert present(node, IDENTITY) == list(IDENTITY)
+    assert "systemctl restart kubelet.service" not in node.calls()
+
+
+def test_the_kubelets_own_certificate_is_kept_on_a_later_start(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    settings = settings_for()
+    node = node_with_a_kubelet(tmp_path / "node")
+    issue(node, "node-0")
+    start(node, settings)
+
+    again = node.sh(kubelet_scripts(settings).update)
+
+    assert again.returncode == 0, again.stderr
+    assert "holds the identity" not in again.stdout
     assert present(node, IDENTITY) == list(IDENTITY)
 
 

@@ -148,6 +148,32 @@ def test_the_same_machine_joins_again_as_the_node_it_is_now_named_and_leaves_aga
     assert held(world, machine, IDENTITY) == []
 
 
+def test_a_machine_renamed_in_place_joins_under_its_new_name_in_one_update(
+    world: World, stack: LabStack
+) -> None:
+    """The new name's start runs before the old name's stop, on a kubelet that holds the old
+    node's client certificate: it drops that identity and the kubelet bootstraps anew."""
+    machine = world.spare_node
+    world.add_to_stack(stack, machine, f"{machine}-a")
+    stack.pulumi("up", "--yes", "--skip-preview")
+    before = client_certificate_subject(world, machine)
+    assert before == f"CN=system:node:{machine}-a,O=system:nodes", before
+
+    stack.set(f"nodes[{len(world.stack_nodes)}].name", f"{machine}-b", path=True)
+    renamed = stack.pulumi("up", "--yes", "--skip-preview")
+
+    assert f"holds the identity of system:node:{machine}-a: it goes" in renamed.output
+    names = cluster.node_names(world.plane)
+    assert f"{machine}-b" in names and f"{machine}-a" not in names
+    subject = client_certificate_subject(world, machine)
+    assert subject == f"CN=system:node:{machine}-b,O=system:nodes", subject
+    assert f"{machine}-b" in stack.outputs()["servingCertificates"]
+
+    world.remove_from_stack(stack, machine)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert held(world, machine, IDENTITY) == []
+
+
 def test_a_decommissioned_node_is_dropped_without_ssh(world: World, stack: LabStack) -> None:
     machine, node = world.spare_node, f"{world.spare_node}-gone"
     world.add_to_stack(stack, machine, node)
@@ -162,9 +188,9 @@ def test_a_decommissioned_node_is_dropped_without_ssh(world: World, stack: LabSt
         planned = stack.planned()
         assert planned.get(f"{node}-node-object") == "delete"
         assert planned.get(f"{node}-bootstrap-token") == "delete"
-        for resource in ("start-kubelet", "kubelet-config", "drain", "prepare"):
+        for resource in ("start-kubelet", "restart-kubelet", "kubelet-config", "drain", "prepare"):
             assert planned.get(f"{node}-{resource}", "same") == "same", (resource, planned)
-        assert planned.get(f"{world.stack_nodes[0]}-start-kubelet") == "update"
+        assert planned.get(f"{world.stack_nodes[0]}-restart-kubelet") == "update"
 
         stack.pulumi("up", "--yes", "--skip-preview")
         assert node not in cluster.node_names(world.plane)
