@@ -22,7 +22,12 @@ from tests.e2e.world import World, new_stack
 
 pytestmark = pytest.mark.e2e
 
-BROKEN_KUBELET = "#!/bin/sh\necho 'this kubelet is broken on purpose' >&2\nexit 1\n"
+# It passes the preflight (its version is one the stack supports), then never runs.
+BROKEN_KUBELET = """#!/bin/sh
+if [ "$1" = --version ]; then echo 'Kubernetes v1.34.4'; exit 0; fi
+echo 'this kubelet is broken on purpose' >&2
+exit 1
+"""
 
 
 def _restart_times(world: World, name: str) -> list[datetime]:
