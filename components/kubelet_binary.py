@@ -2,7 +2,7 @@
 
 The binary is not content the program holds (a hundred megabytes as stdin, in the state):
 the node fetches it from the URL, and the sha256 from the settings is what the scripts check
-and what the start command names, so a new sha256 shows in `pulumi preview` as a restart, like
+and what the restart command names, so a new sha256 shows in `pulumi preview` as a restart, like
 a new config does. Removal follows the rule of every file the stack writes (claims, the sha256
 it wrote, what was on the node before), and also leaves a binary the stack's kubelet still
 runs from: unsetting `kubelet.download` must not take the kubelet away from a running node.
