@@ -21,7 +21,7 @@ from pydantic import AfterValidator
 from components import rendering
 from components.key_suggestions import suggest
 from components.kubelet_versions import MAXIMUM_MINOR, MINIMUM_MINOR, supported_versions
-from components.setting_checks import _UNIT_DIRECTORIES, fail
+from components.setting_checks import UNIT_DIRECTORIES, fail
 
 if TYPE_CHECKING:  # settings imports this module for `PreflightCheck`
     from components.settings import NodeSettings, Settings
@@ -105,6 +105,6 @@ def preflight_script(
         minors=(MINIMUM_MINOR, MAXIMUM_MINOR),
         versions=supported_versions(),
         socket=kubelet.container_runtime_endpoint.removeprefix("unix://"),
-        unit_directories=_UNIT_DIRECTORIES,
+        unit_directories=UNIT_DIRECTORIES,
         files=restart_files,
     )

@@ -119,7 +119,7 @@ def _resolv_conf(value: str) -> str:
 
 
 # Where systemd looks for units (systemd.unit(5)); a unit elsewhere is never found.
-_UNIT_DIRECTORIES = (
+UNIT_DIRECTORIES = (
     "/etc/systemd/system",
     "/run/systemd/system",
     "/usr/local/lib/systemd/system",
@@ -134,10 +134,10 @@ def _unit_file(value: str) -> str:
     directory, _, name = _absolute_path(value).rpartition("/")
     if not _SERVICE_NAME.match(name):
         raise fail(f"{value!r} is not a systemd service unit (a name ending in .service)")
-    if directory not in _UNIT_DIRECTORIES:
+    if directory not in UNIT_DIRECTORIES:
         raise fail(
             f"{value!r} is not in a directory systemd loads units from "
-            f"({', '.join(_UNIT_DIRECTORIES)})"
+            f"({', '.join(UNIT_DIRECTORIES)})"
         )
     return value
 
