@@ -147,6 +147,9 @@ class KubeletSettings(_Strict):
     port: Port = 10250
     verbosity: int = Field(2, ge=0, le=10)
     healthz_timeout_seconds: int = Field(180, ge=10, le=3600)
+    settle_seconds: int = Field(10, ge=0, le=600)
+    """How long a (re)started kubelet must stay up, healthy and holding its client certificate,
+    before its start passes the gate: it answers healthz before it can exit on a fatal error."""
     resolv_conf: ResolvConf = "auto"
     """The resolv.conf whose servers pods get, or `auto`: on a node whose /etc/resolv.conf is
     systemd-resolved's stub (127.0.0.53, which loops inside a pod) the file with its upstream

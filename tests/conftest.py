@@ -12,7 +12,7 @@ from kubernetes import client
 
 from components.kube_client import api_client
 from offline.engine import Recording, run_program
-from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key, stack_config
+from tests.factories import CLUSTER_CA, FIXED_CLOCK, make_ssh_key, stack_config
 from tests.fake_apiserver import FakeApiServer
 
 
@@ -24,7 +24,7 @@ def ssh_key() -> str:
 @pytest.fixture(scope="session")
 def ca_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    path.write_text(make_certificate(ca=True))
+    path.write_text(CLUSTER_CA.pem)
     return path
 
 

@@ -35,6 +35,88 @@ def make_certificate(*, ca: bool, common_name: str = "kubernetes-ca") -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
+class ClusterCa:
+    """A cluster CA whose key the tests hold, to issue the client certificates a kubelet gets."""
+
+    def __init__(self, common_name: str = "kubernetes-ca") -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        certificate = (
+            self._builder(
+                self._name, self._key.public_key(), now, now + datetime.timedelta(days=3650)
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(self._key, hashes.SHA256())
+        )
+        self.pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def _builder(
+        self,
+        subject: x509.Name,
+        public_key: Any,
+        not_before: datetime.datetime,
+        not_after: datetime.datetime,
+    ) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self._name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+        )
+
+    def kubelet_client_pem(
+        self,
+        node: str,
+        *,
+        valid_from: datetime.timedelta = datetime.timedelta(minutes=-5),
+        lifetime: datetime.timedelta = datetime.timedelta(days=365),
+    ) -> str:
+        """What a kubelet keeps in kubelet-client-current.pem: the certificate the cluster
+        issued for `system:node:<node>` (valid from `valid_from` around now, for `lifetime`),
+        then its key."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}"),
+            ]
+        )
+        start = datetime.datetime.now(datetime.timezone.utc) + valid_from
+        certificate = (
+            self._builder(subject, key.public_key(), start, start + lifetime)
+            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+            .sign(self._key, hashes.SHA256())
+        )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        return (certificate.public_bytes(serialization.Encoding.PEM) + key_pem).decode()
+
+
+CLUSTER_CA = ClusterCa()
+"""The CA of the tests' clusters, unless a test makes another."""
+
+
 def make_ssh_key() -> str:
     return (
         ed25519.Ed25519PrivateKey.generate()

@@ -33,7 +33,14 @@ from components.kubelet_fields import default_catalog
 from components.settings import KubeletSettings, NodeSettings, Settings, load_settings
 from components.ssh import as_root
 from offline.engine import run_program
-from tests.factories import FIXED_CLOCK, admin_kubeconfig, make_certificate, make_ssh_key
+from tests.factories import (
+    CLUSTER_CA,
+    FIXED_CLOCK,
+    ClusterCa,
+    admin_kubeconfig,
+    make_ssh_key,
+)
+from tests.node_root import NodeRoot, kubelet_scripts, restart_script, run, stub_commands
 from tests.tools import require_tool
 
 API_SERVER = "https://10.0.0.10:6443"
@@ -72,7 +79,7 @@ BuildSettings = Callable[..., Settings]
 
 @pytest.fixture
 def ca_pem() -> str:
-    return make_certificate(ca=True)
+    return CLUSTER_CA.pem
 
 
 @pytest.fixture
@@ -100,15 +107,6 @@ def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
         return load_settings(raw, environ={})
 
     return make
-
-
-def run(
-    argv: list[str], *, stdin: str | bytes | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    data = stdin.decode() if isinstance(stdin, bytes) else stdin
-    return subprocess.run(
-        argv, input=data, capture_output=True, text=True, env=env, timeout=120, check=False
-    )
 
 
 # --- 1. bootstrap kubeconfig ----------------------------------------------------------------
@@ -619,17 +617,6 @@ def file_scripts(path: str | Path, mode: str, owner: str = "node-0-file") -> ren
     return rendering.file_scripts(str(path), mode, owner)
 
 
-def kubelet_scripts(settings: Settings, owner: str = "node-0-start-kubelet") -> rendering.Scripts:
-    node = settings.nodes[0]
-    files = rendering.node_files(settings, node)
-    return rendering.kubelet_scripts(settings, node, files, owner, bootstrap_token_id="abcdef")
-
-
-def restart_script(settings: Settings) -> str:
-    node = settings.nodes[0]
-    return rendering.restart_script(settings, node, rendering.node_files(settings, node))
-
-
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
 def test_script_passes_shellcheck(build: BuildSettings, name: str) -> None:
     script = render_script(name, build)
@@ -660,287 +647,6 @@ def test_restart_script_names_every_restart_file_and_the_start_script_none_of_th
         assert not any(file.sha256 in script for script in start)
 
 
-class NodeRoot:
-    """A node in a temp root: the program's /etc, /var/lib and /run paths moved under it; systemctl,
-    curl, journalctl, sudo and the clock stubbed (`stubs` replace them), every systemctl and
-    journalctl call logged. By default its kubelet answers healthz ok, and time stands still."""
-
-    def __init__(self, root: Path, **stubs: str) -> None:
-        self.root = root
-        self.log = root / "calls.log"
-        self.kubeconfig = root / "etc/kubernetes/kubelet.kubeconfig"
-        self.kubeconfig.parent.mkdir(parents=True)
-        self.log.write_text("")
-        defaults = {
-            "systemctl": f'echo "systemctl $*" >> {self.log}',
-            "journalctl": f'echo "journalctl $*" >> {self.log}',
-            "curl": "printf ok",
-            "sudo": '[ "$1" = -n ] || exit 1; shift; exec "$@"',
-            "date": "echo 0",
-            "sleep": "exit 0",
-        }
-        self.env = self.stub(**{**defaults, **stubs})
-
-    def stub(self, **stubs: str) -> dict[str, str]:
-        """Replaces some of the stubs: `name` -> its shell body."""
-        self.env = stub_commands(self.root / "stubs", **stubs)
-        return self.env
-
-    def moved(self, script: str) -> str:
-        for top in ("/etc/", "/var/lib/", "/run/"):
-            script = script.replace(top, f"{self.root}{top}")
-        return script
-
-    def bootstrapped(self) -> None:
-        """The kubelet got its client certificate: it wrote its --kubeconfig."""
-        self.kubeconfig.write_text("kind: Config\n")
-
-    def write(self, files: list[rendering.NodeFile]) -> None:
-        for file in files:
-            path = Path(self.moved(file.path))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(file.content)
-
-    def sh(self, script: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Runs a script as pulumi-command does, `sh -c` with its stdin, on this node."""
-        return run([require_tool("sh"), "-c", self.moved(script)], stdin=stdin, env=self.env)
-
-    def run(self, command: Any, field: str) -> subprocess.CompletedProcess[str]:
-        result = self.sh(command.inputs[field], command.inputs.get("stdin"))
-        assert result.returncode == 0, f"{command.name} {field}: {result.stderr}"
-        return result
-
-    def apply(self, recording: Any, *, first: bool) -> None:
-        """The node's file commands, then its start and restart: `create` the first time, then
-        `update` (pulumi-command runs `create` again when there is no `update`)."""
-        keys = ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit")
-        for key in (*keys, "start-kubelet", "restart-kubelet"):
-            command, field = recording.named(f"node-0-{key}"), self.field(recording, key, first)
-            if field in command.inputs:  # a restart's create runs nothing
-                self.run(command, field)
-
-    @staticmethod
-    def field(recording: Any, key: str, first: bool) -> str:
-        inputs = recording.named(f"node-0-{key}").inputs
-        return "create" if first or "update" not in inputs else "update"
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines()
-
-    def restarts(self) -> int:
-        return sum(call.startswith("systemctl restart ") for call in self.calls())
-
-
-def start_script(settings: Settings) -> str:
-    return kubelet_scripts(settings).create
-
-
-def start_on(node: NodeRoot, settings: Settings) -> subprocess.CompletedProcess[str]:
-    """The start script on `node`, its files written there first, as the file commands do."""
-    node.write(rendering.node_files(settings, settings.nodes[0]))
-    return node.sh(start_script(settings))
-
-
-STEPPING_CLOCK = 'n=$(cat {clock} 2>/dev/null || echo 0); echo $((n + 100)) > {clock}; echo "$n"'
-"""A `date` stub whose clock jumps 100 s a call: a health check times out at once."""
-
-
-def test_start_and_stop_scripts_use_the_units_own_name(
-    tmp_path: Path, build: BuildSettings
-) -> None:
-    """A unit written as k8s-kubelet.service is enabled, restarted, logged and stopped as such.
-
-    The start script runs until its health check times out (curl always fails, and the stub
-    clock jumps 100 s a call), so it reaches the journal too.
-    """
-    settings = build(
-        kubelet={"unitFile": "/etc/systemd/system/k8s-kubelet.service", "healthzTimeoutSeconds": 10}
-    )
-    node = NodeRoot(
-        tmp_path / "node", curl="exit 7", date=STEPPING_CLOCK.format(clock=tmp_path / "clock")
-    )
-
-    started = start_on(node, settings)
-    stopped = node.sh(kubelet_scripts(settings).delete)
-
-    assert started.returncode == 1
-    assert "journalctl -u k8s-kubelet.service" in started.stderr
-    assert stopped.returncode == 0, stopped.stderr
-    calls = node.calls()
-    assert {word for call in calls for word in call.split() if ".service" in word} == {
-        "k8s-kubelet.service"
-    }
-    for expected in ("enable", "restart", "-u", "disable"):
-        assert any(expected in call.split() for call in calls), (expected, calls)
-
-
-def test_start_waits_for_the_client_certificate_not_only_healthz(
-    tmp_path: Path, build: BuildSettings
-) -> None:
-    """healthz answers ok while TLS bootstrap still fails; the kubeconfig the kubelet writes
-    once its client certificate is issued is the sign it worked. Here it appears at the third
-    health check; the stub clock stands still."""
-    calls, kubeconfig = tmp_path / "curl.calls", tmp_path / "node/etc/kubernetes/kubelet.kubeconfig"
-    node = NodeRoot(
-        tmp_path / "node",
-        curl=(
-            f"echo x >> {calls}; "
-            f'[ "$(wc -l < {calls})" -ge 3 ] && echo "kind: Config" > {kubeconfig}; printf ok'
-        ),
-    )
-
-    result = start_on(node, build())
-
-    assert result.returncode == 0, result.stderr
-    assert len(calls.read_text().splitlines()) == 3
-    assert "is healthy" in result.stdout
-
-
-def test_start_that_times_out_healthy_without_a_client_certificate_says_bootstrap_failed(
-    tmp_path: Path, build: BuildSettings
-) -> None:
-    node = NodeRoot(
-        tmp_path / "node",
-        journalctl='echo "journal: Unauthorized"',
-        date=STEPPING_CLOCK.format(clock=tmp_path / "clock"),
-    )
-
-    result = start_on(node, build(kubelet={"healthzTimeoutSeconds": 10}))
-
-    assert result.returncode == 1
-    assert "did not report healthy" not in result.stderr
-    for expected in (
-        "TLS bootstrap failed on node-0",
-        f"no {node.kubeconfig} within 10s",
-        f"{node.root}/etc/kubernetes/kubelet-bootstrap.kubeconfig",
-        "bootstrap token expired or rejected",
-        "RBAC",
-        f"{API_SERVER} unreachable",
-        "last lines of journalctl -u kubelet.service:\njournal: Unauthorized",
-    ):
-        assert expected in result.stderr, expected
-
-
-@pytest.mark.parametrize(("active", "starts"), [(0, 0), (3, 1)], ids=["running", "stopped"])
-@pytest.mark.parametrize(
-    ("again", "says"),
-    [
-        (lambda s: kubelet_scripts(s).create, "started with these files already; not restarted"),
-        (lambda s: kubelet_scripts(s).update, "started by this stack already"),
-        (restart_script, "started with these files already; not restarted"),
-    ],
-    ids=["start-created-again", "start-updated", "restart-updated"],
-)
-def test_a_start_or_restart_run_again_with_the_same_files_only_starts_a_stopped_kubelet(
-    tmp_path: Path,
-    build: BuildSettings,
-    active: int,
-    starts: int,
-    again: Callable[[Settings], str],
-    says: str,
-) -> None:
-    settings = build()
-    node = NodeRoot(tmp_path / "node")
-    node.bootstrapped()
-    assert start_on(node, settings).returncode == 0
-    node.stub(
-        systemctl=f'echo "systemctl $*" >> {node.log}; [ "$1" != is-active ] || exit {active}'
-    )
-
-    result = node.sh(again(settings))
-
-    assert result.returncode == 0, result.stderr
-    assert says in result.stdout
-    assert node.restarts() == 1
-    assert node.calls().count("systemctl start kubelet.service") == starts
-
-
-def test_restart_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
-    tmp_path: Path, build: BuildSettings
-) -> None:
-    settings = build()
-    node = NodeRoot(tmp_path / "node")
-    node.bootstrapped()
-    assert start_on(node, settings).returncode == 0
-    config = Path(node.moved(settings.kubelet.config_file))
-    config.write_text(config.read_text() + "maxPods: 7\n")
-
-    result = node.sh(restart_script(settings))
-
-    assert result.returncode == 1
-    assert f"{config} on node-0 is not what the stack wrote" in result.stderr
-    assert node.restarts() == 1
-
-
-def test_a_start_that_timed_out_restarts_again_on_the_next_run(
-    tmp_path: Path, build: BuildSettings
-) -> None:
-    """Only a healthy start is remembered: the kubelet may have read files that are rolled back
-    since, so a failed one leaves nothing that would spare the next run a restart."""
-    settings = build(kubelet={"healthzTimeoutSeconds": 10})
-    clock = tmp_path / "clock"
-    node = NodeRoot(tmp_path / "node", curl="exit 7", date=STEPPING_CLOCK.format(clock=clock))
-    assert start_on(node, settings).returncode == 1
-    node.stub(curl="printf ok", date="echo 0")
-    node.bootstrapped()
-
-    result = node.sh(start_script(settings))
-
-    assert result.returncode == 0, result.stderr
-    assert node.restarts() == 2
-
-
-@pytest.mark.parametrize(
-    ("has_certificate", "restarts"), [(True, 1), (False, 2)], ids=["joined", "bootstrapping"]
-)
-def test_a_new_bootstrap_token_restarts_only_a_kubelet_without_its_client_certificate(
-    tmp_path: Path, build: BuildSettings, has_certificate: bool, restarts: int
-) -> None:
-    """A re-issued token runs the start again with the same files: a kubelet that lost its
-    client certificate is restarted, so that it reads the new bootstrap kubeconfig; a kubelet
-    with its certificate has no use for it and keeps running."""
-    settings = build()
-    node = NodeRoot(tmp_path / "node")
-    node.bootstrapped()
-    assert start_on(node, settings).returncode == 0
-    if not has_certificate:
-        node.kubeconfig.unlink()
-        node.stub(curl=f"[ -s {node.kubeconfig} ] || echo issued > {node.kubeconfig}; printf ok")
-    files = rendering.node_files(settings, settings.nodes[0])
-    again = rendering.kubelet_scripts(
-        settings, settings.nodes[0], files, "node-0-start-kubelet", bootstrap_token_id="k2j9xq"
-    )
-
-    result = node.sh(again.update)
-
-    assert result.returncode == 0, result.stderr
-    assert node.restarts() == restarts
-    if not has_certificate:
-        assert "it has no client certificate" in result.stdout
-        assert "(token k2j9xq)" in result.stdout
-
-
-@pytest.mark.parametrize("remove", [True, False], ids=["removed", "kept"])
-def test_the_bootstrap_kubeconfig_is_removed_once_the_kubelet_has_its_certificate_if_asked(
-    tmp_path: Path, build: BuildSettings, remove: bool
-) -> None:
-    settings = build()
-    if remove:
-        token = settings.bootstrap_token.model_copy(update={"remove_kubeconfig": True})
-        settings = settings.model_copy(update={"bootstrap_token": token})
-    node = NodeRoot(tmp_path / "node")
-    bootstrap = Path(node.moved(settings.kubelet.bootstrap_kubeconfig))
-    bootstrap.write_text("token\n")
-    node.bootstrapped()
-
-    result = start_on(node, settings)
-
-    assert result.returncode == 0, result.stderr
-    assert bootstrap.exists() is not remove
-    assert ("removed " in result.stdout) is remove
-    assert shellcheck(start_script(settings)) == ""
-
-
 def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSettings) -> None:
     script = rendering.prepare_node_script(build(kubelet={"failSwapOn": False}).kubelet)
 
@@ -949,16 +655,6 @@ def test_prepare_script_leaves_swap_alone_when_swap_is_allowed(build: BuildSetti
 
 
 # --- 5. the install and remove scripts, run for real ---------------------------------------
-
-
-def stub_commands(directory: Path, **commands: str) -> dict[str, str]:
-    """An environment whose PATH finds `name` -> shell body stubs in `directory` first."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, body in commands.items():
-        stub = directory / name
-        stub.write_text(f"#!/bin/sh\n{body}\n")
-        stub.chmod(0o755)
-    return {**os.environ, "PATH": f"{directory}:{os.environ['PATH']}"}
 
 
 def run_install(
@@ -1448,11 +1144,12 @@ def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
     tmp_path: Path, config: Callable[..., dict[str, Any]], ssh_key: str
 ) -> None:
     """Any change of a command's inputs runs it again; the restart restarts the kubelet only
-    when its files differ from those of its last healthy start."""
+    when its files differ from those of its last healthy start. Each CA has issued the
+    kubelet a client certificate (the gate checks that it chains to the CA)."""
     node = NodeRoot(tmp_path / "node")
-    node.bootstrapped()
+    new_ca = ClusterCa("other-ca")
     other_ca = tmp_path / "other-ca.pem"
-    other_ca.write_text(make_certificate(ca=True, common_name="other-ca"))
+    other_ca.write_text(new_ca.pem)
     connection = {
         "user": "ubuntu",
         "become": "sudo",
@@ -1484,6 +1181,8 @@ def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
         ("the first settings again", config(nodes=1), 4),
     ]
     for index, (change, settings, restarts) in enumerate(updates):
+        ca = new_ca if change == "a new CA" else CLUSTER_CA
+        node.stub(curl=f"{node.bootstrap_command(ca)}; printf ok")
         node.apply(run_program(settings, "test", clock=FIXED_CLOCK), first=index == 0)
 
         assert node.restarts() == restarts, f"after {change}:\n{node.log.read_text()}"

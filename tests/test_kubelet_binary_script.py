@@ -21,7 +21,8 @@ from components import kubelet_binary, rendering
 from components.settings import Settings, load_settings
 from offline.engine import run_program
 from tests.factories import FIXED_CLOCK, admin_kubeconfig
-from tests.test_artifacts import NodeRoot, shellcheck
+from tests.node_root import NodeRoot
+from tests.test_artifacts import shellcheck
 from tests.tools import require_tool
 
 URL = "http://10.0.0.9:8080/k8s/kubelet?arch=amd64&v='1.34'"

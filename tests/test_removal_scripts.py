@@ -9,20 +9,17 @@ node held before the stack first started its kubelet.
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from components import rendering
 from components.settings import Settings, load_settings
-from tests.factories import FIXED_CLOCK, admin_kubeconfig, make_certificate
-from tests.test_artifacts import NodeRoot, kubelet_scripts
+from tests.factories import CLUSTER_CA, admin_kubeconfig
+from tests.node_root import NodeRoot, kubelet_scripts
 
 IDENTITY = (
     "etc/kubernetes/kubelet.kubeconfig",
@@ -39,24 +36,7 @@ CLIENT = "etc/kubernetes/cert/kubelet-client-current.pem"
 
 def issue(node: NodeRoot, node_name: str) -> None:
     """The client certificate the kubelet gets on its next bootstrap: `system:node:<name>`."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}"),
-        ]
-    )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(FIXED_CLOCK)
-        .not_valid_after(FIXED_CLOCK + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    (node.root / ISSUED).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (node.root / ISSUED).write_text(CLUSTER_CA.kubelet_client_pem(node_name))
 
 
 def holder(node: NodeRoot) -> str:
@@ -69,7 +49,7 @@ def holder(node: NodeRoot) -> str:
 @pytest.fixture
 def settings_for(tmp_path: Path, ssh_key: str) -> Any:
     """`settings_for(kubelet={...}, name=...)`: validated Settings of one node."""
-    ca_pem = make_certificate(ca=True)
+    ca_pem = CLUSTER_CA.pem
     ca_path = tmp_path / "ca.pem"
     ca_path.write_text(ca_pem)
 
@@ -100,15 +80,16 @@ def node_with_a_kubelet(root: Path) -> NodeRoot:
     ]
     for kind, stamp in (("client", "2026-11-25-12-00-00"), ("server", "2026-11-25-12-00-05")):
         pem = cert_dir / f"kubelet-{kind}-{stamp}.pem"
-        # The client certificate the CA issues: ISSUED when a test put one there.
-        issued = f"cat {root / ISSUED}" if kind == "client" else "false"
+        # The client certificate the CA issues (`issue`), and a serving one.
+        issued = f"cat {root / ISSUED}" if kind == "client" else f"echo '{kind} cert and key'"
         lines += [
-            f"{issued} > {pem} 2>/dev/null || echo '{kind} cert and key' > {pem}",
+            f"{issued} > {pem}",
             f"ln -sf {pem} {cert_dir}/kubelet-{kind}-current.pem",
         ]
     kubelet.write_text("\n".join(lines) + "\n")
     node = NodeRoot(root)
-    node.stub(systemctl=f'echo "systemctl $*" >> {node.log}; [ "$1" != restart ] || sh {kubelet}')
+    issue(node, "node-0")
+    node.stub(systemctl=node.systemctl(f'[ "$1" != restart ] || sh {kubelet}'))
     return node
 
 
@@ -257,6 +238,7 @@ def test_the_machine_added_again_under_another_name_bootstraps_anew(
     start(node, first)
     assert node.sh(kubelet_scripts(first).delete).returncode == 0
     assert present(node, IDENTITY) == []
+    issue(node, "node-9")
 
     start(node, again, "node-9-start-kubelet")
     record = node.root / "var/lib/kubelet-bootstrap/claims/identity/kubelet.service"

@@ -222,6 +222,16 @@ BAD_SETTINGS = [
         id="max-pods-5000",
     ),
     pytest.param(
+        lambda f: {"kubelet": {"settleSeconds": -1}},
+        "kubelet.settleSeconds: Input should be greater than or equal to 0 (got -1)",
+        id="settle-negative",
+    ),
+    pytest.param(
+        lambda f: {"kubelet": {"settleSeconds": 601}},
+        "kubelet.settleSeconds: Input should be less than or equal to 600 (got 601)",
+        id="settle-601",
+    ),
+    pytest.param(
         lambda f: {"kubelet": {"containerRuntimeEndpoint": "/run/containerd/containerd.sock"}},
         "kubelet.containerRuntimeEndpoint: String should match pattern '^unix:///[^\\s'\\\"]+$'"
         " (got '/run/containerd/containerd.sock')",
