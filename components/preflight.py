@@ -32,6 +32,7 @@ CHECKS = (
     "containerRuntime",
     "cgroupV2",
     "nodeAddress",
+    "ipForward",
     "kubeletPorts",
     "kubeadmDropIn",
     "swap",

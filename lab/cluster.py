@@ -7,6 +7,7 @@ verified against the cluster CA, as the tutorial does with curl.
 
 from __future__ import annotations
 
+import datetime
 import ssl
 import urllib.error
 import urllib.request
@@ -48,6 +49,17 @@ def approved_and_issued(csr: client.V1CertificateSigningRequest) -> bool:
 
 def node_names(plane: ControlPlane) -> set[str]:
     return {n.metadata.name for n in client.CoreV1Api(api(plane)).list_node().items}
+
+
+def lease_renewals(plane: ControlPlane) -> dict[str, datetime.datetime]:
+    """When each node's kubelet last renewed its Lease in kube-node-lease, by node name."""
+    coordination = client.CoordinationV1Api(api(plane))
+    leases = coordination.list_namespaced_lease("kube-node-lease").items
+    return {
+        lease.metadata.name: lease.spec.renew_time
+        for lease in leases
+        if lease.spec is not None and lease.spec.renew_time is not None
+    }
 
 
 def service_accounts(plane: ControlPlane, namespace: str) -> set[str]:

@@ -121,6 +121,8 @@ def create_node_network(node: Node) -> None:
                 "net.ipv6.conf.default.disable_ipv6=1",
             ]
         )
+    # As a worker's system set-up does (preflight checks it); it forwards only in the node.
+    run(["ip", "netns", "exec", node.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
     ip("link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns)
     disable_host_ipv6(node.veth)
     ip("link", "set", node.veth, "master", BRIDGE, "up")

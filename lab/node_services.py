@@ -28,7 +28,16 @@ from lab.unit_files import (
     unit_name,
     unmask_unit,
 )
-from lab.unit_processes import main_pid, now, restart_unit, start_unit, stop_unit, unit_log
+from lab.unit_processes import (
+    active_state,
+    main_pid,
+    now,
+    restart_count,
+    restart_unit,
+    start_unit,
+    stop_unit,
+    unit_log,
+)
 
 # In the node's root: one JSON line per stand-in call, which tests read from the host.
 CALL_LOG = Path("/var/log/lab-systemctl.log")
@@ -64,6 +73,7 @@ class Invocation:
     words: list[str]
     flags: set[str]
     types: list[str]
+    properties: list[str]
 
     @property
     def units(self) -> list[str]:
@@ -87,20 +97,27 @@ SYSTEMCTL_FLAGS = {
     "-l",
     "--no-reload",
     "--no-ask-password",
+    "--value",
 }
 
 
 def parse_systemctl(args: list[str]) -> Invocation:
-    """Splits a systemctl command line into verb, unit words, flags and `--type` values."""
+    """Splits a systemctl command line into verb, unit words, flags, `--type` and `--property`
+    values."""
     words: list[str] = []
     flags: set[str] = set()
     types: list[str] = []
+    properties: list[str] = []
     rest = iter(args)
     for arg in rest:
         if arg.startswith("--type="):
             types += arg.split("=", 1)[1].split(",")
         elif arg in ("--type", "-t"):
             types += next(rest, "").split(",")
+        elif arg.startswith("--property="):
+            properties += arg.split("=", 1)[1].split(",")
+        elif arg in ("--property", "-p"):
+            properties += next(rest, "").split(",")
         elif arg in SYSTEMCTL_FLAGS:
             flags.add(arg)
         elif arg.startswith("-"):
@@ -109,7 +126,9 @@ def parse_systemctl(args: list[str]) -> Invocation:
             words.append(arg)
     if not words:
         raise UsageError("no command given (lab stand-in)")
-    return Invocation(verb=words[0], words=words[1:], flags=flags, types=types)
+    return Invocation(
+        verb=words[0], words=words[1:], flags=flags, types=types, properties=properties
+    )
 
 
 def for_each_unit(action: Callable[[str], None], verb: str) -> Callable[[Invocation], int]:
@@ -148,8 +167,9 @@ def systemctl_disable(invocation: Invocation) -> int:
 
 
 def systemctl_is_active(invocation: Invocation) -> int:
-    """`systemctl is-active`: 0 when every unit runs, 3 otherwise."""
-    states = ["active" if main_pid(name) else "inactive" for name in invocation.units]
+    """`systemctl is-active`: 0 when every unit runs, 3 otherwise (also while it waits to be
+    restarted: activating)."""
+    states = [active_state(name) for name in invocation.units]
     if "--quiet" not in invocation.flags and "-q" not in invocation.flags:
         print("\n".join(states))
     return 0 if states and all(state == "active" for state in states) else 3
@@ -182,9 +202,10 @@ def systemctl_status(invocation: Invocation) -> int:
             code = 4
             continue
         pid = main_pid(name)
+        state = {"active": "active (running)", "activating": "activating (auto-restart)"}
         print(f"● {name} - {unit.description or name}")
         print(f"     Loaded: loaded ({unit.path}; {unit_file_state(name)})")
-        print(f"     Active: {'active (running)' if pid else 'inactive (dead)'}")
+        print(f"     Active: {state.get(active_state(name), 'inactive (dead)')}")
         if pid:
             print(f"   Main PID: {pid}")
         print("", *tail_lines(unit_log(name), 10), sep="\n")
@@ -209,6 +230,28 @@ def systemctl_list_unit_files(invocation: Invocation) -> int:
     return 0
 
 
+UNIT_PROPERTIES: dict[str, Callable[[str], object]] = {
+    "MainPID": lambda name: main_pid(name) or 0,
+    "NRestarts": restart_count,
+    "ActiveState": active_state,
+}
+
+
+def systemctl_show(invocation: Invocation) -> int:
+    """`systemctl show -p P[,Q] [--value] UNIT`: the properties the scripts read (MainPID,
+    NRestarts, ActiveState), as `P=value` lines or values alone."""
+    if not invocation.units or not invocation.properties:
+        raise UsageError("show needs a unit and -p with MainPID, NRestarts or ActiveState")
+    unknown = [name for name in invocation.properties if name not in UNIT_PROPERTIES]
+    if unknown:
+        raise UsageError(f"property {unknown[0]!r} is not known to the lab stand-in")
+    for name in invocation.units:
+        for key in invocation.properties:
+            value = UNIT_PROPERTIES[key](name)
+            print(value if "--value" in invocation.flags else f"{key}={value}")
+    return 0
+
+
 SYSTEMCTL_VERBS: dict[str, Callable[[Invocation], int]] = {
     "daemon-reload": lambda invocation: 0,
     "start": for_each_unit(start_unit, "start"),
@@ -221,6 +264,7 @@ SYSTEMCTL_VERBS: dict[str, Callable[[Invocation], int]] = {
     "is-active": systemctl_is_active,
     "is-enabled": systemctl_is_enabled,
     "status": systemctl_status,
+    "show": systemctl_show,
     "list-unit-files": systemctl_list_unit_files,
 }
 

@@ -3,7 +3,7 @@ as systemd does, and the links that enable, disable or mask it.
 
 Runs inside a node (see lab/node_services.py), so it uses the standard library only. Only
 /etc/systemd/system is read; `EnvironmentFile=` is ignored and ExecStart gets no `$VAR`
-expansion.
+expansion. `Restart=` and `RestartSec=` are read for the supervisor (lab/unit_processes.py).
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class Unit:
     working_directory: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
     wanted_by: tuple[str, ...] = ()
+    restart: str = "no"
+    """`Restart=`: when the supervisor starts the service again after it exited."""
+    restart_seconds: float = 0.1
+    """`RestartSec=`: how long it waits first (systemd's default is 100ms)."""
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -87,6 +91,24 @@ def unit_entries(text: str) -> Iterator[tuple[str, str, str]]:
             yield section, key.strip(), value.strip()
 
 
+TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0}
+TIME_UNITS |= {"h": 3600.0, "hr": 3600.0}
+
+
+def parse_time_span(value: str) -> float:
+    """A systemd time span in seconds: `5`, `5s`, `500ms`, `1min 30s`."""
+    total, rest = 0.0, value.replace(" ", "")
+    while rest:
+        number = rest[: len(rest) - len(rest.lstrip("0123456789."))]
+        rest = rest[len(number) :]
+        unit = rest[: len(rest) - len(rest.lstrip("abcdefghijklmnopqrstuvwxyz"))]
+        rest = rest[len(unit) :]
+        if not number or unit not in TIME_UNITS:
+            raise UnitError(f"Failed to parse time span {value!r}.", 1)
+        total += float(number) * TIME_UNITS[unit]
+    return total
+
+
 def parse_environment(value: str) -> dict[str, str]:
     """`Environment="A=1" B=2` as a dict."""
     pairs = (word.split("=", 1) for word in shlex.split(value) if "=" in word)
@@ -102,7 +124,7 @@ def load_unit(name: str) -> Unit:
     if not path.is_file():
         raise UnitError(f"Unit {name} not found.", 5)
     files = [path, *sorted((UNIT_DIR / f"{name}.d").glob("*.conf"))]
-    description, command, workdir = "", "", None
+    description, command, workdir, restart, restart_seconds = "", "", None, "no", 0.1
     environment: dict[str, str] = {}
     wanted_by: list[str] = []
     for section, key, value in (
@@ -117,10 +139,24 @@ def load_unit(name: str) -> Unit:
                 workdir = value.lstrip("-") or None
             case ("Service", "Environment"):
                 environment.update(parse_environment(value))
+            case ("Service", "Restart"):
+                restart = value
+            case ("Service", "RestartSec"):
+                restart_seconds = parse_time_span(value)
             case ("Install", "WantedBy"):
                 wanted_by += value.split()
     exec_start = tuple(shlex.split(command.lstrip("-@:+!")))
-    return Unit(name, path, description, exec_start, workdir, environment, tuple(wanted_by))
+    return Unit(
+        name,
+        path,
+        description,
+        exec_start,
+        workdir,
+        environment,
+        tuple(wanted_by),
+        restart,
+        restart_seconds,
+    )
 
 
 # --- enabling and masking -------------------------------------------------------------------------

@@ -1,17 +1,20 @@
-"""A lab node's running units, for its systemctl stand-in: a unit's ExecStart started detached
-with its output in the unit's log, its main pid recorded, and its process group stopped.
+"""A lab node's running units, for its systemctl stand-in: a supervisor per started unit runs
+its ExecStart detached, with its output in the unit's log and its main pid recorded, starts it
+again as `Restart=` and `RestartSec=` say (counting `NRestarts`), and stops its process group.
 
-Runs inside a node (see lab/node_services.py), so it uses the standard library only. There is
-no supervisor: `Restart=` is ignored, no exit status is kept, and a dead main process reads as
-`inactive`. The host side (lab/nodes.py) shares the process helpers.
+Runs inside a node (see lab/node_services.py), so it uses the standard library only. The
+supervisor re-reads the unit before each automatic restart, as if `daemon-reload` had run
+(the stand-in's is a no-op). The host side (lab/nodes.py) shares the process helpers.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -89,20 +92,70 @@ def append_unit_log(name: str, message: str) -> None:
 
 # --- services -------------------------------------------------------------------------------------
 
+FIRST_START_TIMEOUT = 10.0
+# Restart= values and whether each starts the service again after an exit with `returncode`
+# (Popen's: negative for a signal).
+RESTART_POLICIES = {
+    "no": lambda returncode: False,
+    "always": lambda returncode: True,
+    "on-failure": lambda returncode: returncode != 0,
+    "on-abnormal": lambda returncode: returncode < 0,
+}
+
 
 def pid_file(name: str) -> Path:
     """Where the stand-in keeps a running unit's main pid and start time (in the node's /run)."""
     return SERVICE_RUN_DIR / f"{name}.pid"
 
 
-def main_pid(name: str) -> int | None:
-    """The unit's main pid if that very process (same start time) still runs."""
+def supervisor_file(name: str) -> Path:
+    """Where a started unit's supervisor keeps its own pid and start time."""
+    return SERVICE_RUN_DIR / f"{name}.supervisor"
+
+
+def restarts_file(name: str) -> Path:
+    """The unit's NRestarts: automatic restarts since it was last started on request."""
+    return SERVICE_RUN_DIR / f"{name}.restarts"
+
+
+def recorded_pid(path: Path) -> int | None:
+    """The pid in a pid file if that very process (same start time) still runs."""
     try:
-        pid_text, started = pid_file(name).read_text().split()
+        pid_text, started = path.read_text().split()
     except (OSError, ValueError):
         return None
     fields = proc_stat(int(pid_text))
     return int(pid_text) if fields is not None and fields[19] == started else None
+
+
+def record_pid(path: Path, pid: int) -> None:
+    fields = proc_stat(pid)
+    SERVICE_RUN_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{pid} {fields[19] if fields else 0}\n")
+
+
+def main_pid(name: str) -> int | None:
+    """The unit's main pid if that very process still runs."""
+    return recorded_pid(pid_file(name))
+
+
+def supervisor_pid(name: str) -> int | None:
+    """The pid of the unit's supervisor if it still runs: the unit is active or activating."""
+    return recorded_pid(supervisor_file(name))
+
+
+def restart_count(name: str) -> int:
+    try:
+        return int(restarts_file(name).read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def active_state(name: str) -> str:
+    """active (its main process runs), activating (waiting to restart it) or inactive."""
+    if main_pid(name) is not None:
+        return "active"
+    return "activating" if supervisor_pid(name) is not None else "inactive"
 
 
 def service_environment(unit: Unit) -> dict[str, str]:
@@ -110,10 +163,9 @@ def service_environment(unit: Unit) -> dict[str, str]:
     return {"PATH": SERVICE_PATH, "LANG": "C.UTF-8", **unit.environment}
 
 
-def spawn_service(unit: Unit) -> None:
-    """Starts the unit's ExecStart detached (own session, so it outlives the SSH session), its
-    output appended to the unit's log and its pid recorded. A failure to exec is logged, not
-    returned, as systemd does for a Type=simple service."""
+def spawn_service(unit: Unit) -> subprocess.Popen[bytes] | None:
+    """Starts the unit's ExecStart in a session of its own, its output appended to the unit's
+    log and its pid recorded. A failure to exec is logged, and None returned."""
     workdir = unit.working_directory or "/"
     if not Path(workdir).is_dir():
         append_unit_log(
@@ -121,7 +173,7 @@ def spawn_service(unit: Unit) -> None:
             f"Changing to the requested working directory failed: "
             f"{workdir}: No such file or directory (status=200/CHDIR)",
         )
-        return
+        return None
     append_unit_log(unit.name, f"Starting: {shlex.join(unit.exec_start)}")
     with unit_log(unit.name).open("ab") as log:
         try:
@@ -136,35 +188,123 @@ def spawn_service(unit: Unit) -> None:
             )
         except OSError as error:
             append_unit_log(unit.name, f"Failed to execute: {error} (status=203/EXEC)")
+            return None
+    record_pid(pid_file(unit.name), process.pid)
+    return process
+
+
+def stop_group(pid: int) -> None:
+    """TERM to a service's process group, KILL after a timeout; waits until it is gone."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
             return
-    fields = proc_stat(process.pid)
-    SERVICE_RUN_DIR.mkdir(parents=True, exist_ok=True)
-    pid_file(unit.name).write_text(f"{process.pid} {fields[19] if fields else 0}\n")
+        if wait_gone(process_group(pid), PROCESS_STOP_TIMEOUT):
+            return
+
+
+def exit_message(returncode: int) -> str:
+    """How systemd's journal tells a main process's exit."""
+    if returncode < 0:
+        number = -returncode
+        name = signal.Signals(number).name.removeprefix("SIG")
+        return f"Main process exited, code=killed, status={number}/{name}"
+    return f"Main process exited, code=exited, status={returncode}"
+
+
+def supervise(name: str) -> None:
+    """Runs the unit's service and, as its Restart= says, again after RestartSec= each time it
+    exits, until SIGTERM stops it (and the service). Tells its starter that the first start
+    was tried by one line on stdout."""
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None:
+            stop_group(child.pid)
+
+    signal.signal(signal.SIGTERM, stop)
+    record_pid(supervisor_file(name), os.getpid())
+    unit = load_unit(name)
+    told = False
+    while not stopping:
+        child = spawn_service(unit)
+        if child is not None and stopping:
+            stop_group(child.pid)
+        if not told:
+            print("tried", flush=True)
+            told = True
+        returncode = child.wait() if child is not None else 203
+        pid_file(name).unlink(missing_ok=True)
+        if stopping:
+            break
+        if child is not None:
+            append_unit_log(name, exit_message(returncode))
+        if not RESTART_POLICIES.get(unit.restart, RESTART_POLICIES["no"])(returncode):
+            break
+        count = restart_count(name) + 1
+        append_unit_log(name, f"Scheduled restart job, restart counter is at {count}.")
+        time.sleep(unit.restart_seconds)
+        restarts_file(name).write_text(f"{count}\n")
+        try:
+            unit = load_unit(name)
+        except UnitError as error:
+            append_unit_log(name, str(error))
+            break
+    supervisor_file(name).unlink(missing_ok=True)
 
 
 def start_unit(name: str) -> None:
-    """`systemctl start`: does nothing when the unit already runs."""
+    """`systemctl start`: does nothing when the unit already runs (or waits to restart);
+    returns once its ExecStart was tried, as systemd does for a Type=simple service."""
     unit = load_unit(name)
     if not unit.exec_start:
         raise UnitError(f"Unit {name} has a bad unit file setting (no ExecStart=).", 1)
-    if main_pid(name) is None:
-        spawn_service(unit)
+    if main_pid(name) is not None or supervisor_pid(name) is not None:
+        return
+    SERVICE_RUN_DIR.mkdir(parents=True, exist_ok=True)
+    restarts_file(name).write_text("0\n")
+    package_root = str(Path(__file__).resolve().parent.parent)
+    code = (
+        f"import sys; sys.path.insert(0, {package_root!r}); "
+        f"from lab.unit_processes import supervise; supervise({name!r})"
+    )
+    UNIT_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    # Its stderr goes to the unit's log: one held open would keep the SSH session open.
+    with unit_log(name).open("ab") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-I", "-c", code],
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
+    assert supervisor.stdout is not None
+    ready, _, _ = select.select([supervisor.stdout], [], [], FIRST_START_TIMEOUT)
+    if not ready:
+        raise UnitError(f"Job for {name} timed out (lab stand-in: its supervisor is silent).", 1)
+    supervisor.stdout.close()
 
 
 def stop_unit(name: str) -> None:
-    """`systemctl stop`: TERM to the service's process group, KILL after a timeout, and waits
-    until the group is gone."""
-    pid = main_pid(name)
-    if pid is not None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            if wait_gone(process_group(pid), PROCESS_STOP_TIMEOUT):
-                break
+    """`systemctl stop`: stops the supervisor, which stops the service's process group, then
+    anything of the service still there; waits until it is gone."""
+    supervisor, pid = supervisor_pid(name), main_pid(name)
+    if supervisor is not None:
+        os.kill(supervisor, signal.SIGTERM)
+        if not wait_gone([supervisor], 2 * PROCESS_STOP_TIMEOUT + 1):
+            os.kill(supervisor, signal.SIGKILL)
+    leftover = main_pid(name)
+    if leftover is not None:
+        stop_group(leftover)
+    if supervisor is not None or pid is not None:
         append_unit_log(name, "Stopped.")
     pid_file(name).unlink(missing_ok=True)
+    supervisor_file(name).unlink(missing_ok=True)
 
 
 def restart_unit(name: str) -> None:

@@ -28,7 +28,7 @@ from tests.test_artifacts import shellcheck
 from tests.tools import require_tool
 
 # What the script runs besides the stubs (sh builtins aside).
-TOOLS = ("sh", "awk", "sed", "grep", "tr", "sort", "head", "cat")
+TOOLS = ("sh", "awk", "sed", "grep", "tr", "sort", "head", "cat", "readlink")
 ADDRESS = "10.0.0.1"
 IP_OUTPUT = (
     "1: lo    inet 127.0.0.1/8 scope host lo\\n"
@@ -64,6 +64,7 @@ class FakeNode:
         self.write("/opt/k8s/bin/kubelet", '#!/bin/sh\necho "Kubernetes v1.34.4"\n', mode=0o755)
         self.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n")
         self.write("/proc/swaps", SWAPS_HEADER)
+        self.write("/proc/sys/net/ipv4/ip_forward", "1\n")
         self.stub("ip", f"printf '{IP_OUTPUT}\\n'")
         self.stub("ss", f"echo '{SS_HEADER}'")
         self.stub("swapoff", "exit 0")
@@ -86,6 +87,15 @@ class FakeNode:
         stub = self.stubs / name
         stub.write_text(f"#!/bin/sh\n{body}\n")
         stub.chmod(0o755)
+
+    def process(self, pid: int, comm: str, argv: list[str], sockets: tuple[int, ...] = ()) -> None:
+        """A process in the node's /proc: its name, command line and socket descriptors."""
+        self.write(f"/proc/{pid}/comm", f"{comm}\n")
+        self.write(f"/proc/{pid}/cmdline", "".join(f"{arg}\0" for arg in argv))
+        for fd, inode in enumerate(sockets, start=3):
+            link = self.path(f"/proc/{pid}/fd/{fd}")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f"socket:[{inode}]")
 
     def unstub(self, name: str) -> None:
         (self.stubs / name).unlink()
@@ -328,20 +338,51 @@ def test_runtime_with_another_cgroup_driver_by_crictl(node: FakeNode) -> None:
     )
 
 
-def test_runtime_with_another_cgroup_driver_by_containerd_config(node: FakeNode) -> None:
-    node.stub(
-        "containerd",
-        '[ "$*" = "config dump" ] || exit 9\n'
-        "echo '[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]'\n"
-        "echo '  SystemdCgroup = true'",
+RUNC_OPTIONS = "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--config", "{config}"], ["-c", "{config}"], ["--config={config}", "--log-level", "info"]],
+    ids=["config", "c", "config-equals"],
+)
+def test_runtime_cgroup_driver_is_read_from_the_config_the_running_containerd_uses(
+    node: FakeNode, flags: list[str]
+) -> None:
+    """As on Flatcar: containerd runs with a config of its own; config dump would read another.
+    (Its command line names the file as the node sees it: here, in the node's root.)"""
+    path = node.write("/run/torcx/containerd.toml", RUNC_OPTIONS + "  SystemdCgroup = false\n")
+    node.process(
+        812, "containerd", ["/usr/bin/containerd", *(f.format(config=path) for f in flags)]
     )
-    result = node.run(node.settings(kubelet={"cgroupDriver": "cgroupfs"}))
+    node.stub("containerd", "echo '  SystemdCgroup = true'")
     assert_fails_only(
-        result,
+        node.run(),
         "containerRuntime",
-        "uses the systemd cgroup driver (containerd config dump), kubelet.cgroupDriver is cgroupfs",
-        "SystemdCgroup = false",
+        f"uses the cgroupfs cgroup driver ({path}, the config the running containerd uses)",
+        f"SystemdCgroup = true in containerd's runc options ({path}) and restart containerd",
     )
+
+
+def test_running_containerd_without_config_flag_uses_the_default_config(node: FakeNode) -> None:
+    node.write("/etc/containerd/config.toml", RUNC_OPTIONS + "  SystemdCgroup = true\n")
+    node.process(812, "containerd", ["/usr/bin/containerd"])
+    result = node.run()
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"its cgroup driver is systemd ({node.path('/etc/containerd/config.toml')}, the config "
+        "the running containerd uses)"
+    ) in result.stdout
+
+
+def test_a_driver_from_containerd_config_dump_alone_only_warns(node: FakeNode) -> None:
+    """containerd config dump reads the default config, which need not be the running one."""
+    node.stub("containerd", "echo '  SystemdCgroup = false'")
+    result = node.run()
+    assert result.returncode == 0, result.stderr
+    assert "node-0: preflight containerRuntime ok, with a warning: " in result.stdout
+    assert "containerd config dump says the cgroupfs cgroup driver" in result.stdout
+    assert "may not be the config the running containerd uses" in result.stdout
 
 
 def test_runtime_whose_runtimes_disagree_is_not_compared(node: FakeNode) -> None:
@@ -478,21 +519,49 @@ def test_the_configured_port_is_the_one_checked(node: FakeNode) -> None:
     )
 
 
-def test_port_held_without_ss_is_found_in_proc(node: FakeNode) -> None:
+PROC_NET_TCP = (
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+    "timeout inode\n"
+    "   0: 0100007F:280A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0     "
+    "   0 4711 1\n"
+    "   1: 0100007F:2838 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0     "
+    "   0 4712 1\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("holder", "named"), [("envoy", "envoy"), (None, "a process that could not be named")]
+)
+def test_port_held_without_ss_is_named_from_proc(
+    node: FakeNode, holder: str | None, named: str
+) -> None:
     node.unstub("ss")
-    node.write(
-        "/proc/net/tcp",
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
-        "timeout inode\n"
-        "   0: 0100007F:280A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0     "
-        "   0 4711 1\n"
-        "   1: 0100007F:2838 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0     "
-        "   0 4712 1\n",
+    node.write("/proc/net/tcp", PROC_NET_TCP)
+    if holder is not None:
+        node.process(77, holder, [f"/usr/bin/{holder}"], sockets=(4700, 4711))
+    assert_fails_only(
+        node.run(), "kubeletPorts", f"port 10250 (the kubelet API, kubelet.port) is held by {named}"
     )
+
+
+def test_ports_held_by_the_kubelet_pass_without_ss(node: FakeNode) -> None:
+    """A node whose kubelet already runs (adoption): its own ports are not another's."""
+    node.unstub("ss")
+    node.write("/proc/net/tcp", PROC_NET_TCP)
+    node.process(9, "kubelet", ["/opt/k8s/bin/kubelet"], sockets=(4711,))
+    result = node.run()
+    assert result.returncode == 0, result.stderr
+    assert "10250 and 10248 are free or the kubelet's" in result.stdout
+
+
+def test_ip_forward_off(node: FakeNode) -> None:
+    node.write("/proc/sys/net/ipv4/ip_forward", "0\n")
     assert_fails_only(
         node.run(),
-        "kubeletPorts",
-        "port 10250 (the kubelet API, kubelet.port) is held by a process (ss is not installed",
+        "ipForward",
+        "net.ipv4.ip_forward is 0",
+        "sysctl -w net.ipv4.ip_forward=1",
+        "/etc/sysctl.d/",
     )
 
 

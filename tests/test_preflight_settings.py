@@ -15,7 +15,7 @@ from offline import engine
 from tests.factories import FIXED_CLOCK, NS
 
 KNOWN = (
-    "(known: kubeletBinary, containerRuntime, cgroupV2, nodeAddress, kubeletPorts, "
+    "(known: kubeletBinary, containerRuntime, cgroupV2, nodeAddress, ipForward, kubeletPorts, "
     "kubeadmDropIn, swap)"
 )
 
@@ -32,7 +32,7 @@ def problems_of(config: dict[str, Any]) -> list[str]:
 
 
 def test_the_checks_are_named_once_each_in_camel_case() -> None:
-    assert len(set(CHECKS)) == len(CHECKS) == 7
+    assert len(set(CHECKS)) == len(CHECKS) == 8
     for name in CHECKS:
         assert name[0].islower() and "-" not in name and "_" not in name, name
 
@@ -95,6 +95,7 @@ def test_skipped_checks_are_dropped_in_order(config: Callable[..., dict[str, Any
         "kubeletBinary",
         "containerRuntime",
         "nodeAddress",
+        "ipForward",
         "kubeletPorts",
         "kubeadmDropIn",
     )

@@ -29,7 +29,7 @@ from components.rendering import NodeFile
 from components.settings import Settings, load_settings
 from lab import node_network, node_teardown, nodes
 from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
-from tests.factories import make_certificate, make_ssh_key, stack_config
+from tests.factories import CLUSTER_CA, make_ssh_key, stack_config
 
 pytestmark = pytest.mark.e2e
 
@@ -229,6 +229,54 @@ def test_a_unit_outlives_the_session_and_stops_on_request(lab: Lab) -> None:
         assert calls_matching(NODE1, lab, "systemctl", verb, "sleeper.service") == 1
 
 
+def show(lab: Lab, name: str, unit: str) -> dict[str, str]:
+    """The unit's MainPID, NRestarts and ActiveState, as `systemctl show` prints them."""
+    out = lab.ssh_ok(name, f"systemctl show -p MainPID,NRestarts -p ActiveState {unit}")
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def test_a_unit_that_exits_is_restarted_as_its_restart_setting_says(lab: Lab) -> None:
+    """Restart=always with RestartSec=1: a crash loop, as systemd runs one, each exit a new
+    main pid and one more NRestarts; a stop ends it, and a start counts from 0 again."""
+    text = unit_file("/bin/sh -c 'echo up; sleep 1; exit 3'").replace(
+        "[Install]", "Restart=always\nRestartSec=1\n\n[Install]"
+    )
+    lab.ssh_ok(NODE2, "cat > /etc/systemd/system/crasher.service", stdin=text)
+    lab.ssh_ok(NODE2, "systemctl restart crasher.service")
+    first = show(lab, NODE2, "crasher.service")
+
+    assert _eventually(lambda: int(show(lab, NODE2, "crasher.service")["NRestarts"]) >= 2)
+    later = show(lab, NODE2, "crasher.service")
+    journal = lab.ssh_ok(NODE2, "journalctl -u crasher.service --no-pager -n 40")
+    lab.ssh_ok(NODE2, "systemctl stop crasher.service")
+    time.sleep(2.5)
+    stopped = show(lab, NODE2, "crasher.service")
+    lab.ssh_ok(NODE2, "systemctl start crasher.service")
+    again = show(lab, NODE2, "crasher.service")
+    lab.ssh_ok(NODE2, "systemctl stop crasher.service")
+
+    assert first["NRestarts"] == "0" and first["MainPID"] != "0"
+    assert first["ActiveState"] == "active"
+    assert later["MainPID"] != first["MainPID"]
+    assert "Main process exited, code=exited, status=3" in journal
+    assert "Scheduled restart job, restart counter is at 2." in journal
+    assert stopped == {"MainPID": "0", "NRestarts": stopped["NRestarts"], "ActiveState": "inactive"}
+    assert again["NRestarts"] == "0" and again["MainPID"] != "0"
+
+
+def test_a_unit_without_restart_stays_down_after_it_exits(lab: Lab) -> None:
+    lab.ssh_ok(
+        NODE2,
+        "cat > /etc/systemd/system/oneshot.service",
+        stdin=unit_file("/bin/sh -c 'sleep 1; exit 0'"),
+    )
+    lab.ssh_ok(NODE2, "systemctl start oneshot.service")
+
+    assert _eventually(lambda: show(lab, NODE2, "oneshot.service")["ActiveState"] == "inactive")
+    assert show(lab, NODE2, "oneshot.service")["NRestarts"] == "0"
+    assert lab.ssh(NODE2, "systemctl is-active oneshot.service").returncode == 3
+
+
 def test_swap_commands_are_harmless_stand_ins(lab: Lab) -> None:
     script = (
         "swapoff -a && "
@@ -260,7 +308,7 @@ def test_a_node_has_what_a_kubelet_needs(lab: Lab) -> None:
 def _settings(tmp_path: Path, name: str, address: str, **kubelet: object) -> Settings:
     """Valid settings for one lab node, as a stack would give them."""
     ca = tmp_path / "ca.pem"
-    ca.write_text(make_certificate(ca=True))
+    ca.write_text(CLUSTER_CA.pem)
     raw = stack_config(ca, make_ssh_key(), [{"name": name, "address": address}], kubelet=kubelet)
     return load_settings({key.split(":", 1)[1]: value for key, value in raw.items()})
 
@@ -279,7 +327,10 @@ def test_the_projects_scripts_run_on_a_node(lab: Lab, tmp_path: Path) -> None:
     )
     _install(lab, NODE3, kubelet.binary, "0755", FAKE_KUBELET)
     _install(lab, NODE3, unit.path, unit.mode, unit.content)
-    # What TLS bootstrap writes once the client certificate is issued: the gate waits for it.
+    # What TLS bootstrap leaves once the client certificate is issued: the gate checks it.
+    _install(lab, NODE3, kubelet.ca_file, "0644", CLUSTER_CA.pem)
+    client = f"{kubelet.cert_dir}/kubelet-client-current.pem"
+    _install(lab, NODE3, client, "0600", CLUSTER_CA.kubelet_client_pem(NODE3))
     _install(lab, NODE3, kubelet.kubeconfig, "0600", "issued\n")
     lab.ssh_ok(NODE3, rendering.prepare_node_script(kubelet))
     scripts = rendering.kubelet_scripts(
@@ -329,7 +380,9 @@ def test_a_kubelet_that_cannot_start_shows_its_journal(lab: Lab, tmp_path: Path)
     before = calls_matching(NODE1, lab, *journal)
     result = lab.ssh(NODE1, scripts.create)
     assert result.returncode == 1
-    assert "did not report healthy" in result.stderr
+    assert result.stderr.startswith(
+        f"the kubelet on {NODE1} crashed after it was started: it was not running right after"
+    )
     assert "status=203/EXEC" in result.stderr
     assert calls_matching(NODE1, lab, *journal) == before + 1
 

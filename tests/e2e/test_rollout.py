@@ -12,7 +12,6 @@ import json
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -22,10 +21,16 @@ from tests.e2e.world import World, new_stack
 
 pytestmark = pytest.mark.e2e
 
-# It passes the preflight (its version is one the stack supports), then never runs.
+# It passes the preflight (the real kubelet's version), starts the real kubelet, which answers
+# healthz with the certificate it has, and dies four seconds later, as a kubelet does on a
+# fatal error after start-up ("Failed to start ContainerManager").
 BROKEN_KUBELET = """#!/bin/sh
-if [ "$1" = --version ]; then echo 'Kubernetes v1.34.4'; exit 0; fi
-echo 'this kubelet is broken on purpose' >&2
+kept="$(dirname "$0")/kubelet.kept"
+if [ "$1" = --version ]; then exec "$kept" --version; fi
+"$kept" "$@" &
+sleep 4
+kill "$!"
+echo 'this kubelet dies on purpose' >&2
 exit 1
 """
 
@@ -74,9 +79,8 @@ def test_a_change_for_all_restarts_one_batch_after_the_other(world: World, stack
     assert second == sorted(second), f"restarts out of batch order: {second}"
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(second)]
     world.measure("restart of batch k+1 after batch k, least gap (s)", min(gaps))
-    # Each batch waited for the one before to pass its gate: the kubelet's healthz answering
-    # and its kubeconfig present, which takes the real kubelet more than a second.
-    assert min(gaps) > 1.0, gaps
+    # Each batch waited for the one before to pass its gate, settleSeconds included.
+    assert min(gaps) > 10.0, gaps
 
 
 def test_a_failed_batch_stops_the_rollout_and_the_next_up_goes_on(
@@ -96,7 +100,7 @@ def test_a_failed_batch_stops_the_rollout_and_the_next_up_goes_on(
     failed = stack.pulumi("up", "--yes", "--skip-preview", check=False)
 
     assert failed.returncode != 0
-    assert f"kubelet on {broken} did not report healthy" in failed.stdout + failed.stderr
+    assert f"the kubelet on {broken} crashed after it was started" in failed.stdout + failed.stderr
     after = {name: len(_restart_times(world, name)) for name in world.stack_nodes}
     assert after == {first: before[first] + 1, broken: before[broken] + 1, last: before[last]}
     # Every file was written; the last batch's kubelet still runs with its old config.
@@ -106,4 +110,4 @@ def test_a_failed_batch_stops_the_rollout_and_the_next_up_goes_on(
     stack.pulumi("up", "--yes", "--skip-preview")
     resumed = {name: len(_restart_times(world, name)) for name in world.stack_nodes}
     assert resumed == {first: after[first], broken: after[broken] + 1, last: after[last] + 1}
-    assert Path(world.root(last) / "etc/kubernetes/kubelet.kubeconfig").exists()
+    assert world.joined(world.stack_nodes) == {}

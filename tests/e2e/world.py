@@ -8,14 +8,19 @@ kubelet's CA path, as the tutorial's kube-master does.
 from __future__ import annotations
 
 import base64
+import datetime
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 
 from lab import cluster, control_plane, nodes, workers
 from lab.stack import LabStack
@@ -23,6 +28,8 @@ from tests.e2e.lab_client import NODE_COUNT, Lab
 
 STACK_NODES = 3
 STACK_NAME = "e2e"
+CERT_DIR = "/etc/kubernetes/cert"
+"""The kubelet's cert dir in every lab stack (the default of kubelet.certDir)."""
 
 # What the scenarios timed, printed by conftest.py after the results table.
 MEASUREMENTS: dict[str, float] = {}
@@ -77,6 +84,50 @@ class World:
 
     def stops(self, name: str) -> int:
         return sum(1 for call in nodes.calls(name, self.lab.state_dir) if "--now" in call["argv"])
+
+    def client_certificate_holder(self, name: str, cert_dir: str = CERT_DIR) -> str | None:
+        """Whom the kubelet of machine `name` is, by its client certificate: the subject's CN if
+        the certificate is valid now and issued by the cluster CA, else None."""
+        path = self.root(name) / cert_dir.lstrip("/") / "kubelet-client-current.pem"
+        if not path.exists():
+            return None
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+        ca = x509.load_pem_x509_certificate(self.plane.ca_cert.read_bytes())
+        try:
+            certificate.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            return None
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            return None
+        [common_name] = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(common_name.value)
+
+    def joined(
+        self, nodes: Iterable[str] | Mapping[str, str], timeout: float = 45.0
+    ) -> dict[str, str]:
+        """Why each node has not joined; empty when all have. `nodes` are machines, named as
+        their Kubernetes nodes or mapped to those names. Joined is a client certificate of the
+        node from the cluster's CA, a registered Node, and a Lease its kubelet renewed after
+        this call (every 10 s, so it is waited for)."""
+        names = dict(nodes) if isinstance(nodes, Mapping) else {name: name for name in nodes}
+        asked = datetime.datetime.now(datetime.timezone.utc)
+        deadline = time.monotonic() + timeout
+        while True:
+            problems = {}
+            registered = cluster.node_names(self.plane)
+            renewals = cluster.lease_renewals(self.plane)
+            for machine, name in names.items():
+                holder = self.client_certificate_holder(machine)
+                if holder != f"system:node:{name}":
+                    problems[name] = f"its client certificate names {holder}"
+                elif name not in registered:
+                    problems[name] = "no Node is registered"
+                elif name not in renewals or renewals[name] <= asked:
+                    problems[name] = f"its Lease was last renewed {renewals.get(name)}"
+            if not problems or time.monotonic() > deadline:
+                return problems
+            time.sleep(1)
 
     def holds(self, name: str, path: str) -> bool:
         """Whether the node's root has `path`."""
