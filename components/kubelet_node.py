@@ -74,7 +74,8 @@ class KubeletNode(pulumi.ComponentResource):
         self._preflight: list[pulumi.Resource] = []
         script = preflight_script(settings, node, started_files)
         if script is not None:
-            self._preflight = [self._command("preflight", script)]
+            # The cluster CA on stdin: versionSkew reads the API server's version with it.
+            self._preflight = [self._command("preflight", script, stdin=settings.ca_cert_file.pem)]
         writes = [
             self._write(
                 "bootstrap-kubeconfig", kubelet.bootstrap_kubeconfig, "0600", bootstrap, secret=True

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # settings imports this module for `PreflightCheck`
 # Every check, in the order the script runs them.
 CHECKS = (
     "kubeletBinary",
+    "versionSkew",
     "containerRuntime",
     "cgroupV2",
     "nodeAddress",
@@ -59,13 +60,13 @@ def node_checks(settings: Settings, node: NodeSettings) -> tuple[str, ...]:
 
     swap: with `kubelet.failSwapOn: false` the kubelet runs with swap. cgroupV2: with
     `kubelet.extraConfig.failCgroupV1: false` it runs on cgroup v1 (1.35 refuses v1 by default).
-    kubeletBinary: with `kubelet.download` the node installs it after its preflight, and the
-    install checks its version.
+    kubeletBinary, versionSkew: with `kubelet.download` the node installs it after its
+    preflight, and the install checks its version.
     """
     kubelet = settings.kubelet_for(node)
     moot = set(settings.preflight.skip)
     if kubelet.download is not None:
-        moot.add("kubeletBinary")
+        moot.update(("kubeletBinary", "versionSkew"))
     if not kubelet.fail_swap_on:
         moot.add("swap")
     if kubelet.extra_config.get("failCgroupV1") is False:
@@ -97,6 +98,7 @@ def preflight_script(
         checks=checks,
         node=node,
         kubelet=kubelet,
+        api_server=settings.api_server,
         ports=(
             (kubelet.port, "the kubelet API, kubelet.port"),
             (int(healthz.group(1)), "the kubelet's healthz"),

@@ -4,12 +4,14 @@ command of that node waits for, and only that node's; when it runs again."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components.preflight import CHECKS
 from offline.engine import Recording
+from tests.factories import NS
 
 COMMAND = "command:remote:Command"
 OTHER_COMMANDS = (
@@ -50,10 +52,12 @@ def test_the_preflight_waits_for_nothing_and_is_the_nodes(config: Config, run: R
 
 
 def test_the_preflight_only_reads_and_undoes_nothing(config: Config, run: Run) -> None:
-    preflight = run(config(nodes=1)).named("node-0-preflight")
+    settings = config(nodes=1)
+    preflight = run(settings).named("node-0-preflight")
     assert "update" not in preflight.inputs
     assert "delete" not in preflight.inputs
-    assert "stdin" not in preflight.inputs
+    # Its stdin is the cluster CA, public, which versionSkew reads the API server with.
+    assert preflight.inputs["stdin"] == Path(settings[f"{NS}:caCertFile"]).read_text()
     assert preflight.inputs["addPreviousOutputInEnv"] is False
     assert "/var/lib/kubelet-bootstrap" not in preflight.inputs["create"]
 

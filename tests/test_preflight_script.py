@@ -28,7 +28,7 @@ from tests.test_artifacts import shellcheck
 from tests.tools import require_tool
 
 # What the script runs besides the stubs (sh builtins aside).
-TOOLS = ("sh", "awk", "sed", "grep", "tr", "sort", "head", "cat", "readlink")
+TOOLS = ("sh", "awk", "sed", "grep", "tr", "sort", "head", "tail", "cat", "readlink")
 ADDRESS = "10.0.0.1"
 IP_OUTPUT = (
     "1: lo    inet 127.0.0.1/8 scope host lo\\n"
@@ -69,6 +69,7 @@ class FakeNode:
         self.stub("ss", f"echo '{SS_HEADER}'")
         self.stub("swapoff", "exit 0")
         self.stub("swapon", "exit 0")
+        self.api_server_answers("v1.34.4")
         self.runtime = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.runtime.bind(f"{socket_dir}/containerd.sock")
         self.runtime.listen()
@@ -87,6 +88,16 @@ class FakeNode:
         stub = self.stubs / name
         stub.write_text(f"#!/bin/sh\n{body}\n")
         stub.chmod(0o755)
+
+    def api_server_answers(self, version: str | None, status: int = 200) -> None:
+        """A curl stub standing in for the API server's /version: `version` as gitVersion (or
+        a body without one), read only with the cluster CA given on stdin."""
+        body = f'"gitVersion": "{version}",' if version else '"kind": "Status",'
+        self.stub(
+            "curl",
+            f'[ "$(cat)" = "$(cat {self._ca_file})" ] || {{ printf \'\\n000\'; exit 77; }}\n'
+            f'printf \'{{\\n  "major": "1",\\n  {body}\\n}}\\n{status}\'',
+        )
 
     def process(self, pid: int, comm: str, argv: list[str], sockets: tuple[int, ...] = ()) -> None:
         """A process in the node's /proc: its name, command line and socket descriptors."""
@@ -127,6 +138,7 @@ class FakeNode:
         env = {"PATH": f"{self.stubs}:{self.bin}", "LC_ALL": "C"}
         return subprocess.run(
             [str(self.bin / "sh"), "-c", moved],
+            input=self._ca_file.read_text(),
             capture_output=True,
             text=True,
             env=env,
@@ -248,6 +260,8 @@ def test_kubelet_binary_not_executable(node: FakeNode) -> None:
 
 @pytest.mark.parametrize("version", ["v1.30.14", "v1.36.0", "v2.31.0"])
 def test_kubelet_binary_outside_the_supported_versions(node: FakeNode, version: str) -> None:
+    """Against an API server of the same minor version: only this check fails."""
+    node.api_server_answers(version.replace("v2.", "v1."))
     node.kubelet.write_text(f'#!/bin/sh\necho "Kubernetes {version}"\n')
     line = assert_fails_only(node.run(), "kubeletBinary")
     if version.startswith("v1."):
@@ -258,6 +272,7 @@ def test_kubelet_binary_outside_the_supported_versions(node: FakeNode, version: 
 
 @pytest.mark.parametrize("version", ["v1.31.0", "v1.35.2", "v1.35.0-rc.1"])
 def test_kubelet_binary_within_the_supported_versions(node: FakeNode, version: str) -> None:
+    node.api_server_answers(version)
     node.kubelet.write_text(f'#!/bin/sh\necho "Kubernetes {version}"\n')
     result = node.run()
     assert result.returncode == 0, result.stderr
@@ -390,6 +405,79 @@ def test_runtime_whose_runtimes_disagree_is_not_compared(node: FakeNode) -> None
     result = node.run()
     assert result.returncode == 0, result.stderr
     assert "could not be learnt" in result.stdout
+
+
+# --- versionSkew ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("server", "kubelet"),
+    [("v1.34.4", "v1.34.4"), ("v1.34.4", "v1.31.0"), ("v1.35.1", "v1.32.9")],
+    ids=["same", "three-older", "three-older-1.35"],
+)
+def test_a_kubelet_within_the_skew_policy(node: FakeNode, server: str, kubelet: str) -> None:
+    node.api_server_answers(server)
+    node.write("/opt/k8s/bin/kubelet", f'#!/bin/sh\necho "Kubernetes {kubelet}"\n', mode=0o755)
+    result = node.run()
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"versionSkew ok: the kubelet v1.{kubelet.split('.')[1]} is within the skew policy of "
+        f"the API server {server}"
+    ) in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("server", "kubelet"),
+    [("v1.33.2", "v1.34.4"), ("v1.35.0", "v1.31.3")],
+    ids=["newer", "four-older"],
+)
+def test_a_kubelet_outside_the_skew_policy(node: FakeNode, server: str, kubelet: str) -> None:
+    node.api_server_answers(server)
+    node.write("/opt/k8s/bin/kubelet", f'#!/bin/sh\necho "Kubernetes {kubelet}"\n', mode=0o755)
+    minor = int(server.split(".")[1])
+    assert_fails_only(
+        node.run(),
+        "versionSkew",
+        f"the kubelet v1.{kubelet.split('.')[1]} is not within the skew policy of the API server "
+        f"{server} (at most three minor versions older, never newer)",
+        f"install a kubelet v1.{minor - 3} to v1.{minor} at {node.kubelet}",
+    )
+
+
+def test_an_api_server_that_hides_its_version_gives_a_warning(node: FakeNode) -> None:
+    """A cluster with anonymous access off answers /version with 401."""
+    node.api_server_answers(None, status=401)
+    result = node.run()
+    assert result.returncode == 0, result.stderr
+    assert (
+        "versionSkew ok, with a warning: https://10.0.0.10:6443/version answered HTTP 401 "
+        "without a version"
+    ) in result.stdout
+
+
+def test_an_unreachable_api_server_fails_the_skew_check(node: FakeNode) -> None:
+    node.stub(
+        "curl",
+        "echo 'curl: (7) Failed to connect to 10.0.0.10 port 6443: Connection refused'; "
+        "printf '\\n000'; exit 7",
+    )
+    assert_fails_only(
+        node.run(),
+        "versionSkew",
+        "the API server https://10.0.0.10:6443 cannot be reached from node-0 (curl: (7) Failed "
+        "to connect to 10.0.0.10 port 6443: Connection refused)",
+        "let node-0 reach https://10.0.0.10:6443",
+    )
+
+
+def test_the_api_server_is_read_with_the_cluster_ca_from_stdin(node: FakeNode) -> None:
+    """The stub answers only when stdin holds the CA: a command without it fails the check."""
+    script = _MOVED.sub(f"{node.root}/", node.script(node.settings()))
+    env = {"PATH": f"{node.stubs}:{node.bin}", "LC_ALL": "C"}
+    result = subprocess.run(
+        [str(node.bin / "sh"), "-c", script], input="", capture_output=True, text=True, env=env
+    )
+    assert set(failures(result)) == {"versionSkew"}
 
 
 # --- cgroupV2 -------------------------------------------------------------------------------

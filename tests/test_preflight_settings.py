@@ -15,8 +15,8 @@ from offline import engine
 from tests.factories import FIXED_CLOCK, NS
 
 KNOWN = (
-    "(known: kubeletBinary, containerRuntime, cgroupV2, nodeAddress, ipForward, kubeletPorts, "
-    "kubeadmDropIn, swap)"
+    "(known: kubeletBinary, versionSkew, containerRuntime, cgroupV2, nodeAddress, ipForward, "
+    "kubeletPorts, kubeadmDropIn, swap)"
 )
 
 
@@ -32,7 +32,7 @@ def problems_of(config: dict[str, Any]) -> list[str]:
 
 
 def test_the_checks_are_named_once_each_in_camel_case() -> None:
-    assert len(set(CHECKS)) == len(CHECKS) == 8
+    assert len(set(CHECKS)) == len(CHECKS) == 9
     for name in CHECKS:
         assert name[0].islower() and "-" not in name and "_" not in name, name
 
@@ -93,6 +93,7 @@ def test_skipped_checks_are_dropped_in_order(config: Callable[..., dict[str, Any
     checks = checks_for(config(preflight={"skip": ["swap", "cgroupV2", "swap"]}))
     assert checks == (
         "kubeletBinary",
+        "versionSkew",
         "containerRuntime",
         "nodeAddress",
         "ipForward",
