@@ -89,6 +89,8 @@ class World:
         """Whom the kubelet of machine `name` is, by its client certificate: the subject's CN if
         the certificate is valid now and issued by the cluster CA, else None."""
         path = self.root(name) / cert_dir.lstrip("/") / "kubelet-client-current.pem"
+        if path.is_symlink():  # the kubelet links it to an absolute path in the node
+            path = self.root(name) / str(path.readlink()).lstrip("/")
         if not path.exists():
             return None
         certificate = x509.load_pem_x509_certificate(path.read_bytes())
