@@ -60,6 +60,8 @@ def binary_scripts(kubelet: KubeletSettings, node: NodeSettings, owner: str) -> 
         "node": _quoted(node.name),
         "record": _quoted(record),
         "owner": _quoted(owner),
+        "staged": _quoted(rendering.staged_path(kubelet.binary)),
+        "started": _quoted(rendering.started_record(kubelet)),
         "minimum": MINIMUM_MINOR,
         "maximum": MAXIMUM_MINOR,
         "timeout": FETCH_TIMEOUT_SECONDS,
@@ -69,7 +71,12 @@ def binary_scripts(kubelet: KubeletSettings, node: NodeSettings, owner: str) -> 
         "record": f"{rendering.NODE_STATE_DIR}/claims/units/{kubelet.unit_name}",
         "what": "the kubelet the stack started on this node runs from it",
     }
-    removal = {"path": kubelet.binary, "record": record, "owner": owner}
+    removal = {
+        "path": kubelet.binary,
+        "record": record,
+        "owner": owner,
+        "staged": rendering.staged_path(kubelet.binary),
+    }
     return rendering.Scripts(
         create=rendering.render("install-kubelet-binary.sh.j2", first=True, **values),
         update=rendering.render("install-kubelet-binary.sh.j2", first=False, **values),

@@ -4,7 +4,9 @@ Contents and secrets travel as the commands' stdin, never in a command string (p
 prints the whole command on failure). No `triggers` are used: they always replace. The start
 command starts the kubelet the first time; the restart command names the sha256 of every file
 the kubelet must restart for, so `pulumi preview` shows which kubelets restart, and waits for
-the rollout batch before it (`components.rollout`). As any input change (the connection too)
+the rollout batch before it (`components.rollout`). Once the kubelet has started, a new
+version of such a file is staged, and the restart puts it in place in its batch
+(templates/staging.sh.j2). As any input change (the connection too)
 runs a command again, the restart restarts only when those files changed since the kubelet's
 last healthy start, and the start never restarts a kubelet it started before. A replacement or a
 rename still runs the old `delete` after the new `create`: the scripts' records on the node
@@ -76,11 +78,13 @@ class KubeletNode(pulumi.ComponentResource):
         if script is not None:
             # The cluster CA on stdin: versionSkew reads the API server's version with it.
             self._preflight = [self._command("preflight", script, stdin=settings.ca_cert_file.pem)]
+        # A new version of a file the kubelet restarts for waits for the node's rollout batch.
+        started = rendering.started_record(kubelet)
         writes = [
             self._write(
                 "bootstrap-kubeconfig", kubelet.bootstrap_kubeconfig, "0600", bootstrap, secret=True
             )
-        ] + [self._write(f.key, f.path, f.mode, f.content) for f in restart_files]
+        ] + [self._write(f.key, f.path, f.mode, f.content, started=started) for f in restart_files]
         if fetched is not None:
             writes.append(
                 self._command(
@@ -109,14 +113,10 @@ class KubeletNode(pulumi.ComponentResource):
                 *bootstrap_prerequisites,
             ],
         )
-        # Created, it runs nothing: the start just started the kubelet with these files.
+        # Created, it acts only on files staged before the start (see restart_scripts).
         self.restart = self._command(
             "restart-kubelet",
-            rendering.Scripts(
-                create=None,
-                update=rendering.restart_script(settings, node, started_files),
-                delete=None,
-            ),
+            rendering.restart_scripts(settings, node, started_files),
             depends_on=[self.start, *writes, *after],
         )
         self.files_sha256 = {f.path: f.sha256 for f in started_files}
@@ -124,16 +124,24 @@ class KubeletNode(pulumi.ComponentResource):
         self.register_outputs({"kubelet_endpoint": self.kubelet_endpoint})
 
     def _write(
-        self, key: str, path: str, mode: str, content: pulumi.Input[str], *, secret: bool = False
+        self,
+        key: str,
+        path: str,
+        mode: str,
+        content: pulumi.Input[str],
+        *,
+        secret: bool = False,
+        started: str | None = None,
     ) -> remote.Command:
-        """Write `content` to `path` atomically, root:root with `mode`.
+        """Write `content` to `path` atomically, root:root with `mode`; staged for the rollout
+        batch once the kubelet's `started` record exists, for a file the kubelet restarts for.
 
         The script prints the file's sha256; for secret content that digest is kept out of the
         log and stored as a secret, like the content it is derived from.
         """
         return self._command(
             key,
-            rendering.file_scripts(path, mode, f"{self._name}-{key}"),
+            rendering.file_scripts(path, mode, f"{self._name}-{key}", started=started),
             stdin=content,
             logging=remote.Logging.STDERR if secret else remote.Logging.STDOUT_AND_STDERR,
             additional_secret_outputs=["stdout"] if secret else None,

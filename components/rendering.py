@@ -32,6 +32,10 @@ HEADER = "Managed by kubelet-bootstrap (Pulumi); local changes are overwritten."
 # Where the scripts keep, on each node, what they need to know from one run to the next.
 NODE_STATE_DIR = "/var/lib/kubelet-bootstrap"
 
+# Where a new version of a file the kubelet restarts for waits for the node's rollout batch,
+# under its own path (templates/staging.sh.j2).
+STAGED_DIR = f"{NODE_STATE_DIR}/staged"
+
 # What the config names with `kubelet.resolvConf: auto`: a link the prepare script points at
 # the resolv.conf that node needs (see KubeletSettings.resolv_conf).
 AUTO_RESOLV_CONF = f"{NODE_STATE_DIR}/resolv.conf"
@@ -209,21 +213,34 @@ class Scripts(NamedTuple):
     delete: str | None
 
 
-def file_scripts(path: str, mode: str, owner: str) -> Scripts:
+def file_scripts(path: str, mode: str, owner: str, *, started: str | None = None) -> Scripts:
     """Install `path` from stdin, and remove it again when `owner` (the command's name)
     leaves the stack, unless that would undo what the stack did not make or just made.
 
     A replacement's `create` runs before the old resource's `delete`, with the same content
     when only the resource's name or parent changed; so each file has a record of its owners
-    on the node, and whether it was there before the stack first wrote it.
+    on the node, and whether it was there before the stack first wrote it. A file the kubelet
+    restarts for names the kubelet's `started` record: once that exists, a new version is
+    staged for the node's rollout batch (`staged_path`).
     """
     record = f"{NODE_STATE_DIR}/claims/files{path}"
-    values = {"path": path, "mode": mode, "owner": owner, "record": record}
+    staging = {"staged": staged_path(path), "started": started} if started else {}
+    values = {"path": path, "mode": mode, "owner": owner, "record": record, **staging}
     return Scripts(
         create=render("install-file.sh.j2", first=True, **values),
         update=render("install-file.sh.j2", first=False, **values),
         delete=render("remove-file.sh.j2", **values),
     )
+
+
+def staged_path(path: str) -> str:
+    """Where a new version of `path` waits for its node's rollout batch."""
+    return f"{STAGED_DIR}{path}"
+
+
+def started_record(kubelet: KubeletSettings) -> str:
+    """The node's record of the files its kubelet last started healthy with."""
+    return f"{NODE_STATE_DIR}/started/{kubelet.unit_name}"
 
 
 def prepare_node_script(kubelet: KubeletSettings) -> str:
@@ -241,7 +258,8 @@ def _kubelet_values(settings: Settings, node: NodeSettings) -> dict[str, Any]:
         "kubelet": kubelet,
         "node": node,
         "api_server": settings.api_server,
-        "started": f"{NODE_STATE_DIR}/started/{kubelet.unit_name}",
+        "started": started_record(kubelet),
+        "staged_dir": STAGED_DIR,
         "identity": f"{NODE_STATE_DIR}/claims/identity/{kubelet.unit_name}",
     }
 
@@ -281,12 +299,19 @@ def kubelet_scripts(
     )
 
 
-def restart_script(
+def restart_scripts(
     settings: Settings, node: NodeSettings, restart_files: Sequence[RestartFile]
-) -> str:
-    """Restart the kubelet when the sha256 of one of `restart_files`, which the script names,
-    differs from those of its last healthy start; then wait for its health gate."""
-    return render("restart-kubelet.sh.j2", files=restart_files, **_kubelet_values(settings, node))
+) -> Scripts:
+    """Put the staged versions of `restart_files` in place and restart the kubelet when the
+    sha256 of one of them, which the script names, differs from those of its last healthy
+    start; then wait for its health gate. Created, it does so only when something is staged:
+    the start just started the kubelet with the files in place."""
+    values = {"files": restart_files, **_kubelet_values(settings, node)}
+    return Scripts(
+        create=render("restart-kubelet.sh.j2", first=True, **values),
+        update=render("restart-kubelet.sh.j2", first=False, **values),
+        delete=None,
+    )
 
 
 def _stack_files(kubelet: KubeletSettings) -> str:

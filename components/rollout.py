@@ -2,8 +2,9 @@
 
 `rollout.batchSize` cuts the nodes, in the order the stack lists them, into batches; each
 node's restart waits for every restart of the batch before it to pass its gate, so a bad
-config stops at the first batch. Only restarts wait: a restart runs nothing when it is
-created (the node's first start did that), so installing new nodes is never held up.
+config stops at the first batch; the files it goes live with were staged until then
+(templates/staging.sh.j2). Only restarts wait: a restart created acts only on staged files,
+which a new node has none of, so installing new nodes is never held up.
 """
 
 from __future__ import annotations

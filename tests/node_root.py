@@ -54,9 +54,11 @@ def kubelet_scripts(settings: Settings, owner: str = "node-0-start-kubelet") -> 
     return rendering.kubelet_scripts(settings, node, files, owner, bootstrap_token_id="abcdef")
 
 
-def restart_script(settings: Settings) -> str:
+def restart_script(settings: Settings, *, created: bool = False) -> str:
+    """The restart's update script (its create script when `created`)."""
     node = settings.nodes[0]
-    return rendering.restart_script(settings, node, rendering.node_files(settings, node))
+    scripts = rendering.restart_scripts(settings, node, rendering.node_files(settings, node))
+    return scripts.create if created else scripts.update  # type: ignore[return-value]
 
 
 class NodeRoot:

@@ -593,6 +593,8 @@ SCRIPT_NAMES = (
     "start-again",
     "stop",
     "restart",
+    "restart-created",
+    "install-staged",
 )
 
 
@@ -609,6 +611,15 @@ def render_script(name: str, build: BuildSettings) -> str:
         "start-again": lambda: kubelet_scripts(settings).update,
         "stop": lambda: kubelet_scripts(settings).delete,
         "restart": lambda: restart_script(settings),
+        "restart-created": lambda: restart_script(settings, created=True),
+        "install-staged": lambda: (
+            rendering.file_scripts(
+                settings.kubelet.config_file,
+                "0600",
+                "node-0-kubelet-config",
+                started=rendering.started_record(settings.kubelet),
+            ).update
+        ),
     }
     return scripts[name]()
 
@@ -1144,8 +1155,8 @@ def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
     tmp_path: Path, config: Callable[..., dict[str, Any]], ssh_key: str
 ) -> None:
     """Any change of a command's inputs runs it again; the restart restarts the kubelet only
-    when its files differ from those of its last healthy start. Each CA has issued the
-    kubelet a client certificate (the gate checks that it chains to the CA)."""
+    when its files differ from those of its last healthy start. A kubelet that restarts gets
+    a client certificate from the CA of its settings (the gate checks that it chains to it)."""
     node = NodeRoot(tmp_path / "node")
     new_ca = ClusterCa("other-ca")
     other_ca = tmp_path / "other-ca.pem"
@@ -1182,7 +1193,9 @@ def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
     ]
     for index, (change, settings, restarts) in enumerate(updates):
         ca = new_ca if change == "a new CA" else CLUSTER_CA
-        node.stub(curl=f"{node.bootstrap_command(ca)}; printf ok")
+        node.stub(
+            systemctl=node.systemctl(f'[ "$1" != restart ] || {{ {node.bootstrap_command(ca)}; }}')
+        )
         node.apply(run_program(settings, "test", clock=FIXED_CLOCK), first=index == 0)
 
         assert node.restarts() == restarts, f"after {change}:\n{node.log.read_text()}"

@@ -95,7 +95,8 @@ def restart_script(tmp_path: Path) -> Callable[..., str]:
         config = stack_config(ca_file, ssh_key, 1, kubelet=kubelet)
         settings = load_settings({k.removeprefix(f"{NS}:"): v for k, v in config.items()}, {})
         node = settings.nodes[0]
-        return rendering.restart_script(settings, node, rendering.node_files(settings, node))
+        files = rendering.node_files(settings, node)
+        return rendering.restart_scripts(settings, node, files).update
 
     return script
 

@@ -371,6 +371,38 @@ def test_a_destroy_stops_the_kubelet_and_then_removes_the_binary(
     assert not node.binary.exists()
 
 
+def test_a_new_binary_for_a_started_kubelet_is_staged_until_its_batch(
+    node: Node, settings_for: Callable[..., Settings]
+) -> None:
+    """The running kubelet's binary stays until the restart of the node's rollout batch puts
+    the new one, fetched and verified before, in place; a second run fetches nothing."""
+    started(node, settings_for())
+    newer = settings_for(NEWER)
+    node.serve(NEWER)
+    staged = Path(node.moved(rendering.staged_path(BINARY)))
+
+    first = node.sh(scripts(newer).update)
+    again = node.sh(scripts(newer).update)
+    assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+    live_before_batch = node.binary.read_bytes()
+    files = [
+        *rendering.node_files(newer, newer.nodes[0]),
+        kubelet_binary.fetched_binary(newer.kubelet),
+    ]
+    restart = rendering.restart_scripts(newer, newer.nodes[0], files).update  # type: ignore[list-item]
+    restarted = node.sh(restart)
+
+    assert live_before_batch == GOOD
+    assert f"{node.binary} is staged as {staged}" in first.stderr
+    assert "is staged already" in again.stdout
+    assert len(node.fetched()) == 2  # the first install, then the newer one once
+    assert restarted.returncode == 0, restarted.stderr
+    assert node.binary.read_bytes() == NEWER
+    assert stat.S_IMODE(node.binary.stat().st_mode) == 0o755
+    assert not staged.exists()
+    assert node.restarts() == 2
+
+
 # --- successive updates: what restarts the kubelet --------------------------------------------
 
 

@@ -348,7 +348,9 @@ def test_the_projects_scripts_run_on_a_node(lab: Lab, tmp_path: Path) -> None:
     assert _get_with_retries(f"http://{node.address}:{kubelet.port}/") == "ok"
     # Pulumi runs a command's update on later changes, never its create again.
     assert "started by this stack already" in lab.ssh_ok(NODE3, scripts.update)
-    assert "not restarted" in lab.ssh_ok(NODE3, rendering.restart_script(settings, node, [unit]))
+    assert "not restarted" in lab.ssh_ok(
+        NODE3, rendering.restart_scripts(settings, node, [unit]).update
+    )
     assert calls_matching(NODE3, lab, *restart) == before[restart] + 1
     assert calls_matching(NODE3, lab, *enable) == before[enable] + 1
 

@@ -103,11 +103,15 @@ def test_a_failed_batch_stops_the_rollout_and_the_next_up_goes_on(
     assert f"the kubelet on {broken} crashed after it was started" in failed.stdout + failed.stderr
     after = {name: len(_restart_times(world, name)) for name in world.stack_nodes}
     assert after == {first: before[first] + 1, broken: before[broken] + 1, last: before[last]}
-    # Every file was written; the last batch's kubelet still runs with its old config.
-    assert "maxPods: 100" in _config(world, last)
+    # The last batch's files are as they were: its new config waits, staged, for its batch.
+    assert "maxPods: 100" not in _config(world, last)
+    staged = world.root(last) / "var/lib/kubelet-bootstrap/staged/etc/kubernetes"
+    assert "maxPods: 100" in (staged / "kubelet-config.yaml").read_text()
 
     shutil.move(kept, binary)
     stack.pulumi("up", "--yes", "--skip-preview")
     resumed = {name: len(_restart_times(world, name)) for name in world.stack_nodes}
     assert resumed == {first: after[first], broken: after[broken] + 1, last: after[last] + 1}
+    assert "maxPods: 100" in _config(world, last)
+    assert not (staged / "kubelet-config.yaml").exists()
     assert world.joined(world.stack_nodes) == {}
