@@ -2,11 +2,21 @@
 
 The node is marked unschedulable, then every pod bound to it is evicted through the Eviction
 API, which honours PodDisruptionBudgets: a budget that allows no disruption answers 429 and
-the eviction is tried again until the deadline. DaemonSet pods (their controller would put
-them back at once) and mirror pods (the kubelet's static pods, which the API cannot delete)
-are left, as `kubectl drain --ignore-daemonsets` leaves them. Pods without a controller are
-evicted too (`--force`): the node is leaving, and they would go with it. An evicted pod is
-gone once its kubelet has stopped its containers, so the drain waits for that as well.
+the eviction is tried again until the deadline, as is one refused (403) because its namespace
+is being deleted (the namespace controller deletes the pod meanwhile). Pods of a running
+DaemonSet (their controller would put them back at once) and mirror pods (the kubelet's static
+pods, which the API cannot delete) are left, as `kubectl drain --ignore-daemonsets` leaves
+them; a finished DaemonSet pod, or one whose DaemonSet is gone, is evicted, as kubectl does
+(`--force`). Pods without a controller are evicted too (`--force`): the node is leaving, and
+they would go with it.
+
+An evicted pod is gone once its kubelet has stopped its containers, so the drain waits for
+that, unless the kubelet is gone: the node lifecycle controller marked the Node's Ready
+condition Unknown, or its Lease was not renewed for a lease duration while the drain watched
+(a clock of its own, so clock skew does not matter). Such pods never finish terminating; the
+pod garbage collector deletes them once the Node object is, which the removal does after the
+kubelet's stop (what kubectl's `--skip-wait-for-delete-timeout` is for). A machine renamed in
+place is such a node: its kubelet now renews the new name's Lease.
 
 A drain that does not finish in time raises `DrainError` naming each pod still there and
 what holds it (the API server's own words for a budget), before anything was stopped.
@@ -19,6 +29,11 @@ from collections.abc import Callable
 from typing import Any
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+DEFAULT_LEASE_SECONDS = 40
+FINISHED = ("Succeeded", "Failed")
+# What an eviction left: the pod is gone, terminating (its kubelet must finish it), or held.
+GONE, TERMINATING, HELD = "gone", "terminating", "held"
 POLL_SECONDS = 2.0
 REQUEST_SECONDS = 30
 
@@ -47,15 +62,106 @@ def drain(
         log(f"{node}: no Node object, nothing to drain")
         return
     log(f"{node}: cordoned")
+    kubelet = KubeletWatch(node, client.CoordinationV1Api(api), core, clock)
+    daemonsets = _DaemonSets(client.AppsV1Api(api))
+    skipped: set[str] = set()
     while True:
-        pods = _pods_to_evict(core, node)
-        if not pods:
+        gone = kubelet.gone()
+        held = {}
+        for pod in _pods_to_evict(core, node, daemonsets, log):
+            state, why = _evict(core, pod)
+            if state == TERMINATING and gone is not None:
+                if _key(pod) not in skipped:
+                    skipped.add(_key(pod))
+                    log(
+                        f"{node}: {_key(pod)} is terminating; not waited for, as {gone} (the "
+                        "pod garbage collector deletes it once the Node object is deleted)"
+                    )
+                continue
+            if state != GONE:
+                held[_key(pod)] = why
+        if not held:
             log(f"{node}: drained")
             return
-        held = {_key(pod): _evict(core, pod) for pod in pods}
         if clock() + poll > deadline:
             raise DrainError(_report(node, timeout, held))
         sleep(poll)
+
+
+class KubeletWatch:
+    """Whether a node's kubelet is gone, by its Node's Ready condition and its Lease."""
+
+    def __init__(self, node: str, coordination: Any, core: Any, clock: Callable[[], float]):
+        self._node = node
+        self._coordination = coordination
+        self._core = core
+        self._clock = clock
+        self._renewal: tuple[Any, float] | None = None
+        """The Lease's renewTime as last read, and when the drain first read it."""
+
+    def gone(self) -> str | None:
+        """Why the kubelet is gone, or None while it may still finish its pods."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            status = self._core.read_node(self._node, _request_timeout=REQUEST_SECONDS).status
+        except ApiException as error:
+            if error.status == 404:
+                return f"the Node object {self._node} is gone"
+            raise
+        ready = next((c for c in (status.conditions or []) if c.type == "Ready"), None)
+        if ready is not None and ready.status == "Unknown":
+            return (
+                f"its kubelet stopped posting the node's status (Ready Unknown since "
+                f"{_rfc3339(ready.last_transition_time)})"
+            )
+        return self._stale_lease()
+
+    def _stale_lease(self) -> str | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            lease = self._coordination.read_namespaced_lease(
+                self._node, NODE_LEASE_NAMESPACE, _request_timeout=REQUEST_SECONDS
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        renewed = lease.spec.renew_time
+        duration = lease.spec.lease_duration_seconds or DEFAULT_LEASE_SECONDS
+        if self._renewal is None or self._renewal[0] != renewed:
+            self._renewal = (renewed, self._clock())
+            return None
+        if self._clock() - self._renewal[1] < duration:
+            return None
+        return (
+            f"its kubelet has not renewed its Lease for {duration}s (last at {_rfc3339(renewed)})"
+        )
+
+
+class _DaemonSets:
+    """Whether a DaemonSet still exists, asked once a drain."""
+
+    def __init__(self, apps: Any) -> None:
+        self._apps = apps
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def exists(self, namespace: str, name: str) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        if (namespace, name) not in self._known:
+            try:
+                # Only whether it exists matters: the object is not read.
+                self._apps.read_namespaced_daemon_set(
+                    name, namespace, _request_timeout=REQUEST_SECONDS, _preload_content=False
+                ).release_conn()
+                self._known[namespace, name] = True
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                self._known[namespace, name] = False
+        return self._known[namespace, name]
 
 
 def _cordon(core: Any, node: str) -> bool:
@@ -75,32 +181,42 @@ def _cordon(core: Any, node: str) -> bool:
     return True
 
 
-def _pods_to_evict(core: Any, node: str) -> list[Any]:
+def _pods_to_evict(
+    core: Any, node: str, daemonsets: _DaemonSets, log: Callable[[str], None]
+) -> list[Any]:
     listed = core.list_pod_for_all_namespaces(
         field_selector=f"spec.nodeName={node}", _request_timeout=REQUEST_SECONDS
     )
-    return [pod for pod in listed.items if not _stays(pod)]
+    return [pod for pod in listed.items if _evicted(pod, daemonsets, node, log)]
 
 
-def _stays(pod: Any) -> bool:
-    """A mirror pod, or a pod of a DaemonSet."""
+def _evicted(pod: Any, daemonsets: _DaemonSets, node: str, log: Callable[[str], None]) -> bool:
+    """Whether the drain evicts `pod`: not a mirror pod, nor a running pod of a DaemonSet
+    that exists (kubectl drain's filters, with --ignore-daemonsets and --force)."""
     if MIRROR_ANNOTATION in (pod.metadata.annotations or {}):
-        return True
-    return any(
-        owner.controller and owner.kind == "DaemonSet"
-        for owner in pod.metadata.owner_references or []
+        return False
+    owner = next(
+        (o for o in pod.metadata.owner_references or [] if o.controller and o.kind == "DaemonSet"),
+        None,
     )
+    if owner is None or (pod.status and pod.status.phase in FINISHED):
+        return True
+    if daemonsets.exists(pod.metadata.namespace, owner.name):
+        return False
+    log(f"{node}: {_key(pod)} belongs to DaemonSet {owner.name}, which is gone: evicted")
+    return True
 
 
-def _evict(core: Any, pod: Any) -> str:
-    """Ask for the pod's eviction (once it is terminating, wait); returns what holds it."""
+def _evict(core: Any, pod: Any) -> tuple[str, str]:
+    """Ask for the pod's eviction (once it is terminating, wait): its state (GONE,
+    TERMINATING or HELD) and what holds it."""
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     meta = pod.metadata
     if meta.deletion_timestamp is not None:
         since = _rfc3339(meta.deletion_timestamp)
-        return f"terminating since {since}: its kubelet has not finished it"
+        return TERMINATING, f"terminating since {since}: its kubelet has not finished it"
     body = client.V1Eviction(metadata=client.V1ObjectMeta(name=meta.name, namespace=meta.namespace))
     try:
         core.create_namespaced_pod_eviction(
@@ -108,11 +224,25 @@ def _evict(core: Any, pod: Any) -> str:
         )
     except ApiException as error:
         if error.status == 404:
-            return "gone"
+            return GONE, "gone"
         if error.status == 429:
-            return f"eviction refused: {_causes(error)}"
+            return HELD, f"eviction refused: {_causes(error)}"
+        if error.status == 403 and _namespace_terminating(error):
+            return HELD, f"its namespace is being deleted, which refuses evictions: {error.reason}"
         raise
-    return "evicted, terminating"
+    return TERMINATING, "evicted, terminating"
+
+
+def _namespace_terminating(error: Any) -> bool:
+    """Whether a refusal names the NamespaceTerminating cause, as kubectl drain checks."""
+    import json
+
+    try:
+        status = json.loads(error.body or "{}")
+    except ValueError:
+        return False
+    causes = (status.get("details") or {}).get("causes") or []
+    return any(cause.get("reason") == "NamespaceTerminating" for cause in causes)
 
 
 def _causes(error: Any) -> str:

@@ -17,3 +17,6 @@ class RemovalSettings(StrictSettings):
     """Cordon and drain a node before its kubelet stops; false skips both."""
     drain_timeout_seconds: int = Field(300, ge=10, le=7200)
     """How long a drain may wait for evictions (PodDisruptionBudgets) and terminating pods."""
+    remove_containers: bool = False
+    """Once a leaving node's kubelet stopped, remove the pods and containers it left running
+    (`crictl rmp -af`), as `kubeadm reset` does, for a machine that stays up."""

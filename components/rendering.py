@@ -290,6 +290,7 @@ def kubelet_scripts(
         "record": f"{NODE_STATE_DIR}/claims/units/{settings.kubelet.unit_name}",
         "bootstrap_token_id": bootstrap_token_id,
         "remove_bootstrap_kubeconfig": settings.bootstrap_token.remove_kubeconfig,
+        "remove_containers": settings.removal.remove_containers,
         "keep": _stack_files(settings.kubelet),
     }
     return Scripts(

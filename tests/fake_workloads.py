@@ -14,7 +14,11 @@ observe it:
   its kubelet confirms (here at once, unless the test stopped that node's kubelet);
 - a budget's status is what the disruption controller would compute from the pods now
   (`processed=False` plays a controller that has not caught up);
-- Node PATCH takes merge patches only (a JSON patch must be a list), and a missing Node is 404.
+- Node PATCH takes merge patches only (a JSON patch must be a list), and a missing Node is 404;
+- a DaemonSet is there to GET or 404 (a pod's controller may be gone: an orphan);
+- in a terminating namespace, NamespaceLifecycle refuses the Eviction (a create) with a 403
+  whose cause is NamespaceTerminating; the namespace controller deletes the pods meanwhile
+  (a test plays it with `delete_pod`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ _EVICTION_PATH = re.compile(
     r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<name>[^/]+)/eviction"
 )
 _NODE_PATH = re.compile(r"/api/v1/nodes/(?P<name>[^/]+)")
+_DAEMONSET_PATH = re.compile(
+    r"/apis/apps/v1/namespaces/(?P<namespace>[^/]+)/daemonsets/(?P<name>[^/]+)"
+)
 MERGE_PATCH = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 TOO_MANY = "Cannot evict pod as it would violate the pod's disruption budget."
 
@@ -46,6 +53,9 @@ def workload_route(method: str, path: str) -> tuple[str, Json] | None:
     node = _NODE_PATH.fullmatch(path)
     if node is not None and method in ("PATCH", "DELETE"):
         return f"node-{method.lower()}", node.groupdict()
+    daemonset = _DAEMONSET_PATH.fullmatch(path)
+    if daemonset is not None and method == "GET":
+        return "daemonset-get", daemonset.groupdict()
     return None
 
 
@@ -58,6 +68,8 @@ class FakeWorkloads:
         self._pods: dict[tuple[str, str], Json] = {}
         self._budgets: dict[tuple[str, str], Json] = {}
         self._stopped_kubelets: set[str] = set()
+        self._daemonsets: set[tuple[str, str]] = set()
+        self._terminating_namespaces: set[str] = set()
 
     # test hooks
 
@@ -71,6 +83,7 @@ class FakeWorkloads:
         phase: str = "Running",
         ready: bool = True,
         owner_kind: str | None = None,
+        owner_name: str | None = None,
         annotations: dict[str, str] | None = None,
     ) -> Json:
         metadata: Json = {
@@ -82,7 +95,7 @@ class FakeWorkloads:
         }
         if owner_kind is not None:
             metadata["ownerReferences"] = [
-                {"apiVersion": "apps/v1", "kind": owner_kind, "name": f"{name}-owner",
+                {"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name or f"{name}-owner",
                  "uid": str(uuid.uuid4()), "controller": True}
             ]  # fmt: skip
         condition = {"type": "Ready", "status": "True" if ready else "False"}
@@ -110,6 +123,18 @@ class FakeWorkloads:
     def remove_budget(self, namespace: str, name: str) -> None:
         del self._budgets[(namespace, name)]
 
+    def add_daemonset(self, namespace: str, name: str) -> None:
+        self._daemonsets.add((namespace, name))
+
+    def terminate_namespace(self, namespace: str) -> None:
+        """The namespace is being deleted: evictions in it are refused (403)."""
+        self._terminating_namespaces.add(namespace)
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """A controller deletes the pod (gracefully, as the API server does)."""
+        with self._lock:
+            self._delete(self._pods[(namespace, name)])
+
     def stop_kubelet(self, node: str) -> None:
         """The node's kubelet no longer confirms deletions: evicted pods stay terminating."""
         self._stopped_kubelets.add(node)
@@ -132,6 +157,8 @@ class FakeWorkloads:
             return 200, self._list(query)
         if kind == "pod-eviction":
             return self._evict(params["namespace"], params["name"], body)
+        if kind == "daemonset-get":
+            return self._daemonset(params["namespace"], params["name"])
         name = params["name"]
         if kind == "node-delete":
             deleted = self._fake.node_store.delete(name)
@@ -162,11 +189,35 @@ class FakeWorkloads:
         metadata = {"resourceVersion": str(self._fake.resource_version)}
         return {"kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items}
 
+    def _daemonset(self, namespace: str, name: str) -> tuple[int, Json]:
+        from tests.fake_apiserver import ApiError
+
+        if (namespace, name) not in self._daemonsets:
+            raise ApiError(404, "NotFound", f'daemonsets.apps "{name}" not found',
+                           {"name": name, "group": "apps", "kind": "daemonsets"})  # fmt: skip
+        labels = {"app": name}
+        template = {"metadata": {"labels": labels}, "spec": {"containers": []}}
+        return 200, {
+            "kind": "DaemonSet",
+            "apiVersion": "apps/v1",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"matchLabels": labels}, "template": template},
+        }
+
     def _evict(self, namespace: str, name: str, body: Any) -> tuple[int, Json]:
         from tests.fake_apiserver import ApiError, bad_request
 
         if not isinstance(body, dict) or (body.get("metadata") or {}).get("name") != name:
             raise bad_request("name in URL does not match name in Eviction object")
+        if namespace in self._terminating_namespaces:
+            message = (
+                f'pods "{name}" is forbidden: unable to create new content in namespace '
+                f"{namespace} because it is being terminated"
+            )
+            cause = {"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                     "message": f"namespace {namespace} is being terminated"}  # fmt: skip
+            raise ApiError(403, "Forbidden", message,
+                           {"name": name, "kind": "pods", "causes": [cause]})  # fmt: skip
         with self._lock:
             pod = self._pods.get((namespace, name))
             if pod is None:

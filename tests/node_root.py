@@ -29,6 +29,17 @@ def ticking(clock: Path, seconds: int) -> str:
     return CLOCK.format(clock=clock, step=seconds)
 
 
+def path_without(tool: str, directory: Path) -> str:
+    """A PATH with every command of this machine's PATH but `tool`, linked into `directory`."""
+    directory.mkdir()
+    for entry in os.environ["PATH"].split(os.pathsep):
+        for command in Path(entry).glob("*") if Path(entry).is_dir() else []:
+            link = directory / command.name
+            if command.name != tool and not link.exists() and os.access(command, os.X_OK):
+                link.symlink_to(command)
+    return str(directory)
+
+
 def stub_commands(directory: Path, **commands: str) -> dict[str, str]:
     """An environment whose PATH finds `name` -> shell body stubs in `directory` first."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ names the node and the cause, and records nothing as healthy.
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tests.factories import CLUSTER_CA, ClusterCa, admin_kubeconfig
 from tests.node_root import (
     NodeRoot,
     kubelet_scripts,
+    path_without,
     restart_script,
     start_on,
     start_script,
@@ -273,23 +273,12 @@ def test_a_kubelet_not_running_right_after_its_start_fails(
     )
 
 
-def without(tool: str, directory: Path) -> str:
-    """A PATH with every command of this machine's PATH but `tool`, linked into `directory`."""
-    directory.mkdir()
-    for entry in os.environ["PATH"].split(os.pathsep):
-        for command in Path(entry).glob("*") if Path(entry).is_dir() else []:
-            link = directory / command.name
-            if command.name != tool and not link.exists() and os.access(command, os.X_OK):
-                link.symlink_to(command)
-    return str(directory)
-
-
 @pytest.mark.parametrize("tool", ["curl", "openssl"])
 def test_the_gate_needs_curl_and_openssl_and_says_which_package(
     tmp_path: Path, build: BuildSettings, tool: str
 ) -> None:
     node = NodeRoot(tmp_path / "node")
-    node.env["PATH"] = f"{node.root / 'stubs'}:{without(tool, tmp_path / 'bin')}"
+    node.env["PATH"] = f"{node.root / 'stubs'}:{path_without(tool, tmp_path / 'bin')}"
     (node.root / "stubs" / tool).unlink(missing_ok=True)
 
     result = start_on(node, build())

@@ -58,7 +58,8 @@ def test_a_drain_cordons_and_evicts_all_but_daemonset_and_mirror_pods(
     pods.add_pod("default", "web-0", node, owner_kind="StatefulSet")
     pods.add_pod("default", "bare", node)
     pods.add_pod("default", "done", node, phase="Succeeded", ready=False)
-    pods.add_pod("kube-system", "proxy-x", node, owner_kind="DaemonSet")
+    pods.add_daemonset("kube-system", "proxy")
+    pods.add_pod("kube-system", "proxy-x", node, owner_kind="DaemonSet", owner_name="proxy")
     mirror = {"kubernetes.io/config.mirror": "abc"}
     pods.add_pod("kube-system", "static-node-4", node, annotations=mirror)
     pods.add_pod("default", "elsewhere", "node-1")
@@ -135,6 +136,105 @@ def test_a_pod_its_kubelet_does_not_finish_is_waited_for_and_reported(
 
     assert "default/slow: terminating since" in str(failure.value)
     assert "its kubelet has not finished it" in str(failure.value)
+
+
+def test_finished_and_orphaned_daemonset_pods_are_evicted_as_kubectl_does(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    pods = server.workloads
+    pods.add_daemonset("kube-system", "proxy")
+    owned = {"owner_kind": "DaemonSet"}
+    pods.add_pod("kube-system", "proxy-x", node, owner_name="proxy", **owned)
+    pods.add_pod("kube-system", "proxy-old", node, owner_name="proxy", phase="Failed", **owned)
+    pods.add_pod("kube-system", "agent-x", node, owner_name="agent", **owned)
+
+    lines = run_drain(api)
+
+    assert pods.pods() == ["kube-system/proxy-x"]
+    assert (
+        f"{node}: kube-system/agent-x belongs to DaemonSet agent, which is gone: evicted" in lines
+    )
+
+
+def test_an_eviction_refused_in_a_terminating_namespace_is_tried_again(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    """The namespace controller deletes the pod meanwhile; the drain waits for that."""
+    server.workloads.add_pod("old-team", "job-7", node)
+    server.workloads.terminate_namespace("old-team")
+
+    def meanwhile(sleeps: int) -> None:
+        if sleeps == 3:
+            server.workloads.delete_pod("old-team", "job-7")
+
+    lines = run_drain(api, on_sleep=meanwhile)
+
+    assert lines[-1] == f"{node}: drained"
+    assert server.workloads.pods() == []
+
+
+def test_a_namespace_that_stays_terminating_is_named_when_the_drain_times_out(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("old-team", "job-7", node)
+    server.workloads.terminate_namespace("old-team")
+
+    with pytest.raises(DrainError) as failure:
+        run_drain(api, timeout=10)
+
+    assert "old-team/job-7: its namespace is being deleted, which refuses evictions" in str(
+        failure.value
+    )
+
+
+def test_pods_of_a_node_whose_kubelet_the_controller_gave_up_on_are_not_waited_for(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("default", "web-1", node)
+    server.workloads.stop_kubelet(node)
+    server.set_node_unknown(node)
+
+    lines = run_drain(api, timeout=60)
+
+    assert lines[-1] == f"{node}: drained"
+    assert (
+        f"{node}: default/web-1 is terminating; not waited for, as its kubelet stopped posting "
+        "the node's status (Ready Unknown since"
+    ) in lines[1]
+    assert server.workloads.pods() == ["default/web-1"]  # deleted with the Node, by PodGC
+
+
+def test_pods_of_a_node_whose_lease_stops_being_renewed_are_not_waited_for(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    """A machine renamed in place, or a kubelet that died a moment ago: the Node still says
+    Ready, but its Lease is not renewed for 40 s of the drain's own clock (polls of 2 s)."""
+    server.workloads.add_pod("default", "web-1", node)
+    server.workloads.stop_kubelet(node)
+    server.tokens.renew_lease(node)
+    time = FakeTime()
+    lines: list[str] = []
+
+    drain(api, NODE, 120, lines.append, clock=time.clock, sleep=time.sleep)
+
+    assert lines[-1] == f"{node}: drained"
+    assert "its kubelet has not renewed its Lease for 40s" in lines[1]
+    assert 40 <= time.now <= 44
+
+
+def test_a_kubelet_that_keeps_renewing_its_lease_is_waited_for(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    server.workloads.add_pod("default", "slow", node)
+    server.workloads.stop_kubelet(node)
+    server.tokens.renew_lease(node)
+
+    def renew(sleeps: int) -> None:
+        if sleeps % 5 == 0:
+            server.tokens.renew_lease(node)
+
+    with pytest.raises(DrainError, match="default/slow: terminating since"):
+        run_drain(api, timeout=120, on_sleep=renew)
 
 
 def props(server: FakeApiServer, **extra: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from components import rendering
 from components.settings import Settings, load_settings
 from tests.factories import CLUSTER_CA, admin_kubeconfig
-from tests.node_root import NodeRoot, kubelet_scripts
+from tests.node_root import NodeRoot, kubelet_scripts, path_without
 
 IDENTITY = (
     "etc/kubernetes/kubelet.kubeconfig",
@@ -53,7 +53,7 @@ def settings_for(tmp_path: Path, ssh_key: str) -> Any:
     ca_path = tmp_path / "ca.pem"
     ca_path.write_text(ca_pem)
 
-    def make(kubelet: dict[str, Any] | None = None, name: str = "node-0") -> Settings:
+    def make(kubelet: dict[str, Any] | None = None, name: str = "node-0", **extra: Any) -> Settings:
         raw: dict[str, Any] = {
             "apiServer": "https://10.0.0.10:6443",
             "caCertFile": str(ca_path),
@@ -62,6 +62,7 @@ def settings_for(tmp_path: Path, ssh_key: str) -> Any:
             "cluster": {"dnsServiceIP": "10.254.0.2"},
             "nodes": [{"name": name, "address": "10.0.0.1"}],
             **({"kubelet": kubelet} if kubelet else {}),
+            **extra,
         }
         return load_settings(raw, environ={})
 
@@ -246,3 +247,38 @@ def test_the_machine_added_again_under_another_name_bootstraps_anew(
     assert node.sh(kubelet_scripts(again, "node-9-start-kubelet").delete).returncode == 0
 
     assert present(node, IDENTITY) == []
+
+
+@pytest.mark.parametrize("remove", [True, False], ids=["remove-containers", "default"])
+def test_remove_containers_removes_what_the_stopped_kubelet_left(
+    tmp_path: Path, settings_for: Any, remove: bool
+) -> None:
+    settings = settings_for(removal={"removeContainers": remove})
+    node = node_with_a_kubelet(tmp_path / "node")
+    crictl = tmp_path / "crictl.calls"
+    node.stub(crictl=f'echo "crictl $*" >> {crictl}')
+    start(node, settings)
+
+    stopped = node.sh(kubelet_scripts(settings).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    calls = crictl.read_text().splitlines() if crictl.exists() else []
+    endpoint = settings.kubelet.container_runtime_endpoint
+    wanted = f"crictl --runtime-endpoint {node.moved(endpoint)} rmp -af"
+    assert calls == ([wanted] if remove else [])
+    # After the kubelet's stop, which would start the containers again.
+    assert node.calls()[-1] == "systemctl disable --now kubelet.service"
+
+
+def test_remove_containers_without_crictl_says_what_is_left(
+    tmp_path: Path, settings_for: Any
+) -> None:
+    settings = settings_for(removal={"removeContainers": True})
+    node = node_with_a_kubelet(tmp_path / "node")
+    start(node, settings)
+    node.env["PATH"] = f"{node.root / 'stubs'}:{path_without('crictl', tmp_path / 'bin')}"
+
+    stopped = node.sh(kubelet_scripts(settings).delete)
+
+    assert stopped.returncode == 0, stopped.stderr
+    assert "crictl is not installed on node-0: the pods and containers" in stopped.stderr
