@@ -152,17 +152,25 @@ def test_a_machine_renamed_in_place_joins_under_its_new_name_in_one_update(
     world: World, stack: LabStack
 ) -> None:
     """The new name's start runs before the old name's stop, on a kubelet that holds the old
-    node's client certificate: it drops that identity and the kubelet bootstraps anew."""
+    node's client certificate: it drops that identity and the kubelet bootstraps anew. The
+    old name's pod, evicted, is left to the pod garbage collector: no kubelet will finish it,
+    as the old name's Lease shows."""
     machine = world.spare_node
     world.add_to_stack(stack, machine, f"{machine}-a")
     stack.pulumi("up", "--yes", "--skip-preview")
     before = client_certificate_subject(world, machine)
     assert before == f"CN=system:node:{machine}-a,O=system:nodes", before
+    put_pod(world, f"{machine}-a", "renamed")
 
     stack.set(f"nodes[{len(world.stack_nodes)}].name", f"{machine}-b", path=True)
     renamed = stack.pulumi("up", "--yes", "--skip-preview")
 
     assert f"holds the identity of system:node:{machine}-a: it goes" in renamed.output
+    assert (
+        f"{machine}-a: default/renamed is terminating; not waited for, as its kubelet has not "
+        "renewed its Lease"
+    ) in renamed.output
+    wait_for("the pod garbage collector", lambda: "renamed" not in pod_names(world))
     names = cluster.node_names(world.plane)
     assert f"{machine}-b" in names and f"{machine}-a" not in names
     subject = client_certificate_subject(world, machine)
@@ -171,6 +179,27 @@ def test_a_machine_renamed_in_place_joins_under_its_new_name_in_one_update(
 
     world.remove_from_stack(stack, machine)
     stack.pulumi("up", "--yes", "--skip-preview")
+    assert held(world, machine, IDENTITY) == []
+
+
+def test_a_reachable_node_whose_kubelet_is_dead_is_removed_in_one_update(
+    world: World, stack: LabStack
+) -> None:
+    """Its pod, evicted, would never finish terminating: the drain does not wait for it once
+    the kubelet's Lease or the Node's Ready condition says the kubelet is gone."""
+    machine, node = world.spare_node, f"{world.spare_node}-dead"
+    world.add_to_stack(stack, machine, node)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    put_pod(world, node, "orphan")
+    nodes.node_exec(machine, ["systemctl", "stop", "kubelet.service"])
+    world.remove_from_stack(stack, machine)
+
+    up = stack.pulumi("up", "--yes", "--skip-preview")
+
+    assert f"{node}: default/orphan is terminating; not waited for, as " in up.output
+    assert f"{node}: drained" in up.output
+    assert node not in cluster.node_names(world.plane)
+    wait_for("the pod garbage collector", lambda: "orphan" not in pod_names(world))
     assert held(world, machine, IDENTITY) == []
 
 
