@@ -376,6 +376,7 @@ def up(count: int, state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, object]:
     make_dir(client_key.parent, 0o700)
     authorized_keys = state_dir / "authorized_keys"
     write_file(authorized_keys, ensure_key(client_key, "kblab-client") + "\n", 0o644)
+    raise_inotify_instances(count)
     try:
         create_bridge()
         records = [create_node(Node(i), state_dir, authorized_keys) for i in range(1, count + 1)]
@@ -384,6 +385,20 @@ def up(count: int, state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, object]:
         down(state_dir)
         raise
     return load_state(state_dir)
+
+
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_INSTANCES_PER_NODE = 32
+"""Each kubelet holds several inotify instances (cAdvisor, its file watchers): thirty of them
+exhausted the default 128 here ("Failed to start cAdvisor: inotify_init: too many open
+files"), and 1024 was enough; this leaves room to spare."""
+
+
+def raise_inotify_instances(count: int) -> None:
+    """Raises the host's fs.inotify.max_user_instances for `count` kubelets, never lowers it."""
+    wanted = 128 + count * INOTIFY_INSTANCES_PER_NODE
+    if int(INOTIFY_INSTANCES.read_text()) < wanted:
+        INOTIFY_INSTANCES.write_text(f"{wanted}\n")
 
 
 def load_state(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, object]:
