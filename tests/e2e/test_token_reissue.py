@@ -147,9 +147,13 @@ def test_a_node_that_lost_its_client_certificate_gets_a_new_token_and_joins_agai
     before = {name: world.restarts(name) for name in world.stack_nodes}
     ids = _token_ids(stack)
 
+    started = time.monotonic()
     up = stack.pulumi("up", "--yes", "--skip-preview", "--refresh")
+    took = time.monotonic() - started
 
     assert f"the kubelet of Node {lost} last renewed its Lease at" in up.output
     assert world.joined([lost]) == {}
+    world.measure("token reissue: pulumi up --refresh, the node joined by its end (s)", took)
+    assert took < 60, f"the node without a certificate took {took:.0f}s to join again"
     assert _token_ids(stack)[lost] != ids[lost]
     assert {name: world.restarts(name) for name in others} == {n: before[n] for n in others}
