@@ -35,6 +35,25 @@ def make_certificate(*, ca: bool, common_name: str = "kubernetes-ca") -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def certificate_builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: Any,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+) -> x509.CertificateBuilder:
+    """A certificate of `subject` by `issuer`, valid between the two moments, to be signed."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+
+
 class ClusterCa:
     """A cluster CA whose key the tests hold, to issue the client certificates a kubelet gets."""
 
@@ -42,45 +61,13 @@ class ClusterCa:
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = datetime.datetime.now(datetime.timezone.utc)
+        later = now + datetime.timedelta(days=3650)
         certificate = (
-            self._builder(
-                self._name, self._key.public_key(), now, now + datetime.timedelta(days=3650)
-            )
+            certificate_builder(self._name, self._name, self._key.public_key(), now, later)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
             .sign(self._key, hashes.SHA256())
         )
         self.pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    def _builder(
-        self,
-        subject: x509.Name,
-        public_key: Any,
-        not_before: datetime.datetime,
-        not_after: datetime.datetime,
-    ) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self._name)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-        )
 
     def kubelet_client_pem(
         self,
@@ -101,7 +88,7 @@ class ClusterCa:
         )
         start = datetime.datetime.now(datetime.timezone.utc) + valid_from
         certificate = (
-            self._builder(subject, key.public_key(), start, start + lifetime)
+            certificate_builder(subject, self._name, key.public_key(), start, start + lifetime)
             .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), False)
             .sign(self._key, hashes.SHA256())
         )
@@ -132,8 +119,11 @@ def make_ssh_key() -> str:
 ADMIN_TOKEN = "admin-token-for-tests-only"
 
 
-def admin_kubeconfig(ca_pem: str, server: str = "https://10.0.0.10:6443") -> str:
-    """Admin kubeconfig content, as a stack would hold it in its secret config."""
+def admin_kubeconfig(
+    ca_pem: str, server: str = "https://10.0.0.10:6443", user: dict[str, str] | None = None
+) -> str:
+    """Admin kubeconfig content, as a stack would hold it in its secret config; its user is
+    a bearer token unless `user` gives other credentials."""
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
@@ -147,7 +137,7 @@ def admin_kubeconfig(ca_pem: str, server: str = "https://10.0.0.10:6443") -> str
                     },
                 }
             ],
-            "users": [{"name": "admin", "user": {"token": ADMIN_TOKEN}}],
+            "users": [{"name": "admin", "user": user or {"token": ADMIN_TOKEN}}],
             "contexts": [{"name": "admin", "context": {"cluster": "kubernetes", "user": "admin"}}],
             "current-context": "admin",
         }

@@ -81,6 +81,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.factories import certificate_builder
 from tests.fake_workloads import workload_route
 
 GROUP = "certificates.k8s.io"
@@ -774,7 +775,7 @@ class CertificateAuthority:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-apiserver-ca")])
         since = now - BACKDATE
         ca = (
-            _certificate_builder(
+            certificate_builder(
                 name, name, key.public_key(), since, now + datetime.timedelta(days=2)
             )
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -785,7 +786,7 @@ class CertificateAuthority:
         server_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
         sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
         server = (
-            _certificate_builder(
+            certificate_builder(
                 server_name, name, server_key.public_key(), since, now + datetime.timedelta(days=1)
             )
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -829,7 +830,7 @@ class CertificateAuthority:
             attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
         sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         sans += [x509.DNSName(name) for name in dns]
-        builder = _certificate_builder(
+        builder = certificate_builder(
             x509.Name(attributes),
             self.certificate.subject,
             key.public_key(),
@@ -854,7 +855,7 @@ class CertificateAuthority:
         not_after: datetime.datetime,
     ) -> x509.Certificate:
         """Sign like the csrsigning controller: subject and SANs copied, usages from spec."""
-        builder = _certificate_builder(
+        builder = certificate_builder(
             request.subject,
             self.certificate.subject,
             request.public_key(),
@@ -896,24 +897,6 @@ def server_context_from_pem(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
         key_file.write_bytes(key_pem)
         context.load_cert_chain(cert_file, key_file)
     return context
-
-
-def _certificate_builder(
-    subject: x509.Name,
-    issuer: x509.Name,
-    public_key: Any,
-    not_before: datetime.datetime,
-    not_after: datetime.datetime,
-) -> x509.CertificateBuilder:
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-    )
 
 
 _EXTENDED_USAGES = {

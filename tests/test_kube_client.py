@@ -16,11 +16,10 @@ from threading import Barrier
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes.config import kube_config
 
 from components.kube_client import api_client
-from tests.factories import make_certificate
+from tests.factories import admin_kubeconfig, make_certificate
 
 THREADS = 8
 CLIENTS = 48
@@ -29,36 +28,9 @@ CLIENTS = 48
 def client_kubeconfig(ca_pem: str, client_pem: str) -> str:
     """Kubeconfig text with an embedded CA, client certificate and key (a stand-in key: the
     client is never used to connect)."""
-
-    def data(pem: str) -> str:
-        return base64.b64encode(pem.encode()).decode()
-
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "c",
-                    "cluster": {
-                        "server": "https://10.0.0.10:6443",
-                        "certificate-authority-data": data(ca_pem),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": "u",
-                    "user": {
-                        "client-certificate-data": data(client_pem),
-                        "client-key-data": data(client_pem),
-                    },
-                }
-            ],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-            "current-context": "c",
-        }
-    )
+    data = base64.b64encode(client_pem.encode()).decode()
+    user = {"client-certificate-data": data, "client-key-data": data}
+    return admin_kubeconfig(ca_pem, user=user)
 
 
 @pytest.fixture
