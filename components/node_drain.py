@@ -6,9 +6,9 @@ the eviction is tried again until the deadline, as is one refused (403) because 
 is being deleted (the namespace controller deletes the pod meanwhile). Pods of a running
 DaemonSet (their controller would put them back at once) and mirror pods (the kubelet's static
 pods, which the API cannot delete) are left, as `kubectl drain --ignore-daemonsets` leaves
-them; a finished DaemonSet pod, or one whose DaemonSet is gone, is evicted, as kubectl does
-(`--force`). Pods without a controller are evicted too (`--force`): the node is leaving, and
-they would go with it.
+them; a finished DaemonSet pod is evicted, and so is one whose DaemonSet is gone (`--force`),
+as kubectl does (a "DaemonSet" of another API group is any other controller). Pods without a
+controller are evicted too (`--force`): the node is leaving, and they would go with it.
 
 An evicted pod is gone once its kubelet has stopped its containers, so the drain waits for
 that, unless the kubelet is gone: the node lifecycle controller marked the Node's Ready
@@ -152,10 +152,14 @@ class _DaemonSets:
 
         if (namespace, name) not in self._known:
             try:
-                # Only whether it exists matters: the object is not read.
-                self._apps.read_namespaced_daemon_set(
+                # Only whether it exists matters: the object is not parsed. Its body is read
+                # all the same: a connection given back with bytes unread would hand them to
+                # the next request on it as its status line.
+                answer = self._apps.read_namespaced_daemon_set(
                     name, namespace, _request_timeout=REQUEST_SECONDS, _preload_content=False
-                ).release_conn()
+                )
+                answer.read()
+                answer.release_conn()
                 self._known[namespace, name] = True
             except ApiException as error:
                 if error.status != 404:
@@ -196,7 +200,11 @@ def _evicted(pod: Any, daemonsets: _DaemonSets, node: str, log: Callable[[str], 
     if MIRROR_ANNOTATION in (pod.metadata.annotations or {}):
         return False
     owner = next(
-        (o for o in pod.metadata.owner_references or [] if o.controller and o.kind == "DaemonSet"),
+        (
+            o
+            for o in pod.metadata.owner_references or []
+            if o.controller and o.kind == "DaemonSet" and o.api_version == "apps/v1"
+        ),
         None,
     )
     if owner is None or (pod.status and pod.status.phase in FINISHED):

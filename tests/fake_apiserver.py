@@ -1197,7 +1197,7 @@ class _Handler(TlsRequestHandler):
                 content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
                 body = json.loads(raw_body or b"null") if raw_body else None
                 code, payload = fake.workloads.serve(*workload, body, query, content_type)
-                self._send_json(code, payload)
+                self._send_json(code, payload, fake.body_delays.get(workload[0], 0.0))
                 return
             target = route(method, url.path, query)
             fake._record(target.kind)
@@ -1216,12 +1216,15 @@ class _Handler(TlsRequestHandler):
             code, payload = error.code, error.status()
         self._send_json(code, payload)
 
-    def _send_json(self, code: int, payload: Json) -> None:
+    def _send_json(self, code: int, payload: Json, body_delay: float = 0.0) -> None:
         data = json.dumps(payload).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if body_delay:
+            self.wfile.flush()
+            time.sleep(body_delay)
         self.wfile.write(data)
 
     def _watch(
@@ -1575,6 +1578,7 @@ class FakeApiServer:
         self._counts_lock = threading.Lock()
         self._faults: dict[str, _Fault] = {}
         self._holds: dict[str, _Hold] = {}
+        self.body_delays: dict[str, float] = {}
         self._released = threading.Event()
         self._httpd: _HttpServer | None = None
 
@@ -1650,6 +1654,11 @@ class FakeApiServer:
     def reset_counts(self) -> None:
         with self._counts_lock:
             self._counts.clear()
+
+    def delay_bodies(self, kind: str, seconds: float) -> None:
+        """Send the body of each answer to `kind` (a workload request) `seconds` after its
+        headers, as a busy server or network may."""
+        self.body_delays[kind] = seconds
 
     def fail_next(
         self,

@@ -119,7 +119,7 @@ def test_start_waits_for_the_client_certificate_not_only_healthz(
                 valid_from=datetime.timedelta(days=-400),
                 lifetime=datetime.timedelta(days=365),
             ),
-            "certificate has expired",
+            "its client certificate {cert} has expired",
         ),
         (
             lambda: CLUSTER_CA.kubelet_client_pem("node-0", valid_from=datetime.timedelta(days=1)),
@@ -457,3 +457,21 @@ def test_the_bootstrap_kubeconfig_stays_while_the_kubelet_has_no_certificate(
 
     assert result.returncode == 1
     assert bootstrap.exists()
+
+
+def test_a_certificate_of_another_signer_fails_the_gate_but_restarts_nothing(
+    tmp_path: Path, build: BuildSettings
+) -> None:
+    """The kubelet bootstraps again only without a usable certificate; restarting it for one
+    that does not chain to caCertFile would change nothing, so the start says so instead."""
+    settings = build(kubelet={"healthzTimeoutSeconds": 10})
+    node = NodeRoot(tmp_path / "node")
+    node.bootstrapped()
+    assert start_on(node, settings).returncode == 0
+    node.issue(ClusterCa("another-signer").kubelet_client_pem("node-0"))
+
+    result = node.sh(kubelet_scripts(settings).update)
+
+    assert result.returncode == 1
+    assert node.restarts() == 1
+    assert "is not valid now or not signed by the cluster CA" in result.stderr

@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from components.node_drain import DrainError, drain
+from components.node_drain import DrainError, _DaemonSets, drain
 from components.node_removal import NodeDrainProvider, NodeObjectProvider
 from tests.fake_apiserver import FakeApiServer
 
@@ -154,6 +154,41 @@ def test_finished_and_orphaned_daemonset_pods_are_evicted_as_kubectl_does(
     assert (
         f"{node}: kube-system/agent-x belongs to DaemonSet agent, which is gone: evicted" in lines
     )
+
+
+def test_a_daemonset_lookup_leaves_its_connection_fit_for_the_next_request(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    """One pooled connection, so every request reuses the one before's, and each lookup's body
+    comes a moment after its headers: a lookup that gave its connection back with the body
+    unread made the next request read that body as its status line (BadStatusLine)."""
+    server.workloads.add_daemonset("kube-system", "proxy")
+    server.delay_bodies("daemonset-get", 0.3)
+    configuration = api.configuration
+    configuration.connection_pool_maxsize = 1
+    one_connection = client.ApiClient(configuration)
+    daemonsets = _DaemonSets(client.AppsV1Api(one_connection))
+    core = client.CoreV1Api(one_connection)
+
+    for name in ("proxy", "gone-1", "gone-2"):
+        daemonsets.exists("kube-system", name)
+        assert core.read_node(node).metadata.name == node
+
+
+def test_a_daemonset_of_another_api_group_is_any_other_controller(
+    server: FakeApiServer, api: client.ApiClient, node: str
+) -> None:
+    """As kubectl's filter: only apps/v1 DaemonSets are looked up (and left)."""
+    pods = server.workloads
+    pods.add_pod("kube-system", "kruise-x", node, owner_kind="DaemonSet", owner_name="kruise")
+    pods.pod("kube-system", "kruise-x")["metadata"]["ownerReferences"][0]["apiVersion"] = (
+        "apps.kruise.io/v1alpha1"
+    )
+
+    lines = run_drain(api)
+
+    assert pods.pods() == []
+    assert not any("which is gone" in line for line in lines)
 
 
 def test_an_eviction_refused_in_a_terminating_namespace_is_tried_again(

@@ -65,6 +65,7 @@ class FakeNode:
         self.write("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n")
         self.write("/proc/swaps", SWAPS_HEADER)
         self.write("/proc/sys/net/ipv4/ip_forward", "1\n")
+        self.write("/proc/sys/net/ipv6/conf/all/forwarding", "1\n")
         self.stub("ip", f"printf '{IP_OUTPUT}\\n'")
         self.stub("ss", f"echo '{SS_HEADER}'")
         self.stub("swapoff", "exit 0")
@@ -379,6 +380,15 @@ def test_runtime_cgroup_driver_is_read_from_the_config_the_running_containerd_us
     )
 
 
+def test_a_commented_out_setting_of_the_running_config_does_not_count(node: FakeNode) -> None:
+    node.write(
+        "/etc/containerd/config.toml",
+        RUNC_OPTIONS + "  # SystemdCgroup = true\n  SystemdCgroup = false\n",
+    )
+    node.process(812, "containerd", ["/usr/bin/containerd"])
+    assert_fails_only(node.run(), "containerRuntime", "uses the cgroupfs cgroup driver")
+
+
 def test_running_containerd_without_config_flag_uses_the_default_config(node: FakeNode) -> None:
     node.write("/etc/containerd/config.toml", RUNC_OPTIONS + "  SystemdCgroup = true\n")
     node.process(812, "containerd", ["/usr/bin/containerd"])
@@ -528,6 +538,20 @@ def test_address_found_by_hostname_without_ip(node: FakeNode) -> None:
 def test_address_that_cannot_be_listed(node: FakeNode) -> None:
     node.unstub("ip")
     assert_fails_only(node.run(), "nodeAddress", "cannot be listed", "install iproute2")
+
+
+def test_ip_forward_is_checked_for_the_family_of_the_nodes_address(node: FakeNode) -> None:
+    """kubeadm checks IPv6 forwarding where IPv6 is used; IPv4's does not matter there."""
+    node.stub("ip", "echo '2: eth0    inet6 fd00::5/64 scope global'")
+    node.write("/proc/sys/net/ipv4/ip_forward", "0\n")
+    node.write("/proc/sys/net/ipv6/conf/all/forwarding", "0\n")
+    settings = node.settings(nodes=[{"name": "node-0", "address": "fd00:0::5"}])
+    assert_fails_only(
+        node.run(settings),
+        "ipForward",
+        "net.ipv6.conf.all.forwarding is 0",
+        "sysctl -w net.ipv6.conf.all.forwarding=1",
+    )
 
 
 def test_an_ipv6_address_on_an_interface(node: FakeNode) -> None:

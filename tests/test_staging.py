@@ -177,6 +177,26 @@ def test_a_staged_file_that_is_not_what_the_stack_staged_is_refused(
     assert node.restarts() == 1
 
 
+def test_a_batch_goes_live_whole_or_not_at_all(
+    started: tuple[NodeRoot, Settings], build: BuildSettings
+) -> None:
+    """The config and the unit are staged; the unit's copy is not what the stack staged: the
+    config, though it is, stays staged too."""
+    node, old = started
+    new = build(maxPods=110, verbosity=4)
+    write_files(node, new, "update")
+    unit = staged(node, new.kubelet.unit_file)
+    unit.write_text(unit.read_text() + "# edited\n")
+
+    result = node.sh(restart_script(new))
+
+    assert result.returncode == 1
+    assert f"{unit} on node-0 is not what the stack staged" in result.stderr
+    assert "maxPods: 220" in live(node, old)
+    assert staged(node, new.kubelet.config_file).exists()
+    assert "--v=2" in Path(node.moved(old.kubelet.unit_file)).read_text()
+
+
 def test_a_restart_created_with_nothing_staged_does_nothing(
     started: tuple[NodeRoot, Settings],
 ) -> None:
