@@ -46,8 +46,15 @@ class LabStack:
     def backend(self) -> Path:
         return self.directory / "backend"
 
-    def pulumi(self, *args: str, stdin: str | None = None, check: bool = True) -> Call:
-        """Run `pulumi <args>` on this stack from the repository, non-interactively."""
+    def pulumi(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> Call:
+        """Run `pulumi <args>` on this stack from the repository, non-interactively (with
+        `extra_env` added to the lab's environment)."""
         self.backend.mkdir(parents=True, exist_ok=True)
         argv = [
             str(paths.bin_dir() / "pulumi"),
@@ -65,7 +72,7 @@ class LabStack:
             input=stdin,
             capture_output=True,
             text=True,
-            env=environment(self.backend),
+            env={**environment(self.backend), **(extra_env or {})},
             check=False,
         )
         call = Call(argv, result.returncode, result.stdout, result.stderr)

@@ -69,7 +69,14 @@ def run_with_events(
     reader = threading.Thread(target=tail, name="event-log")
     reader.start()
     try:
-        call = stack.pulumi(*args, "--event-log", str(log), check=False)
+        # The CLI offers --event-log (the Automation API's) with its debug commands only.
+        call = stack.pulumi(
+            *args,
+            "--event-log",
+            str(log),
+            check=False,
+            extra_env={"PULUMI_DEBUG_COMMANDS": "true"},
+        )
     finally:
         done.set()
         reader.join()
