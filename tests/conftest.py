@@ -11,8 +11,18 @@ import pytest
 from kubernetes import client
 
 from components.kube_client import api_client
+from components.settings import Settings, load_settings
 from offline.engine import Recording, run_program
-from tests.factories import CLUSTER_CA, FIXED_CLOCK, make_ssh_key, stack_config
+from tests.factories import (
+    API_SERVER,
+    CLUSTER_CA,
+    DNS_SERVICE_IP,
+    FIXED_CLOCK,
+    BuildSettings,
+    admin_kubeconfig,
+    make_ssh_key,
+    stack_config,
+)
 from tests.fake_apiserver import FakeApiServer
 
 
@@ -58,3 +68,35 @@ def server() -> Iterator[FakeApiServer]:
 def api(server: FakeApiServer) -> client.ApiClient:
     """A real kubernetes client for the fake API server (tests may narrow it to one API)."""
     return api_client(server.kubeconfig())
+
+
+@pytest.fixture
+def ca_pem() -> str:
+    return CLUSTER_CA.pem
+
+
+@pytest.fixture
+def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
+    """`build(kubelet={...}, cluster={...}, nodes=[...])`: validated Settings."""
+    ca_path = tmp_path / "ca" / "ca.pem"
+    ca_path.parent.mkdir()
+    ca_path.write_text(ca_pem)
+
+    def make(
+        kubelet: dict[str, Any] | None = None,
+        cluster: dict[str, Any] | None = None,
+        nodes: list[dict[str, Any]] | None = None,
+    ) -> Settings:
+        raw: dict[str, Any] = {
+            "apiServer": API_SERVER,
+            "caCertFile": str(ca_path),
+            "kubeconfig": admin_kubeconfig(ca_pem),
+            "ssh": {"privateKey": ssh_key},
+            "cluster": cluster or {"dnsServiceIP": DNS_SERVICE_IP},
+            "nodes": nodes or [{"name": "node-0", "address": "10.0.0.1"}],
+        }
+        if kubelet is not None:
+            raw["kubelet"] = kubelet
+        return load_settings(raw, environ={})
+
+    return make

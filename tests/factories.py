@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from cryptography import x509
@@ -13,7 +14,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+if TYPE_CHECKING:
+    from components.settings import Settings
+
 NS = "kubelet-bootstrap"
+API_SERVER = "https://10.0.0.10:6443"
+DNS_SERVICE_IP = "10.254.0.2"
 FIXED_CLOCK = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.timezone.utc)
 
 
@@ -164,3 +170,7 @@ def stack_config(
     }
     config.update(overrides)
     return {f"{NS}:{key}": value for key, value in config.items() if value is not None}
+
+
+BuildSettings = Callable[..., "Settings"]
+"""`build(kubelet={...}, cluster={...}, nodes=[...])`: validated Settings (conftest.py)."""
