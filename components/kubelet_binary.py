@@ -45,8 +45,12 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def binary_scripts(kubelet: KubeletSettings, node: NodeSettings, owner: str) -> rendering.Scripts:
-    """Install `kubelet.download` at `kubelet.binary` on `node`; on delete, remove it under
+def binary_scripts(
+    kubelet: KubeletSettings, node: NodeSettings, owner: str, api_server: str
+) -> rendering.Scripts:
+    """Install `kubelet.download` at `kubelet.binary` on `node`, if its version is within the
+    skew policy of `api_server` (read with the cluster CA, the command's stdin); on delete,
+    remove it under
     the claims rule of every file (`rendering.file_scripts`), unless the stack's kubelet on
     that node, started by the start command, still runs from it."""
     download = kubelet.download
@@ -65,6 +69,7 @@ def binary_scripts(kubelet: KubeletSettings, node: NodeSettings, owner: str) -> 
         "minimum": MINIMUM_MINOR,
         "maximum": MAXIMUM_MINOR,
         "timeout": FETCH_TIMEOUT_SECONDS,
+        "api_server": api_server,
     }
     in_use = {
         # The start script's record of the kubelet it started (`rendering.kubelet_scripts`).

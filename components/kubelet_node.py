@@ -86,10 +86,13 @@ class KubeletNode(pulumi.ComponentResource):
             )
         ] + [self._write(f.key, f.path, f.mode, f.content, started=started) for f in restart_files]
         if fetched is not None:
+            owner = f"{node.name}-kubelet-binary"
             writes.append(
                 self._command(
                     "kubelet-binary",
-                    kubelet_binary.binary_scripts(kubelet, node, f"{node.name}-kubelet-binary"),
+                    kubelet_binary.binary_scripts(kubelet, node, owner, settings.api_server),
+                    # The cluster CA: the install reads the API server's version with it.
+                    stdin=settings.ca_cert_file.pem,
                 )
             )
 

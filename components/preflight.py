@@ -61,7 +61,7 @@ def node_checks(settings: Settings, node: NodeSettings) -> tuple[str, ...]:
     swap: with `kubelet.failSwapOn: false` the kubelet runs with swap. cgroupV2: with
     `kubelet.extraConfig.failCgroupV1: false` it runs on cgroup v1 (1.35 refuses v1 by default).
     kubeletBinary, versionSkew: with `kubelet.download` the node installs it after its
-    preflight, and the install checks its version.
+    preflight, and the install checks its version and its skew (`templates/version-skew.sh.j2`).
     """
     kubelet = settings.kubelet_for(node)
     moot = set(settings.preflight.skip)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 from components import kubelet_binary, rendering
 from components.settings import Settings, load_settings
 from offline.engine import run_program
-from tests.factories import FIXED_CLOCK, admin_kubeconfig
+from tests.factories import CLUSTER_CA, FIXED_CLOCK, admin_kubeconfig
 from tests.node_root import NodeRoot
 from tests.test_artifacts import shellcheck
 from tests.tools import require_tool
@@ -67,13 +68,21 @@ class Node(NodeRoot):
     def __init__(self, root: Path, **stubs: str) -> None:
         self.fetches = root / "fetches.log"
         self.served = root / "served"
+        self.version = root / "version"
+        self.ca = root / "ca.pem"
         root.mkdir(parents=True)
+        self.ca.write_text(CLUSTER_CA.pem)
+        self.api_server_answers("v1.35.1")
         self.fetches.write_text("")
         curl = (
             "out=; url=\n"
             "while [ $# -gt 0 ]; do\n"
             "  case $1 in --output) out=$2; shift 2 ;; *) url=$1; shift ;; esac\n"
             "done\n"
+            "case $url in */version)\n"  # the API server's, read with the CA on stdin
+            f'  [ "$(cat)" = "$(cat {self.ca})" ] || {{ printf "\\n000"; exit 77; }}\n'
+            f"  cat {self.version}; exit 0 ;;\n"
+            "esac\n"
             '[ -n "$out" ] || { printf ok; exit 0; }\n'  # the start's health check
             f'printf "curl %s\\n" "$url" >> {self.fetches}\n'
             f'cp {self.served} "$out"'
@@ -89,6 +98,17 @@ class Node(NodeRoot):
 
     def moved(self, script: str) -> str:
         return super().moved(script).replace("/opt/", f"{self.root}/opt/")
+
+    def sh(
+        self, script: str, stdin: str | None = CLUSTER_CA.pem
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs `script`, by default with the cluster CA as its stdin, as the program gives it."""
+        return super().sh(script, stdin)
+
+    def api_server_answers(self, version: str | None, status: int = 200) -> None:
+        """The API server's /version: `version` as its gitVersion (or a body without one)."""
+        body = f'"gitVersion": "{version}"' if version else '"kind": "Status"'
+        self.version.write_text(f"{{\n  {body}\n}}\n{status}")
 
     @property
     def binary(self) -> Path:
@@ -111,7 +131,9 @@ class Node(NodeRoot):
 
 
 def scripts(settings: Settings) -> rendering.Scripts:
-    return kubelet_binary.binary_scripts(settings.kubelet, settings.nodes[0], OWNER)
+    return kubelet_binary.binary_scripts(
+        settings.kubelet, settings.nodes[0], OWNER, settings.api_server
+    )
 
 
 @pytest.fixture
@@ -239,6 +261,58 @@ def test_a_failed_fetch_names_the_url_and_the_http_error(
     assert node.leftovers() == []
 
 
+@pytest.mark.parametrize(
+    ("server", "content"),
+    [("v1.34.4", NEWER), ("v1.35.2", kubelet_build("v1.31.7"))],
+    ids=["newer-than-the-server", "four-older"],
+)
+def test_a_kubelet_outside_the_skew_policy_is_not_installed(
+    node: Node, settings_for: Callable[..., Settings], server: str, content: bytes
+) -> None:
+    node.place(GOOD)
+    node.serve(content)
+    node.api_server_answers(server)
+
+    result = node.sh(scripts(settings_for(content)).create)
+
+    assert result.returncode == 1
+    assert (
+        f"is {content.decode().splitlines()[-1][6:-1]}, not within the skew policy of the API "
+        f"server {server} (at most three minor versions older, never newer): not installed"
+    ) in result.stderr
+    assert node.binary.read_bytes() == GOOD
+    assert node.leftovers() == []
+
+
+def test_an_api_server_that_hides_its_version_installs_with_a_warning(
+    node: Node, settings_for: Callable[..., Settings]
+) -> None:
+    """A cluster with anonymous access off answers /version with 401."""
+    node.serve(GOOD)
+    node.api_server_answers(None, status=401)
+
+    result = node.sh(scripts(settings_for()).create)
+
+    assert result.returncode == 0, result.stderr
+    assert "/version answered HTTP 401 without a version" in result.stderr
+    assert node.binary.read_bytes() == GOOD
+
+
+def test_without_the_cluster_ca_the_api_server_is_not_reached_and_nothing_installed(
+    node: Node, settings_for: Callable[..., Settings]
+) -> None:
+    """The stub answers /version only to a curl given the CA on stdin, as the program does."""
+    node.place(OLD)
+    node.serve(GOOD)
+
+    result = node.sh(scripts(settings_for()).create, stdin="")
+
+    assert result.returncode == 1
+    assert "the API server https://10.0.0.10:6443 cannot be reached from node-0" in result.stderr
+    assert node.binary.read_bytes() == OLD
+    assert node.leftovers() == []
+
+
 def only_tools(node: Node, *names: str) -> dict[str, str]:
     """A PATH with the script's tools and the node's stubs but no curl (or wget either)."""
     tools = node.root / "tools"
@@ -264,6 +338,9 @@ def test_wget_fetches_where_curl_is_absent(
     assert result.returncode == 0, result.stderr
     assert node.fetched() == [f"wget {URL}"]
     assert node.binary.read_bytes() == GOOD
+    assert "curl is not on node-0, so the kubelet's Kubernetes v1.34.4 was not compared" in (
+        result.stderr
+    )
 
 
 def test_without_curl_or_wget_the_script_says_so(

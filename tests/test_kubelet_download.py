@@ -187,7 +187,9 @@ def test_each_node_installs_the_binary_before_its_start(config: Config, run: Run
         assert binary.dependencies == [recording.named(f"{node}-preflight").urn]
         waiting = {r.name for r in recording.resources if binary.urn in r.dependencies}
         assert waiting == {f"{node}-start-kubelet", f"{node}-restart-kubelet"}
-        assert "stdin" not in binary.inputs
+        # Its stdin is the cluster CA, public: the install reads the API server's version.
+        assert binary.inputs["stdin"] == recording.named("node-0-preflight").inputs["stdin"]
+        assert "BEGIN CERTIFICATE" in binary.inputs["stdin"]
         assert binary.inputs["addPreviousOutputInEnv"] is False
 
 
