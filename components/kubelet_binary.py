@@ -64,8 +64,10 @@ def binary_scripts(
         "node": _quoted(node.name),
         "record": _quoted(record),
         "owner": _quoted(owner),
-        "staged": _quoted(rendering.staged_path(kubelet.binary)),
-        "started": _quoted(rendering.started_record(kubelet)),
+        **{
+            key: _quoted(value)
+            for key, value in rendering.staging_values(kubelet.binary, kubelet).items()
+        },
         "minimum": MINIMUM_MINOR,
         "maximum": MAXIMUM_MINOR,
         "timeout": FETCH_TIMEOUT_SECONDS,

@@ -25,7 +25,7 @@ from components import kubelet_binary, rendering
 from components.bootstrap_token import BootstrapToken
 from components.node_removal import frozen
 from components.preflight import preflight_script
-from components.settings import NodeSettings, Settings
+from components.settings import KubeletSettings, NodeSettings, Settings
 from components.ssh import as_root
 
 
@@ -79,12 +79,11 @@ class KubeletNode(pulumi.ComponentResource):
             # The cluster CA on stdin: versionSkew reads the API server's version with it.
             self._preflight = [self._command("preflight", script, stdin=settings.ca_cert_file.pem)]
         # A new version of a file the kubelet restarts for waits for the node's rollout batch.
-        started = rendering.started_record(kubelet)
         writes = [
             self._write(
                 "bootstrap-kubeconfig", kubelet.bootstrap_kubeconfig, "0600", bootstrap, secret=True
             )
-        ] + [self._write(f.key, f.path, f.mode, f.content, started=started) for f in restart_files]
+        ] + [self._write(f.key, f.path, f.mode, f.content, restarts=kubelet) for f in restart_files]
         if fetched is not None:
             owner = f"{node.name}-kubelet-binary"
             writes.append(
@@ -134,17 +133,17 @@ class KubeletNode(pulumi.ComponentResource):
         content: pulumi.Input[str],
         *,
         secret: bool = False,
-        started: str | None = None,
+        restarts: KubeletSettings | None = None,
     ) -> remote.Command:
-        """Write `content` to `path` atomically, root:root with `mode`; staged for the rollout
-        batch once the kubelet's `started` record exists, for a file the kubelet restarts for.
+        """Write `content` to `path` atomically, root:root with `mode`; for a file the kubelet
+        `restarts` for, staged for the rollout batch while that kubelet runs.
 
         The script prints the file's sha256; for secret content that digest is kept out of the
         log and stored as a secret, like the content it is derived from.
         """
         return self._command(
             key,
-            rendering.file_scripts(path, mode, f"{self._name}-{key}", started=started),
+            rendering.file_scripts(path, mode, f"{self._name}-{key}", kubelet=restarts),
             stdin=content,
             logging=remote.Logging.STDERR if secret else remote.Logging.STDOUT_AND_STDERR,
             additional_secret_outputs=["stdout"] if secret else None,

@@ -213,24 +213,35 @@ class Scripts(NamedTuple):
     delete: str | None
 
 
-def file_scripts(path: str, mode: str, owner: str, *, started: str | None = None) -> Scripts:
+def file_scripts(
+    path: str, mode: str, owner: str, *, kubelet: KubeletSettings | None = None
+) -> Scripts:
     """Install `path` from stdin, and remove it again when `owner` (the command's name)
     leaves the stack, unless that would undo what the stack did not make or just made.
 
     A replacement's `create` runs before the old resource's `delete`, with the same content
     when only the resource's name or parent changed; so each file has a record of its owners
-    on the node, and whether it was there before the stack first wrote it. A file the kubelet
-    restarts for names the kubelet's `started` record: once that exists, a new version is
-    staged for the node's rollout batch (`staged_path`).
+    on the node, and whether it was there before the stack first wrote it. A file `kubelet`
+    restarts for is staged for the node's rollout batch (`staged_path`) while that kubelet
+    runs: started by the stack (its `started_record`), or by hand before the stack adopts it.
     """
     record = f"{NODE_STATE_DIR}/claims/files{path}"
-    staging = {"staged": staged_path(path), "started": started} if started else {}
+    staging = staging_values(path, kubelet) if kubelet else {}
     values = {"path": path, "mode": mode, "owner": owner, "record": record, **staging}
     return Scripts(
         create=render("install-file.sh.j2", first=True, **values),
         update=render("install-file.sh.j2", first=False, **values),
         delete=render("remove-file.sh.j2", **values),
     )
+
+
+def staging_values(path: str, kubelet: KubeletSettings) -> dict[str, str]:
+    """What `templates/staging.sh.j2`'s `stage_or_install` needs to stage `path`."""
+    return {
+        "staged": staged_path(path),
+        "started": started_record(kubelet),
+        "unit": kubelet.unit_name,
+    }
 
 
 def staged_path(path: str) -> str:

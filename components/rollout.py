@@ -4,7 +4,8 @@
 node's restart waits for every restart of the batch before it to pass its gate, so a bad
 config stops at the first batch; the files it goes live with were staged until then
 (templates/staging.sh.j2). Only restarts wait: a restart created acts only on staged files,
-which a new node has none of, so installing new nodes is never held up.
+which a new node has none of, so installing new nodes is never held up, while a kubelet
+started before the stack (adopted) restarts with its batch.
 """
 
 from __future__ import annotations

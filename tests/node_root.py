@@ -82,6 +82,7 @@ class NodeRoot:
         self.root = root
         self.log = root / "calls.log"
         self.main_pid = root / "main.pid"
+        self.active = root / "kubelet.active"
         self.kubeconfig = root / "etc/kubernetes/kubelet.kubeconfig"
         self.client_certificate = root / "etc/kubernetes/cert/kubelet-client-current.pem"
         self.kubeconfig.parent.mkdir(parents=True)
@@ -99,12 +100,19 @@ class NodeRoot:
 
     def systemctl(self, then: str = "") -> str:
         """A systemctl stub: logs the call, answers `show -p MainPID` from `main_pid` and
-        `show -p NRestarts` with 0, then runs `then`."""
+        `show -p NRestarts` with 0, runs `then`, and keeps whether the kubelet is active in
+        `active` (start and restart make it so; stop and disable --now end it)."""
         return (
             f'echo "systemctl $*" >> {self.log}\n'
             f'[ "$1 $3" != "show MainPID" ] || cat {self.main_pid}\n'
             '[ "$1 $3" != "show NRestarts" ] || echo 0\n'
-            f"{then}"
+            f"{then}\n"
+            "case $1 in\n"
+            f"  start | restart) touch {self.active} ;;\n"
+            f"  stop) rm -f {self.active} ;;\n"
+            f'  disable) [ "$2" != --now ] || rm -f {self.active} ;;\n'
+            f"  is-active) [ -f {self.active} ] || exit 3 ;;\n"
+            "esac"
         )
 
     def stub(self, **stubs: str) -> dict[str, str]:
@@ -173,6 +181,22 @@ class NodeRoot:
 
     def restarts(self) -> int:
         return sum(call.startswith("systemctl restart ") for call in self.calls())
+
+
+def write_files(node: NodeRoot, settings: Settings, field: str) -> dict[str, str]:
+    """The node's restart-file commands (`create` or `update`), as kubelet_node runs them;
+    each command's stderr by key."""
+    kubelet = settings.kubelet
+    said = {}
+    for file in rendering.node_files(settings, settings.nodes[0]):
+        scripts = rendering.file_scripts(
+            file.path, file.mode, f"node-0-{file.key}", kubelet=kubelet
+        )
+        result = node.sh(getattr(scripts, field), file.content)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == file.sha256
+        said[file.key] = result.stderr
+    return said
 
 
 def start_script(settings: Settings) -> str:

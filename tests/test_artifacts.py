@@ -579,7 +579,7 @@ def render_script(name: str, build: BuildSettings) -> str:
                 settings.kubelet.config_file,
                 "0600",
                 "node-0-kubelet-config",
-                started=rendering.started_record(settings.kubelet),
+                kubelet=settings.kubelet,
             ).update
         ),
     }

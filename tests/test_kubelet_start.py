@@ -370,23 +370,6 @@ def test_restart_leaves_the_kubelet_alone_when_a_file_was_changed_on_the_node(
     assert node.restarts() == 1
 
 
-def test_a_start_that_timed_out_restarts_again_on_the_next_run(
-    tmp_path: Path, build: BuildSettings
-) -> None:
-    """Only a healthy start is remembered: the kubelet may have read files that are rolled back
-    since, so a failed one leaves nothing that would spare the next run a restart."""
-    settings = build(kubelet={"healthzTimeoutSeconds": 10})
-    node = NodeRoot(tmp_path / "node", curl="exit 7", date=ticking(tmp_path / "clock", 100))
-    assert start_on(node, settings).returncode == 1
-    node.stub(curl="printf ok", date=ticking(tmp_path / "clock", 1))
-    node.bootstrapped()
-
-    result = node.sh(start_script(settings))
-
-    assert result.returncode == 0, result.stderr
-    assert node.restarts() == 2
-
-
 @pytest.mark.parametrize(
     ("has_certificate", "restarts"), [(True, 1), (False, 2)], ids=["joined", "bootstrapping"]
 )

@@ -18,7 +18,7 @@ import pytest
 from components import rendering
 from components.settings import Settings, load_settings
 from tests.factories import CLUSTER_CA, admin_kubeconfig
-from tests.node_root import NodeRoot, kubelet_scripts, restart_script
+from tests.node_root import NodeRoot, kubelet_scripts, restart_script, write_files
 
 BuildSettings = Callable[..., Settings]
 
@@ -41,22 +41,6 @@ def build(tmp_path: Path, ssh_key: str) -> BuildSettings:
         return load_settings(raw, environ={})
 
     return make
-
-
-def write_files(node: NodeRoot, settings: Settings, field: str) -> dict[str, str]:
-    """The node's restart-file commands (`create` or `update`), as kubelet_node runs them;
-    each command's stderr by key."""
-    kubelet = settings.kubelet
-    said = {}
-    for file in rendering.node_files(settings, settings.nodes[0]):
-        scripts = rendering.file_scripts(
-            file.path, file.mode, f"node-0-{file.key}", started=rendering.started_record(kubelet)
-        )
-        result = node.sh(getattr(scripts, field), file.content)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == file.sha256
-        said[file.key] = result.stderr
-    return said
 
 
 def live(node: NodeRoot, settings: Settings) -> str:
@@ -254,7 +238,7 @@ def test_a_file_removed_from_the_stack_takes_its_staged_version_along(
     write_files(node, new, "update")
     config = next(f for f in rendering.node_files(new, new.nodes[0]) if f.key == "kubelet-config")
     scripts = rendering.file_scripts(
-        config.path, config.mode, "node-0-kubelet-config", started="/unused"
+        config.path, config.mode, "node-0-kubelet-config", kubelet=new.kubelet
     )
 
     result = node.sh(scripts.delete, config.content)
