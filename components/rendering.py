@@ -179,6 +179,13 @@ def kubelet_config_sources() -> dict[str, tuple[str, ...]]:
     return sources
 
 
+def kubelet_config_fixed_fields() -> dict[str, Any]:
+    """The KubeletConfiguration fields the template sets the same whatever the settings say
+    (`readOnlyPort: 0`), as `kubelet_config_sources` finds the others."""
+    document = _kubelet_config_base(_StandIn("kubelet"), _StandIn("cluster"), _StandIn("node"))
+    return {f: value for f, value in document.items() if not _MARK.findall(json.dumps(value))}
+
+
 def kubelet_unit(kubelet: KubeletSettings, node: NodeSettings) -> str:
     """The unit; `--node-labels` holds the labels the kubelet may register its Node with."""
     labels = ",".join(f"{key}={value}" for key, value in kubelet_labels(node.labels).items())

@@ -328,7 +328,7 @@ def _extra_config(kubelet: Any, prefix: str = "kubelet") -> list[str]:
     extra = kubelet.get("extraConfig") if isinstance(kubelet, Mapping) else None
     if not isinstance(extra, Mapping):
         return []  # absent, or not a mapping: the model reports that
-    owned = _owned_kubelet_fields()
+    owned = owned_kubelet_fields()
     if prefix != "kubelet":
         overridable = {f"kubelet.{key}" for key in overridable_keys(KubeletSettings)}
         owned = {f: prefix + s[7:] if s in overridable else s for f, s in owned.items()}
@@ -336,7 +336,7 @@ def _extra_config(kubelet: Any, prefix: str = "kubelet") -> list[str]:
 
 
 @functools.cache
-def _owned_kubelet_fields() -> dict[str, str]:
+def owned_kubelet_fields() -> dict[str, str]:
     """Each KubeletConfiguration field a first-class setting fills, to that setting's key
     (`port` -> `kubelet.port`), as the template's own references say."""
     objects = {

@@ -140,9 +140,11 @@ def test_the_written_yaml_holds_exactly_the_contract_keys(
             {"name": "kube-node1", "address": "172.27.128.150"},
             {"name": "kube-node2", "address": "172.27.128.151"},
         ],
+        "kubelet-bootstrap:kubelet": {"rootDir": "/data/k8s/k8s/kubelet"},
     }
     keys = {k.removeprefix("kubelet-bootstrap:") for k in config}
     keys |= {f"cluster.{k}" for k in config["kubelet-bootstrap:cluster"]}
+    keys |= {f"kubelet.{k}" for k in config["kubelet-bootstrap:kubelet"]}
     keys |= {f"nodes[].{k}" for n in config["kubelet-bootstrap:nodes"] for k in n}
     assert keys <= set(key_paths(Settings))
 

@@ -2,7 +2,9 @@
 
 The file is shell, but the tutorial only assigns strings and bash arrays in it. Running it to
 read them would run whatever else it holds (`$(head -c 32 /dev/urandom)` at best), so this
-reads assignments alone: quotes, escapes, comments and `$VAR` of a variable set earlier. A
+reads assignments alone: quotes, escapes, comments, `$VAR` of a variable set earlier and the
+elements of an array set earlier (`${NODE_NAMES[@]}`, `${NODE_IPS[0]}`), as in the copies
+people make (`WORKER_NODE_NAMES=(${NODE_NAMES[@]})`). A
 value that needs more (a command, a variable from outside the file) is kept as `Unsupported`
 with its line, an error only if that variable is needed; a line that is not an assignment
 could do anything, so it fails the whole file.
@@ -16,6 +18,10 @@ from dataclasses import dataclass
 _ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
 _EXPORT_ONLY = re.compile(r"export(\s+[A-Za-z_][A-Za-z0-9_]*)+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ELEMENTS = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[(@|\*|[0-9]+)\]")
+"""What `${...}` holds to name an array's elements: all of them (`@`, `*`) or one."""
+_SPLAT = re.compile(r'(")?\$\{([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]\}(?(1)")(?=[\s)#]|$)')
+"""A whole word that is every element of an array, quoted or not: one word each."""
 _OPERATORS = ";&|<>"
 
 
@@ -112,6 +118,13 @@ def _words(text: str, values: dict[str, Value], line: int, is_array: bool) -> tu
             return words, position + 2  # past the `(` removed before and this `)`
         elif char in _OPERATORS or char in "()":
             raise ParseError(line, f"{char!r} outside quotes: only assignments are read")
+        elif word is None and (splat := _SPLAT.match(text, position)):
+            elements = _array(values, splat.group(2))
+            if is_array:
+                words.extend(elements)
+            else:
+                word = " ".join(elements)
+            position = splat.end()
         else:
             piece, position = _piece(text, position, values)
             word = (word or "") + piece
@@ -172,6 +185,9 @@ def _expansion(text: str, position: int, values: dict[str, Value]) -> tuple[str,
     if following == "{":
         end = text.find("}", position)
         name, after = text[position + 2 : end], end + 1
+        elements = _ELEMENTS.fullmatch(name)
+        if end >= 0 and elements:
+            return _element(values, *elements.groups()), after
         if end < 0 or not _NAME.fullmatch(name):
             raise _NeedsShellError(f"${{{text[position + 2 : end]}...}} is not expanded")
     else:
@@ -187,3 +203,23 @@ def _expansion(text: str, position: int, values: dict[str, Value]) -> tuple[str,
     if isinstance(value, tuple):
         raise _NeedsShellError(f"${name} is an array")
     return value, after
+
+
+def _array(values: dict[str, Value], name: str) -> tuple[str, ...]:
+    """The elements of array `name` set earlier (a string is an array of one, as in bash)."""
+    value = values.get(name)
+    if value is None:
+        raise _NeedsShellError(f"${{{name}[@]}}: {name} is not set earlier in this file")
+    if isinstance(value, Unsupported):
+        raise _NeedsShellError(f"${{{name}[@]}} is unknown (line {value.line}: {value.reason})")
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _element(values: dict[str, Value], name: str, index: str) -> str:
+    """`${NAME[@]}` inside a word (its elements joined by spaces), or `${NAME[n]}`."""
+    elements = _array(values, name)
+    if index in ("@", "*"):
+        return " ".join(elements)
+    if int(index) >= len(elements):
+        raise _NeedsShellError(f"${{{name}[{index}]}}: {name} has {len(elements)} elements")
+    return elements[int(index)]

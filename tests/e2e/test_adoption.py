@@ -1,12 +1,15 @@
-"""Adopting a cluster built by hand through the real CLI (issue 13, item 2).
+"""Adopting a cluster built by hand through the real CLI (issue 13, items 1 and 2).
 
 The three nodes are first built the tutorial's way: its five RBAC objects and one bootstrap
 token per node (`kubeadm token create --groups system:bootstrappers:<node>`) made with the
-admin's client, its kubelet-config.yaml and unit (the 2018 flags the kubelet 1.34 refuses
+admin's client; its kubelet-config.yaml and unit (the 2018 flags the kubelet 1.34 refuses
 dropped, the lab's runtime needs added), its bootstrap kubeconfig and the CA copied to every
-node, and `systemctl start kubelet`: all joined. The third node's config and unit already hold
-the bytes the stack writes (an operator who matched them by hand). Then a stack adopts them
-with `rollout.batchSize: 1` and `rbac.adoptExisting`.
+node; its kubelet directory made. The stack comes from the importer, as the README's migration
+says: environment.sh in its published form and the first node's files (which carry the lab's
+kubelet needs: a restarted kubelet without them would not run here). The third node's config
+and unit hold the bytes the stack writes (an operator who matched them by hand). Then
+`systemctl start kubelet` on each, all joined, and the stack adopts them with
+`rollout.batchSize: 1` and `rbac.adoptExisting`.
 """
 
 from __future__ import annotations
@@ -15,15 +18,19 @@ import base64
 import datetime
 import json
 import secrets
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from lab import cluster, control_plane, nodes
+from lab import cluster, control_plane, nodes, paths
 from lab.stack import LabStack
 from lab.unit_processes import proc_stat
-from tests.e2e.world import World, new_stack
+from tests.e2e.world import World
 
 pytestmark = pytest.mark.e2e
 
@@ -104,6 +111,20 @@ users:
 - name: kubelet-bootstrap
   user:
     token: {token}
+"""
+
+ENVIRONMENT_SH = """\
+# The tutorial's environment.sh in its published form, for the lab's cluster.
+export ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
+export NODE_NAMES=({names})
+export NODE_IPS=({ips})
+export KUBE_APISERVER="{api_server}"
+export K8S_DIR="/data/k8s/k8s"
+SERVICE_CIDR="10.254.0.0/16"
+CLUSTER_CIDR="172.30.0.0/16"
+export CLUSTER_DNS_SVC_IP="{dns}"
+export CLUSTER_DNS_DOMAIN="cluster.local."
+export PATH=/opt/k8s/bin:$PATH
 """
 
 STACK_FILES = {
@@ -208,45 +229,102 @@ def _token_works(world: World, token: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def stack(world: World) -> Iterator[LabStack]:
-    with new_stack(world, "adopt") as stack:
-        stack.set("rollout.batchSize", "1", path=True)
-        stack.set("rbac.adoptExisting", "true", path=True)
-        yield stack
+def _by_hand(world: World, node: str, token: str, files: dict[str, str]) -> None:
+    """The tutorial's files on `node`, with its token, and its kubelet directory."""
+    ca = world.plane.ca_cert.read_text()
+    kubeconfig = BOOTSTRAP_KUBECONFIG.format(
+        ca=base64.b64encode(ca.encode()).decode(), server=world.plane.api_server, token=token
+    )
+    _write(world, node, "/etc/kubernetes/kubelet-bootstrap.kubeconfig", kubeconfig)
+    _write(world, node, "/etc/kubernetes/cert/ca.pem", ca)
+    for path, content in files.items():
+        _write(world, node, path, content)
+    (world.root(node) / "data/k8s/k8s/kubelet").mkdir(parents=True, exist_ok=True)
+
+
+def _tutorial_files(world: World, node: str) -> dict[str, str]:
+    address = world.address(node)
+    return {
+        STACK_FILES["kubelet-config"]: KUBELET_CONFIG.format(
+            dns=control_plane.DNS_SERVICE_IP, address=address
+        ),
+        STACK_FILES["kubelet-unit"]: KUBELET_UNIT.format(name=node, address=address),
+    }
 
 
 @pytest.fixture(scope="module")
-def tokens(world: World, stack: LabStack) -> dict[str, str]:
-    """The cluster built by hand; the tutorial's token of each node."""
+def tokens(world: World) -> dict[str, str]:
+    """The tutorial's RBAC and a token per node; the first two nodes' files written."""
     _tutorial_rbac(world)
+    made = {node: _tutorial_token(world, node) for node in world.stack_nodes}
+    for node in world.stack_nodes[:2]:
+        _by_hand(world, node, made[node], _tutorial_files(world, node))
+    return made
+
+
+@pytest.fixture(scope="module")
+def stack(
+    world: World, tokens: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LabStack]:
+    """The README's migration: the importer on environment.sh and the first node's files, the
+    secrets and host keys; then the third node written with the stack's own bytes (from the
+    preview) and every kubelet started by hand, all joined before the first `pulumi up`."""
+    stack = LabStack("adopt")
+    stack.remove()
+    source = tmp_path_factory.mktemp("tutorial") / "environment.sh"
+    source.write_text(
+        ENVIRONMENT_SH.format(
+            names=" ".join(world.stack_nodes),
+            ips=" ".join(world.address(node) for node in world.stack_nodes),
+            api_server=world.plane.api_server,
+            dns=control_plane.DNS_SERVICE_IP,
+        )
+    )
+    first = world.stack_nodes[0]
+    importer = [sys.executable, "-m", "tools.from_tutorial", str(source), "--stack", stack.name]
+    imported = subprocess.run(
+        [
+            *importer,
+            *("--node-files", str(world.root(first)), "--ca-cert", str(world.plane.ca_cert)),
+            *("--dir", str(paths.REPO)),
+        ],
+        cwd=paths.REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "the node's kubelet: cgroupDriver -> kubelet.cgroupDriver" in imported.stdout
+    stack.init()  # takes the Pulumi.adopt.yaml just written, as the README says
+    stack.set("kubeconfig", world.plane.admin_kubeconfig.read_text(), secret=True)
+    stack.set(
+        "ssh.privateKey", Path(world.lab.state["clientKey"]).read_text(), secret=True, path=True
+    )
+    for index, node in enumerate(world.stack_nodes):
+        stack.set(f"nodes[{index}].hostKey", world.record(node)["hostKey"], path=True)
+    stack.set("rollout.batchSize", "1", path=True)
+    stack.set("rbac.adoptExisting", "true", path=True)
+    # The lab's nodes share the host's cgroups, which are v1 (hybrid) here.
+    stack.set("preflight.skip[0]", "cgroupV2", path=True)
     preview = json.loads(stack.pulumi("preview", "--json").stdout)
     planned = {step["urn"].rsplit("::", 1)[-1]: step for step in preview["steps"]}
-    ca = world.plane.ca_cert.read_text()
-    made: dict[str, str] = {}
-    for index, node in enumerate(world.stack_nodes):
-        address = world.address(node)
-        made[node] = _tutorial_token(world, node)
-        kubeconfig = BOOTSTRAP_KUBECONFIG.format(
-            ca=base64.b64encode(ca.encode()).decode(),
-            server=world.plane.api_server,
-            token=made[node],
-        )
-        _write(world, node, "/etc/kubernetes/kubelet-bootstrap.kubeconfig", kubeconfig)
-        _write(world, node, "/etc/kubernetes/cert/ca.pem", ca)
-        dns = control_plane.DNS_SERVICE_IP
-        files = {
-            STACK_FILES["kubelet-config"]: KUBELET_CONFIG.format(dns=dns, address=address),
-            STACK_FILES["kubelet-unit"]: KUBELET_UNIT.format(name=node, address=address),
-        }
-        if index == 2:  # the stack's own bytes, matched by hand
-            for key, path in STACK_FILES.items():
-                files[path] = planned[f"{node}-{key}"]["newState"]["inputs"]["stdin"]
-        for path, content in files.items():
-            _write(world, node, path, content)
+    matching = world.stack_nodes[2]  # the stack's own bytes, matched by hand
+    stack_bytes = {
+        path: planned[f"{matching}-{key}"]["newState"]["inputs"]["stdin"]
+        for key, path in STACK_FILES.items()
+    }
+    _by_hand(world, matching, tokens[matching], stack_bytes)
+    for node in world.stack_nodes:
         world.lab.ssh_ok(node, "systemctl daemon-reload && systemctl enable --now kubelet.service")
-    assert world.joined(world.stack_nodes) == {}
-    return made
+    problems = world.joined(world.stack_nodes)
+    for name in problems:
+        journal = world.lab.ssh(name, "journalctl -u kubelet.service -n 15 --no-pager").stdout
+        pytest.fail(f"{name} built by hand did not join: {problems[name]}; its journal:\n{journal}")
+    try:
+        yield stack
+    finally:
+        stack.pulumi("destroy", "--yes", "--skip-preview", check=False)
+        stack.remove()
 
 
 def test_adoption_restarts_one_batch_after_the_other_and_spares_a_matching_node(
@@ -299,5 +377,10 @@ def test_adoption_the_tutorials_tokens_work_until_removed(
     core = client.CoreV1Api(cluster.api(world.plane))
     for token in tokens.values():
         core.delete_namespaced_secret(f"bootstrap-token-{token.split('.')[0]}", "kube-system")
-    assert not any(_token_works(world, token) for token in tokens.values())
+    # The API server's informer sees the deletion, and its authentication cache forgets the
+    # token, within seconds.
+    deadline = time.monotonic() + 30
+    while any(_token_works(world, token) for token in tokens.values()):
+        assert time.monotonic() < deadline, "a deleted tutorial token still authenticates"
+        time.sleep(1)
     assert world.joined(world.stack_nodes) == {}
