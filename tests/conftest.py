@@ -8,17 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from components.kube_client import api_client
 from components.settings import Settings, load_settings
+from offline import plan
 from offline.engine import Recording, run_program
 from tests.factories import (
     API_SERVER,
     CLUSTER_CA,
     DNS_SERVICE_IP,
     FIXED_CLOCK,
+    PLAN_STACK,
     BuildSettings,
+    MakePlan,
     admin_kubeconfig,
     make_ssh_key,
     stack_config,
@@ -100,3 +104,30 @@ def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
         return load_settings(raw, environ={})
 
     return make
+
+
+# --- make plan ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(plan, "PROJECT_ROOT", tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def plan_out(project: Path) -> Path:
+    """Where `make_plan` plans: its `--out`."""
+    return project / "build"
+
+
+@pytest.fixture
+def make_plan(project: Path, plan_out: Path, config: Callable[..., dict[str, Any]]) -> MakePlan:
+    """`make_plan("--diff", nodes=2, kubelet={...})`: write the stack's file and plan it."""
+
+    def run(*args: str, stack: str = PLAN_STACK, **overrides: Any) -> int:
+        stack_file = project / f"Pulumi.{stack}.yaml"
+        stack_file.write_text(yaml.safe_dump({"config": config(**overrides)}))
+        return plan.main(["--stack", stack, "--out", str(plan_out), *args])
+
+    return run

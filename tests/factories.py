@@ -173,4 +173,9 @@ def stack_config(
 
 
 BuildSettings = Callable[..., "Settings"]
+
+PLAN_STACK = "t"
+"""The stack `make_plan` plans (conftest)."""
+MakePlan = Callable[..., int]
+"""`make_plan("--diff", nodes=2, kubelet={...})`: write the stack's file, run `make plan`."""
 """`build(kubelet={...}, cluster={...}, nodes=[...])`: validated Settings (conftest.py)."""

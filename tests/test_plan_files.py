@@ -7,35 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from offline import plan, plan_diff
-
-STACK = "t"
-MakePlan = Callable[..., int]
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(plan, "PROJECT_ROOT", tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def build(project: Path) -> Path:
-    return project / "build"
-
-
-@pytest.fixture
-def make_plan(project: Path, build: Path, config: Callable[..., dict[str, Any]]) -> MakePlan:
-    """`make_plan("--diff", nodes=2, kubelet={...})`: write the stack's file and plan it."""
-
-    def run(*args: str, stack: str = STACK, **overrides: Any) -> int:
-        stack_file = project / f"Pulumi.{stack}.yaml"
-        stack_file.write_text(yaml.safe_dump({"config": config(**overrides)}))
-        return plan.main(["--stack", stack, "--out", str(build), *args])
-
-    return run
+from offline import plan_diff
+from tests.factories import PLAN_STACK, MakePlan
 
 
 def files(directory: Path) -> set[str]:
@@ -45,35 +19,38 @@ def files(directory: Path) -> set[str]:
 # --- each plan replaces the last --------------------------------------------------------------
 
 
-def test_a_removed_node_leaves_no_directory(make_plan: MakePlan, build: Path) -> None:
+def test_a_removed_node_leaves_no_directory(make_plan: MakePlan, plan_out: Path) -> None:
     assert make_plan(nodes=3) == 0
     assert make_plan(nodes=2) == 0
-    assert sorted(p.name for p in (build / STACK).iterdir() if p.is_dir()) == ["node-0", "node-1"]
+    assert sorted(p.name for p in (plan_out / PLAN_STACK).iterdir() if p.is_dir()) == [
+        "node-0",
+        "node-1",
+    ]
 
 
-def test_a_moved_file_leaves_no_old_copy(make_plan: MakePlan, build: Path) -> None:
+def test_a_moved_file_leaves_no_old_copy(make_plan: MakePlan, plan_out: Path) -> None:
     assert make_plan(nodes=1) == 0
     moved = "/etc/systemd/system/k8s-kubelet.service"
     assert make_plan(nodes=1, kubelet={"unitFile": moved}) == 0
-    node = build / STACK / "node-0"
+    node = plan_out / PLAN_STACK / "node-0"
     assert (node / moved.lstrip("/")).is_file()
     assert not (node / "etc/systemd/system/kubelet.service").exists()
 
 
-def test_the_previous_plan_is_kept_beside_the_new_one(make_plan: MakePlan, build: Path) -> None:
+def test_the_previous_plan_is_kept_beside_the_new_one(make_plan: MakePlan, plan_out: Path) -> None:
     assert make_plan(nodes=2) == 0
-    first = files(build / STACK)
+    first = files(plan_out / PLAN_STACK)
     assert make_plan(nodes=1) == 0
-    assert files(build / f"{STACK}.previous") == first
-    assert files(build / STACK) < first
+    assert files(plan_out / f"{PLAN_STACK}.previous") == first
+    assert files(plan_out / PLAN_STACK) < first
 
 
-def test_a_failed_plan_leaves_the_last_one_in_place(make_plan: MakePlan, build: Path) -> None:
+def test_a_failed_plan_leaves_the_last_one_in_place(make_plan: MakePlan, plan_out: Path) -> None:
     assert make_plan(nodes=2) == 0
-    written = files(build / STACK)
+    written = files(plan_out / PLAN_STACK)
     assert make_plan(nodes=2, apiServer="not a url") == 2
-    assert files(build / STACK) == written
-    assert not (build / f"{STACK}.previous").exists()
+    assert files(plan_out / PLAN_STACK) == written
+    assert not (plan_out / f"{PLAN_STACK}.previous").exists()
 
 
 # --- only a plan's own directory is cleared ---------------------------------------------------
@@ -81,63 +58,63 @@ def test_a_failed_plan_leaves_the_last_one_in_place(make_plan: MakePlan, build: 
 
 def refused(capsys: pytest.CaptureFixture[str], directory: Path) -> str:
     header, *reason = capsys.readouterr().err.splitlines()
-    assert header == f"plan for stack {STACK!r} failed:"
+    assert header == f"plan for stack {PLAN_STACK!r} failed:"
     assert str(directory) in reason[0]
     return reason[0]
 
 
-@pytest.mark.parametrize("which", [STACK, f"{STACK}.previous"])
+@pytest.mark.parametrize("which", [PLAN_STACK, f"{PLAN_STACK}.previous"])
 def test_a_directory_the_plan_did_not_write_is_left_alone(
-    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str], which: str
+    make_plan: MakePlan, plan_out: Path, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
-    foreign = build / which / "keep-me"
+    foreign = plan_out / which / "keep-me"
     foreign.parent.mkdir(parents=True)
     foreign.write_text("not a plan\n")
 
     assert make_plan(nodes=1) == 2
 
     assert "not a plan directory" in refused(capsys, foreign.parent)
-    assert files(build) == {f"{which}/keep-me"}
+    assert files(plan_out) == {f"{which}/keep-me"}
 
 
 def test_the_plan_of_another_stack_is_left_alone(
-    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str]
+    make_plan: MakePlan, plan_out: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A stack may be named `t.previous`: its plan is not the previous plan of stack `t`."""
-    assert make_plan(nodes=1, stack=f"{STACK}.previous") == 0
-    before = files(build)
+    assert make_plan(nodes=1, stack=f"{PLAN_STACK}.previous") == 0
+    before = files(plan_out)
 
     assert make_plan(nodes=1) == 2
 
-    assert "plan of stack 't.previous'" in refused(capsys, build / f"{STACK}.previous")
-    assert files(build) == before
+    assert "plan of stack 't.previous'" in refused(capsys, plan_out / f"{PLAN_STACK}.previous")
+    assert files(plan_out) == before
 
 
 def test_a_file_where_the_plan_goes_is_left_alone(
-    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str]
+    make_plan: MakePlan, plan_out: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    build.mkdir()
-    (build / STACK).write_text("a file, not a directory\n")
+    plan_out.mkdir()
+    (plan_out / PLAN_STACK).write_text("a file, not a directory\n")
 
     assert make_plan(nodes=1) == 2
 
-    refused(capsys, build / STACK)
-    assert (build / STACK).read_text() == "a file, not a directory\n"
+    refused(capsys, plan_out / PLAN_STACK)
+    assert (plan_out / PLAN_STACK).read_text() == "a file, not a directory\n"
 
 
 def test_a_link_where_the_plan_goes_is_left_alone(
-    make_plan: MakePlan, build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_plan: MakePlan, plan_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert make_plan(nodes=1) == 0
     elsewhere = tmp_path / "elsewhere"
-    (build / STACK).rename(elsewhere)
-    (build / STACK).symlink_to(elsewhere)
+    (plan_out / PLAN_STACK).rename(elsewhere)
+    (plan_out / PLAN_STACK).symlink_to(elsewhere)
     kept = files(elsewhere)
 
     assert make_plan(nodes=2) == 2
 
-    refused(capsys, build / STACK)
-    assert (build / STACK).is_symlink()
+    refused(capsys, plan_out / PLAN_STACK)
+    assert (plan_out / PLAN_STACK).is_symlink()
     assert files(elsewhere) == kept
 
 
@@ -148,18 +125,20 @@ NODE_SCRIPTS = ("prepare.create", "start-kubelet.create", "start-kubelet.delete"
 
 
 def test_each_remote_commands_scripts_are_written_per_node(
-    make_plan: MakePlan, build: Path, config: Callable[..., dict[str, Any]], run: Callable
+    make_plan: MakePlan, plan_out: Path, config: Callable[..., dict[str, Any]], run: Callable
 ) -> None:
     assert make_plan(nodes=2) == 0
 
-    recording = run(config(nodes=2), stack=STACK)
+    recording = run(config(nodes=2), stack=PLAN_STACK)
     expected = {
         f"{command.parent.split('::')[-1]}/commands/{command.name}.{script}.sh": text
         for command in recording.of_type("command:remote:Command")
         for script, text in command.inputs.items()
         if script in ("create", "update", "delete")
     }
-    written = {name: (build / STACK / name).read_text() for name in files(build / STACK)}
+    written = {
+        name: (plan_out / PLAN_STACK / name).read_text() for name in files(plan_out / PLAN_STACK)
+    }
     assert {name: written.get(name) for name in expected} == expected
     for node in ("node-0", "node-1"):
         scripts = {name for name in expected if name.startswith(f"{node}/")}
@@ -181,7 +160,7 @@ def node(index: int, address: str) -> dict[str, str]:
 
 
 def test_diff_shows_each_added_removed_and_changed_file(
-    make_plan: MakePlan, build: Path, capsys: pytest.CaptureFixture[str]
+    make_plan: MakePlan, plan_out: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert make_plan(nodes=[node(0, "10.0.0.1"), node(1, "10.0.0.2")]) == 0
     capsys.readouterr()
@@ -198,7 +177,7 @@ def test_diff_shows_each_added_removed_and_changed_file(
     assert f"--- t.previous/node-0/{restart}\n+++ t/node-0/{restart}\n" in diff
     assert "node-0-start-kubelet" not in diff
     assert "t/node-0/etc/kubernetes/cert/ca.pem" not in diff
-    per_node = len(files(build / STACK / "node-0"))
+    per_node = len(files(plan_out / PLAN_STACK / "node-0"))
     summary = diff.rstrip().splitlines()[-1]
     assert summary.startswith(f"since the previous plan: {per_node} added, {per_node} removed, ")
 
