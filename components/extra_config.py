@@ -3,8 +3,9 @@
 Whatever it holds is merged into every node's KubeletConfiguration, so one mistake there
 breaks every kubelet of the stack at the same moment. Refused, each on its own line naming
 the key path: fields the kubelet does not know (it would ignore them), values their Go type
-cannot hold (it would not start), the security settings, and fields a first-class setting
-owns (overriding `port` here would leave verification calling the old port).
+cannot hold or the kubelet refuses at start-up (it would not start; `kubelet_values`), the
+security settings, and fields a first-class setting owns (overriding `port` here would leave
+verification calling the old port).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from components.kubelet_fields import default_catalog
 from components.kubelet_types import type_errors
+from components.kubelet_values import value_problems
 
 PREFIX = "kubelet.extraConfig"
 
@@ -59,6 +61,7 @@ def extra_config_problems(
         else:
             problems += [field.message for field in catalog.unknown_fields({key: value})]
             problems += type_errors(catalog, {key: value})
+    problems += value_problems({k: v for k, v in extra.items() if not _refused(k, owned)})
     return [f"{prefix}.{problem}" for problem in problems]
 
 

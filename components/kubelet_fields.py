@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 BUNDLED_FIELDS = Path(__file__).with_name("data") / "kubelet-config-v1beta1-fields.json"
+LOGGING_FIELDS = Path(__file__).with_name("data") / "logging-config-v1-fields.json"
+"""The structs of `logging` (component-base's LoggingConfiguration), which the kubelet's own
+field list names but does not define."""
 
 # Similarity (difflib ratio, on lower-cased names) a known field needs to be suggested:
 # low enough that one wrong letter in a four-letter name (``mide``) finds ``mode``,
@@ -50,10 +53,14 @@ class FieldCatalog:
     structs: Mapping[str, Mapping[str, str]]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> FieldCatalog:
-        """Read a catalog file; by default the copy bundled with this module."""
+    def load(cls, path: Path | None = None, *more: Path) -> FieldCatalog:
+        """Read a catalog file, with the structs of `more` files; by default the copy bundled
+        with this module."""
         data = json.loads((path or BUNDLED_FIELDS).read_text(encoding="utf-8"))
-        return cls(source=data["source"], structs=data["structs"])
+        structs = dict(data["structs"])
+        for extra in more:
+            structs.update(json.loads(extra.read_text(encoding="utf-8"))["structs"])
+        return cls(source=data["source"], structs=structs)
 
     def unknown_fields(
         self, document: Mapping[str, Any], root: str = "KubeletConfiguration"
@@ -111,8 +118,8 @@ class FieldCatalog:
 
 @functools.cache
 def default_catalog() -> FieldCatalog:
-    """The bundled catalog, read on first use rather than at import time."""
-    return FieldCatalog.load()
+    """The bundled catalog with its logging structs, read on first use rather than at import."""
+    return FieldCatalog.load(BUNDLED_FIELDS, LOGGING_FIELDS)
 
 
 def map_value_type(go_type: str) -> str:

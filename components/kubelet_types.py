@@ -26,13 +26,15 @@ _STRING_TYPES = frozenset(
         "ImagePullCredentialsVerificationPolicy",
     }
 )
-_FOREIGN_STRUCTS = frozenset(
-    {"logsapi.LoggingConfiguration", "tracingapi.TracingConfiguration", "v1.Taint"}
-)
-_ALIASES = {"v1.ResourceList": "map[string]resource.Quantity"}
+_FOREIGN_STRUCTS = frozenset({"tracingapi.TracingConfiguration", "v1.Taint"})
+_ALIASES = {
+    "v1.ResourceList": "map[string]resource.Quantity",
+    "resource.QuantityValue": "resource.Quantity",
+    "VerbosityLevel": "uint32",
+}
 
 # resource.ParseQuantity: a signed decimal, then a binary-SI, decimal-SI or exponent suffix.
-_QUANTITY = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?\d+)?")
+QUANTITY = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?\d+)?")
 
 
 def _is_int(bits: int) -> Callable[[Any], bool]:
@@ -52,7 +54,7 @@ def _is_quantity(value: Any) -> bool:
     """A quantity is a string or, in JSON, a bare number (`2` CPUs)."""
     if _is_number(value):
         return True
-    return isinstance(value, str) and _QUANTITY.fullmatch(value) is not None
+    return isinstance(value, str) and QUANTITY.fullmatch(value) is not None
 
 
 # Scalar Go type -> (does a decoded YAML value fit, what it is called, in the singular and plural).
@@ -60,6 +62,17 @@ _SCALARS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "bool": (lambda value: isinstance(value, bool), "true or false", "booleans"),
     "int32": (_is_int(32), "an integer from -2147483648 to 2147483647", "integers"),
     "int64": (_is_int(64), "an integer", "integers"),
+    "uint32": (
+        lambda value: type(value) is int and 0 <= value < 2**32,
+        "an integer from 0 to 4294967295",
+        "integers",
+    ),
+    # A duration string, or nanoseconds as an integer (component-base's flushFrequency).
+    "TimeOrMetaDuration": (
+        lambda value: is_go_duration(value) or _is_int(64)(value),
+        "a duration like 5s, or nanoseconds",
+        "durations",
+    ),
     "float64": (_is_number, "a number", "numbers"),
     "metav1.Duration": (is_go_duration, "a duration like 5m0s, 1h or 30s", "durations"),
     "resource.Quantity": (_is_quantity, "a resource quantity like 100Mi, 1.5Gi or 2", "quantities"),
