@@ -18,11 +18,11 @@ from components.node_removal import NodeRemoval
 from components.rollout import batches, describe, waits_for
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
-from components.stack_config import read_stack_config
+from components.stack_config import misplaced_keys, read_stack_config
 
 # 0. Settings: all validated before any resource is registered.
 try:
-    settings = load_settings(read_stack_config())
+    settings = load_settings(read_stack_config(), also=misplaced_keys())
 except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 

@@ -63,9 +63,9 @@ def _thresholds(minimum_reclaim: bool = False) -> Callable[[Any], list[str]]:
             return []  # kubelet_types says it is not a mapping
         problems = []
         for signal, value in statements.items():
-            problem = _signal(signal) or (
-                _threshold(value, minimum_reclaim) if isinstance(value, str) else None
-            )
+            if not isinstance(value, str):
+                continue  # kubelet_types says what it should be
+            problem = _signal(signal) or _threshold(value, minimum_reclaim)
             if problem:
                 problems.append(f".{signal}: {problem}")
         return problems

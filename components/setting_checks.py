@@ -46,10 +46,23 @@ def _ip(value: str) -> str:
 
 
 def _dns_name(value: str) -> str:
+    if value.endswith(".") and _DNS_1123_SUBDOMAIN.match(value[:-1]):
+        raise fail(f"{value!r} ends with a dot: write {value[:-1]!r} (no trailing dot here)")
     if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
         raise fail(f"{value!r} is not a DNS-1123 name (lowercase letters, digits, '-' and '.')")
     if any(len(label) > 63 for label in value.split(".")):
         raise fail(f"{value!r} has a label longer than 63 characters")
+    return value
+
+
+def _runtime_endpoint(value: str) -> str:
+    """The CRI socket, as the kubelet's containerRuntimeEndpoint takes it: a unix:/// URL."""
+    if not re.fullmatch(r"unix:///[^\s'\"]+", value):
+        socket = value.removeprefix("unix://") if value.startswith("/") else value
+        hint = f": write unix://{socket}" if socket.startswith("/") else ""
+        raise fail(
+            f"{value!r} is not a unix socket URL like unix:///run/containerd/containerd.sock{hint}"
+        )
     return value
 
 
@@ -255,6 +268,7 @@ def _check_private_key(value: SecretStr | None) -> SecretStr | None:
 IpAddress = Annotated[str, AfterValidator(_ip)]
 DnsName = Annotated[str, AfterValidator(_dns_name)]
 NodeName = Annotated[str, AfterValidator(_node_name)]
+RuntimeEndpoint = Annotated[str, AfterValidator(_runtime_endpoint)]
 SubjectAltName = Annotated[str, AfterValidator(_san)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 UnitFile = Annotated[str, AfterValidator(_unit_file)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -48,6 +48,7 @@ from components.setting_checks import (
     PrivateKey,
     PrivateKeyFile,
     ResolvConf,
+    RuntimeEndpoint,
     SshHost,
     SubjectAltName,
     UnitFile,
@@ -133,10 +134,8 @@ class KubeletSettings(_Strict):
     kubeconfig: AbsolutePath = "/etc/kubernetes/kubelet.kubeconfig"
     config_file: AbsolutePath = "/etc/kubernetes/kubelet-config.yaml"
     unit_file: UnitFile = "/etc/systemd/system/kubelet.service"
-    container_runtime_endpoint: str = Field(
-        "unix:///run/containerd/containerd.sock", pattern=r"^unix:///[^\s'\"]+$"
-    )
-    cgroup_driver: str = Field("systemd", pattern="^(systemd|cgroupfs)$")
+    container_runtime_endpoint: RuntimeEndpoint = "unix:///run/containerd/containerd.sock"
+    cgroup_driver: Literal["systemd", "cgroupfs"] = "systemd"
     max_pods: int = Field(220, ge=1, le=2000)
     pod_pids_limit: int = Field(4096, ge=-1)
     event_record_qps: int = Field(0, ge=0, alias="eventRecordQPS")
@@ -275,12 +274,17 @@ class Settings(_Strict):
 # --- loading --------------------------------------------------------------------------------
 
 
-def load_settings(raw: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:
-    """Validate the stack's raw config (keys without the namespace) into Settings."""
+def load_settings(
+    raw: Mapping[str, Any],
+    environ: Mapping[str, str] = os.environ,
+    also: Sequence[str] = (),
+) -> Settings:
+    """Validate the stack's raw config (keys without the namespace) into Settings; `also`
+    are problems found outside it (a key in a misspelt namespace), reported with the rest."""
     data = dict(raw)
     if data.get("kubeconfig") is None and environ.get("KUBECONFIG"):
         data["kubeconfig"] = environ["KUBECONFIG"]
-    problems: list[str] = []
+    problems: list[str] = list(also)
     if "kubeconfig" in data:
         try:
             data["kubeconfig"] = read_kubeconfig(data["kubeconfig"])
@@ -377,8 +381,11 @@ def read_kubeconfig(value: Any) -> str:
             ) from None
     try:
         document = yaml.safe_load(value)
-    except yaml.YAMLError:
-        document = None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "not YAML"
+        raise ValueError(f"is not YAML{where}: {problem} (the content is not shown)") from None
     if not isinstance(document, dict) or not document.get("clusters"):
         raise ValueError("is not a kubeconfig with clusters (the content is not shown)")
     return value

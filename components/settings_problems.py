@@ -18,6 +18,32 @@ from components.settings_base import StrictSettings
 # Keys whose values are secret: their content never appears in an error message.
 SECRET_KEYS = frozenset({"privateKey", "kubeconfig"})
 
+# Keys people write for something the settings hold elsewhere, with where.
+_KEY_HINTS = {
+    "kubelet.version": "kubelet.download (the url and sha256 of the kubelet each node installs;"
+    " its version is the binary's)",
+    "nodes[].kubelet.version": "nodes[].kubelet.download (the url and sha256 of that node's "
+    "kubelet; its version is the binary's)",
+}
+
+# Pydantic's words for a value of the wrong kind, in ours; `{value}` is the value given.
+_KIND_MESSAGES = {
+    "dict_type": "{value} is not a mapping of keys",
+    "model_type": "{value} is not a mapping of keys",
+    "model_attributes_type": "{value} is not a mapping of keys",
+    "list_type": "{value} is not a list",
+    "int_parsing": "{value} is not an integer",
+    "int_type": "{value} is not an integer",
+    "int_from_float": "{value} is not a whole number",
+    "bool_parsing": "{value} is not true or false",
+    "bool_type": "{value} is not true or false",
+    "string_type": "{value} is not a string",
+    "greater_than_equal": "{value} is less than {ge}, the least it may be",
+    "less_than_equal": "{value} is more than {le}, the most it may be",
+    "greater_than": "{value} must be more than {gt}",
+    "literal_error": "{value} is not {expected}",
+}
+
 _MISSING_HINTS = {
     "kubeconfig": " (or $KUBECONFIG): the admin kubeconfig the Kubernetes provider and CSR "
     "approval use",
@@ -33,6 +59,9 @@ def describe(error: ValidationError, model: type[StrictSettings]) -> list[str]:
             here = re.sub(r"\[\d+\]", "[]", _path(item["loc"][:-1]))  # nodes[2] -> nodes[]
             suggestion = suggest(str(item["loc"][-1]), here, key_paths(model))
             hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+            elsewhere = _KEY_HINTS.get(_join(here, str(item["loc"][-1])))
+            if not suggestion and elsewhere:
+                hint = f"; use {elsewhere}"
             problems.append(f"{path}: unknown key{hint}")
         elif item["type"] == "invalid":
             problems.append(f"{path}: {item['msg']}" if path else item["msg"])
@@ -69,9 +98,22 @@ def _model_in(annotation: Any) -> type[StrictSettings] | None:
 
 def _with_value(item: Mapping[str, Any]) -> str:
     last = item["loc"][-1] if item["loc"] else ""
-    if last in SECRET_KEYS or isinstance(item["input"], (dict, list)):
+    secret = last in SECRET_KEYS
+    value = "the value" if secret else _shown(item["input"])
+    template = _KIND_MESSAGES.get(item["type"])
+    if template is not None:
+        return template.format(value=value, **(item.get("ctx") or {}))
+    if secret or isinstance(item["input"], (dict, list)):
         return item["msg"]
     return f"{item['msg']} (got {item['input']!r})"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def _path(loc: tuple[Any, ...]) -> str:

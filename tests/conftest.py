@@ -81,7 +81,8 @@ def ca_pem() -> str:
 
 @pytest.fixture
 def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
-    """`build(kubelet={...}, cluster={...}, nodes=[...])`: validated Settings."""
+    """`build(kubelet={...}, cluster={...}, nodes=[...], ssh={...}, ...)`: validated Settings;
+    `ssh` adds to the test key, any other key replaces the default's."""
     ca_path = tmp_path / "ca" / "ca.pem"
     ca_path.parent.mkdir()
     ca_path.write_text(ca_pem)
@@ -90,6 +91,7 @@ def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
         kubelet: dict[str, Any] | None = None,
         cluster: dict[str, Any] | None = None,
         nodes: list[dict[str, Any]] | None = None,
+        **others: Any,
     ) -> Settings:
         raw: dict[str, Any] = {
             "apiServer": API_SERVER,
@@ -101,6 +103,7 @@ def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
         }
         if kubelet is not None:
             raw["kubelet"] = kubelet
+        raw.update({**others, "ssh": {**raw["ssh"], **others.get("ssh", {})}})
         return load_settings(raw, environ={})
 
     return make

@@ -125,8 +125,7 @@ NOT_A_SHA = "is not a sha256 (64 hexadecimal characters, as sha256sum prints)"
         ),
         pytest.param(
             {"download": URL},
-            "kubelet.download: Input should be a valid dictionary or instance of "
-            f"KubeletDownload (got '{URL}')",
+            f"kubelet.download: '{URL}' is not a mapping of keys",
             id="url-alone",
         ),
     ],
@@ -149,7 +148,7 @@ def test_a_download_problem_is_reported_with_the_others(config: Config) -> None:
     assert sorted(problems_of(config(nodes=1, kubelet=kubelet))) == [
         f"kubelet.download.sha256: 'abc' {NOT_A_SHA}",
         f"kubelet.download.url: 'ftp://x/kubelet' {NOT_A_URL}",
-        "kubelet.maxPods: Input should be greater than or equal to 1 (got 0)",
+        "kubelet.maxPods: 0 is less than 1, the least it may be",
     ]
 
 

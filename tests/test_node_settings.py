@@ -103,13 +103,13 @@ BAD = [
     ),
     pytest.param(
         {"labels": {"tier": 1.5}},
-        "nodes[1].labels.tier: Input should be a valid string (got 1.5)",
+        "nodes[1].labels.tier: 1.5 is not a string",
         id="label-value-a-float",
     ),
     pytest.param(
         {"taints": [{"key": "dedicated", "effect": "NoScheduel"}]},
-        "nodes[1].taints[0].effect: Input should be 'NoSchedule', 'PreferNoSchedule' or"
-        " 'NoExecute' (got 'NoScheduel')",
+        "nodes[1].taints[0].effect: 'NoScheduel' is not 'NoSchedule', 'PreferNoSchedule' or"
+        " 'NoExecute'",
         id="taint-effect-misspelt",
     ),
     pytest.param(
@@ -147,13 +147,12 @@ BAD = [
     ),
     pytest.param(
         {"kubelet": {"maxPods": 5000}},
-        "nodes[1].kubelet.maxPods: Input should be less than or equal to 2000 (got 5000)",
+        "nodes[1].kubelet.maxPods: 5000 is more than 2000, the most it may be",
         id="node-max-pods-over-2000",
     ),
     pytest.param(
         {"kubelet": {"cgroupDriver": "docker"}},
-        "nodes[1].kubelet.cgroupDriver: String should match pattern '^(systemd|cgroupfs)$'"
-        " (got 'docker')",
+        "nodes[1].kubelet.cgroupDriver: 'docker' is not 'systemd' or 'cgroupfs'",
         id="node-cgroup-driver",
     ),
     pytest.param(
