@@ -86,6 +86,15 @@ def _host(value: str) -> str:
     return _dns_name(value)
 
 
+def is_host(value: Any) -> bool:
+    """Whether `value` is an IP address or a DNS name, as a node's address must be."""
+    try:
+        _host(value)
+    except (PydanticCustomError, TypeError):
+        return False
+    return isinstance(value, str)
+
+
 def _ssh_host(port_key: str) -> Callable[[str], str]:
     """A host to SSH to; given as `host:port`, it names the key the port belongs in."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -53,6 +54,7 @@ from components.setting_checks import (
     SubjectAltName,
     UnitFile,
     fail,
+    is_host,
 )
 from components.settings_base import StrictSettings as _Strict
 from components.settings_problems import describe
@@ -90,6 +92,9 @@ class SshSettings(_Strict):
     bastion: Bastion | None = None
     become: Literal["sudo"] | None = None
     """How a user other than root runs the scripts, which all need root."""
+    accept_unverified_host_keys: bool = False
+    """Connect to nodes (and the bastion) whose host key is not pinned, trusting any: only
+    for a lab. Without it, a node without `hostKey` (its own or `ssh.hostKey`) is refused."""
 
     @model_validator(mode="after")
     def _one_key(self) -> SshSettings:
@@ -292,6 +297,7 @@ def load_settings(
             problems.append(f"kubeconfig: {error}")
             data["kubeconfig"] = ""  # reported above; let the rest be validated
     problems += _duplicate_nodes(data.get("nodes"))
+    problems += _unverified_hosts(data.get("ssh"), data.get("nodes"))
     problems += _extra_config(data.get("kubelet"))
     for index, node in enumerate(data.get("nodes") or []):
         if isinstance(node, Mapping):
@@ -303,6 +309,40 @@ def load_settings(
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _unverified_hosts(ssh: Any, nodes: Any) -> list[str]:
+    """A problem for each node (and bastion) the stack would connect to without checking who
+    answers: anyone on the path could take the node's root shell and its bootstrap token.
+    Checked on the raw settings, so it is reported with every other problem."""
+    ssh = ssh if isinstance(ssh, Mapping) else {}
+    if ssh.get("acceptUnverifiedHostKeys") is True:
+        return []
+    problems = []
+    bastion = ssh.get("bastion")
+    if isinstance(bastion, Mapping) and is_host(bastion.get("host")) and not bastion.get("hostKey"):
+        where = (bastion["host"], bastion.get("port", 22))
+        problems.append(_pin("ssh.bastion.hostKey", "the bastion", *where))
+    for index, node in enumerate(
+        nodes if isinstance(nodes, list) and not ssh.get("hostKey") else []
+    ):
+        if not isinstance(node, Mapping) or node.get("hostKey") or node.get("decommissioned"):
+            continue
+        where = (node.get("sshHost") or node.get("address"), ssh.get("port", 22))
+        if not is_host(where[0]):
+            continue  # its own problem says what is wrong with it
+        problems.append(_pin(f"nodes[{index}].hostKey", str(node.get("name")), *where))
+    return problems
+
+
+def _pin(key: str, what: str, host: Any, port: Any) -> str:
+    at_port = f"-p {port} " if port != 22 else ""
+    scan = f"ssh-keyscan -t ed25519 {at_port}{shlex.quote(host)} 2>/dev/null | cut -d' ' -f2-"
+    return (
+        f"{key}: not pinned, so {what}'s SSH server would not be verified; pin it: pulumi config"
+        f" set --path '{NAMESPACE}:{key}' \"$({scan})\" (or set"
+        " ssh.acceptUnverifiedHostKeys: true to connect to any)"
+    )
 
 
 def _duplicate_nodes(nodes: Any) -> list[str]:

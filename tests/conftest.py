@@ -20,6 +20,7 @@ from tests.factories import (
     CLUSTER_CA,
     DNS_SERVICE_IP,
     FIXED_CLOCK,
+    HOST_KEY,
     PLAN_STACK,
     BuildSettings,
     MakePlan,
@@ -97,7 +98,7 @@ def build(tmp_path: Path, ca_pem: str, ssh_key: str) -> BuildSettings:
             "apiServer": API_SERVER,
             "caCertFile": str(ca_path),
             "kubeconfig": admin_kubeconfig(ca_pem),
-            "ssh": {"privateKey": ssh_key},
+            "ssh": {"privateKey": ssh_key, "hostKey": HOST_KEY},
             "cluster": cluster or {"dnsServiceIP": DNS_SERVICE_IP},
             "nodes": nodes or [{"name": "node-0", "address": "10.0.0.1"}],
         }

@@ -110,6 +110,13 @@ CLUSTER_CA = ClusterCa()
 """The CA of the tests' clusters, unless a test makes another."""
 
 
+HOST_KEY = (
+    "ssh-ed25519 "
+    + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(range(32))).decode()
+)
+"""The tests' nodes' SSH host key (`ssh.hostKey`), as `ssh-keyscan` prints one."""
+
+
 def make_ssh_key() -> str:
     return (
         ed25519.Ed25519PrivateKey.generate()
@@ -151,8 +158,10 @@ def admin_kubeconfig(
 
 
 def node_list(count: int) -> list[dict[str, Any]]:
+    """`count` nodes, each with its host key pinned, as the README's flow pins them."""
     return [
-        {"name": f"node-{i}", "address": f"10.0.{i // 250}.{i % 250 + 1}"} for i in range(count)
+        {"name": f"node-{i}", "address": f"10.0.{i // 250}.{i % 250 + 1}", "hostKey": HOST_KEY}
+        for i in range(count)
     ]
 
 
@@ -164,7 +173,7 @@ def stack_config(
         "apiServer": "https://10.0.0.10:6443",
         "caCertFile": str(ca_file),
         "kubeconfig": admin_kubeconfig(ca_file.read_text()),
-        "ssh": {"user": "root", "privateKey": ssh_key},
+        "ssh": {"user": "root", "privateKey": ssh_key, "hostKey": HOST_KEY},
         "cluster": {"dnsDomain": "cluster.local", "dnsServiceIP": "10.254.0.2"},
         "nodes": node_list(nodes) if isinstance(nodes, int) else nodes,
     }

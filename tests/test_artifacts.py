@@ -33,6 +33,7 @@ from tests.factories import (
     API_SERVER,
     CLUSTER_CA,
     FIXED_CLOCK,
+    HOST_KEY,
     BuildSettings,
     ClusterCa,
     admin_kubeconfig,
@@ -646,7 +647,7 @@ def test_only_a_change_of_the_unit_config_or_ca_restarts_the_kubelet(
         "port": 2222,
         "privateKey": make_ssh_key(),
         "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAnew",
-        "bastion": {"host": "10.0.9.9"},
+        "bastion": {"host": "10.0.9.9", "hostKey": HOST_KEY},
     }
     timeout = {"healthzTimeoutSeconds": 60}
     updates = [

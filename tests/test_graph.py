@@ -25,6 +25,7 @@ from components.verification_identity import identity_name
 from offline.engine import Recording, Registration, run_program
 from tests.factories import (
     ADMIN_TOKEN,
+    HOST_KEY,
     admin_kubeconfig,
     make_certificate,
     make_ssh_key,
@@ -384,7 +385,7 @@ def test_token_secret_and_bootstrap_kubeconfig_are_secret(sized: tuple[int, Reco
 def test_ssh_private_key_is_secret_on_every_command(
     source: str, config: Callable, run: Callable, ssh_key: str, tmp_path: Path
 ) -> None:
-    ssh: dict[str, Any] = {"user": "root", "bastion": {"host": "10.0.9.9"}}
+    ssh: dict[str, Any] = {"user": "root", "bastion": {"host": "10.0.9.9", "hostKey": HOST_KEY}}
     if source == "privateKey":
         ssh["privateKey"] = ssh_key
     else:
@@ -660,7 +661,7 @@ def test_a_connection_change_changes_nothing_but_the_connection(
         "privateKey": make_ssh_key(),
         "port": 2222,
         "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAnew",
-        "bastion": {"host": "10.0.9.9"},
+        "bastion": {"host": "10.0.9.9", "hostKey": HOST_KEY},
     }
     before, after = run(config(nodes=2)), run(config(nodes=2, ssh=ssh))
     for command in before.of_type(COMMAND):

@@ -21,7 +21,7 @@ import pytest
 from components import kubelet_binary, rendering
 from components.settings import Settings, load_settings
 from offline.engine import run_program
-from tests.factories import CLUSTER_CA, FIXED_CLOCK, admin_kubeconfig
+from tests.factories import CLUSTER_CA, FIXED_CLOCK, HOST_KEY, admin_kubeconfig
 from tests.node_root import NodeRoot
 from tests.test_artifacts import shellcheck
 from tests.tools import require_tool
@@ -52,7 +52,7 @@ def settings_for(tmp_path: Path, ca_file: Path, ssh_key: str) -> Callable[..., S
             "apiServer": "https://10.0.0.10:6443",
             "caCertFile": str(ca_file),
             "kubeconfig": admin_kubeconfig(ca_file.read_text()),
-            "ssh": {"privateKey": ssh_key},
+            "ssh": {"privateKey": ssh_key, "hostKey": HOST_KEY},
             "cluster": {"dnsServiceIP": "10.254.0.2"},
             "kubelet": {"download": {"url": url, "sha256": sha(content)}, **kubelet},
             "nodes": [{"name": "node-0", "address": "10.0.0.1"}],

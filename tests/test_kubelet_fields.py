@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 
 from components.kubelet_fields import (
     BUNDLED_FIELDS,
+    LOGGING_FIELDS,
     FieldCatalog,
     UnknownField,
     default_catalog,
 )
 
-CATALOG = FieldCatalog.load()
+CATALOG = FieldCatalog.load(BUNDLED_FIELDS, LOGGING_FIELDS)
 ROOT_FIELDS = sorted(CATALOG.structs["KubeletConfiguration"])
 
 # Fields of 1.34 the program and its users rely on, with the Go type `types.go` gives them.
@@ -82,6 +83,14 @@ def test_load_reads_a_fresh_catalog_and_default_is_cached() -> None:
     assert default_catalog() is default_catalog()
     assert default_catalog() == CATALOG
     assert "Kubernetes 1.34" in CATALOG.source
+    # The logging structs come with it, and only they: the kubelet's own file is unchanged.
+    assert set(CATALOG.structs) - set(FieldCatalog.load().structs) == {
+        "logsapi.LoggingConfiguration",
+        "FormatOptions",
+        "TextOptions",
+        "JSONOptions",
+        "VModuleItem",
+    }
 
 
 def test_kind_and_api_version_are_root_fields() -> None:
@@ -114,7 +123,7 @@ def test_realistic_config_with_nested_structs_and_free_form_maps_passes() -> Non
         "shutdownGracePeriodByPodPriority": [
             {"priority": 100000, "shutdownGracePeriodSeconds": 10},
         ],
-        "logging": {"format": "json", "notInOurCatalog": True},
+        "logging": {"format": "json", "flushFrequency": "5s", "options": {"json": {}}},
         "registerWithTaints": [{"key": "k", "effect": "NoSchedule", "anyKey": 1}],
     }
     assert CATALOG.unknown_fields(document) == []

@@ -17,7 +17,7 @@ import pytest
 
 from components import rendering
 from components.settings import Settings, load_settings
-from tests.factories import CLUSTER_CA, ClusterCa, admin_kubeconfig
+from tests.factories import CLUSTER_CA, HOST_KEY, ClusterCa, admin_kubeconfig
 from tests.node_root import (
     NodeRoot,
     kubelet_scripts,
@@ -56,7 +56,7 @@ def build(tmp_path: Path, ssh_key: str) -> BuildSettings:
             "apiServer": API_SERVER,
             "caCertFile": str(ca_path),
             "kubeconfig": admin_kubeconfig(ca.pem),
-            "ssh": {"privateKey": ssh_key},
+            "ssh": {"privateKey": ssh_key, "hostKey": HOST_KEY},
             "cluster": {"dnsServiceIP": "10.254.0.2"},
             "nodes": [{"name": "node-0", "address": "10.0.0.1"}],
             **({"kubelet": kubelet} if kubelet is not None else {}),

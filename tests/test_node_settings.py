@@ -21,7 +21,7 @@ from components.kubelet_types import type_errors
 from components.node_metadata import ConflictError, metadata_patch, reconcile
 from components.settings import load_settings
 from offline.engine import Recording
-from tests.factories import admin_kubeconfig, node_list
+from tests.factories import HOST_KEY, admin_kubeconfig, node_list
 from tests.test_artifacts import exec_start, parse_unit, systemd_verify
 from tests.test_settings import problems, run_failing
 
@@ -299,7 +299,7 @@ def test_a_unit_with_node_labels_passes_systemd_analyze_verify(
             "apiServer": "https://10.0.0.10:6443",
             "caCertFile": str(ca_file),
             "kubeconfig": admin_kubeconfig(ca_file.read_text()),
-            "ssh": {"privateKey": ssh_key},
+            "ssh": {"privateKey": ssh_key, "hostKey": HOST_KEY},
             "cluster": {"dnsServiceIP": "10.254.0.2"},
             "nodes": with_node(0, **BIG),
         },

@@ -19,7 +19,7 @@ import yaml
 
 from offline import plan
 from offline.stack_secrets import StackSecretsError, open_secrets
-from tests.factories import ADMIN_TOKEN, PLAN_STACK, MakePlan
+from tests.factories import ADMIN_TOKEN, HOST_KEY, PLAN_STACK, MakePlan
 
 DATA = Path(__file__).resolve().parent / "data"
 PASSPHRASE = "correct horse battery staple"
@@ -112,7 +112,9 @@ def secret_stack(project: Path) -> Path:
             "kubelet-bootstrap:apiServer": "https://10.0.0.10:6443",
             "kubelet-bootstrap:caCertFile": str(project / "ca.pem"),
             "kubelet-bootstrap:cluster": {"dnsServiceIP": "10.254.0.2"},
-            "kubelet-bootstrap:nodes": [{"name": "node-0", "address": "10.0.0.1"}],
+            "kubelet-bootstrap:nodes": [
+                {"name": "node-0", "address": "10.0.0.1", "hostKey": HOST_KEY}
+            ],
         }
     )
     path = project / "Pulumi.secret.yaml"

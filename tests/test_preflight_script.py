@@ -23,7 +23,7 @@ import pytest
 from components import rendering
 from components.preflight import CHECKS, preflight_script
 from components.settings import Settings, load_settings
-from tests.factories import admin_kubeconfig
+from tests.factories import HOST_KEY, admin_kubeconfig
 from tests.test_artifacts import shellcheck
 from tests.tools import require_tool
 
@@ -118,7 +118,7 @@ class FakeNode:
                 "apiServer": "https://10.0.0.10:6443",
                 "caCertFile": str(self._ca_file),
                 "kubeconfig": admin_kubeconfig(self._ca_file.read_text()),
-                "ssh": {"privateKey": self._ssh_key},
+                "ssh": {"privateKey": self._ssh_key, "hostKey": HOST_KEY},
                 "cluster": {"dnsServiceIP": "10.254.0.2"},
                 "nodes": [{"name": "node-0", "address": ADDRESS}],
                 "kubelet": {"containerRuntimeEndpoint": self.endpoint, **(kubelet or {})},

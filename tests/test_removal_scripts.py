@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from components import rendering
 from components.settings import Settings, load_settings
-from tests.factories import CLUSTER_CA, admin_kubeconfig
+from tests.factories import CLUSTER_CA, HOST_KEY, admin_kubeconfig
 from tests.node_root import NodeRoot, kubelet_scripts, path_without
 
 IDENTITY = (
@@ -58,7 +58,7 @@ def settings_for(tmp_path: Path, ssh_key: str) -> Any:
             "apiServer": "https://10.0.0.10:6443",
             "caCertFile": str(ca_path),
             "kubeconfig": admin_kubeconfig(ca_pem),
-            "ssh": {"privateKey": ssh_key},
+            "ssh": {"privateKey": ssh_key, "hostKey": HOST_KEY},
             "cluster": {"dnsServiceIP": "10.254.0.2"},
             "nodes": [{"name": name, "address": "10.0.0.1"}],
             **({"kubelet": kubelet} if kubelet else {}),

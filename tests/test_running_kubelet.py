@@ -17,7 +17,7 @@ import yaml
 from components import rendering
 from components.extra_config import PROTECTED_KUBELET_FIELDS
 from components.settings import load_settings
-from tests.factories import admin_kubeconfig
+from tests.factories import HOST_KEY, admin_kubeconfig
 from tools import running_kubelet
 from tools.from_tutorial import main
 from tools.running_kubelet import RunningKubeletError, carried, read_unit
@@ -96,7 +96,7 @@ def settings_with(kept: running_kubelet.Carried, ssh_key: str) -> Any:
         "apiServer": "https://10.0.0.10:6443",
         "caCertFile": CA,
         "kubeconfig": admin_kubeconfig(Path(CA).read_text()),
-        "ssh": {"privateKey": ssh_key},
+        "ssh": {"privateKey": ssh_key, "hostKey": HOST_KEY},
         "cluster": {"dnsServiceIP": "10.254.0.9", **kept.cluster},
         "kubelet": kept.kubelet,
         "nodes": [{"name": "kube-node1", "address": "172.27.128.150"}],

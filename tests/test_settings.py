@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from components import rendering
 from components.extra_config import PROTECTED_KUBELET_FIELDS
 from offline import engine
-from tests.factories import FIXED_CLOCK, NS, make_certificate, node_list, stack_config
+from tests.factories import FIXED_CLOCK, HOST_KEY, NS, make_certificate, node_list, stack_config
 
 URL_HINT = "is not an https URL (like https://10.0.0.10:6443)"
 NOT_DNS = "is not a DNS-1123 name (lowercase letters, digits, '-' and '.')"
@@ -277,7 +277,12 @@ BAD_SETTINGS = [
         id="ssh-host-ipv6-with-port",
     ),
     pytest.param(
-        lambda f: {"ssh": {"privateKey": f.ssh_key, "bastion": {"host": "jump.example.com:22"}}},
+        lambda f: {
+            "ssh": {
+                "privateKey": f.ssh_key,
+                "bastion": {"host": "jump.example.com:22", "hostKey": HOST_KEY},
+            }
+        },
         "ssh.bastion.host: 'jump.example.com:22' has a port; give the host alone and the port"
         " in ssh.bastion.port",
         id="bastion-host-with-port",
@@ -513,7 +518,12 @@ BAD_SETTINGS = [
         id="unknown-ssh-key",
     ),
     pytest.param(
-        lambda f: {"ssh": {"privateKey": f.ssh_key, "bastion": {"host": "10.0.9.9", "usr": "a"}}},
+        lambda f: {
+            "ssh": {
+                "privateKey": f.ssh_key,
+                "bastion": {"host": "10.0.9.9", "usr": "a", "hostKey": HOST_KEY},
+            }
+        },
         "ssh.bastion.usr: unknown key; did you mean 'user'?",
         id="unknown-bastion-key",
     ),
@@ -833,7 +843,7 @@ def test_a_node_address_is_accepted_exactly_when_it_is_an_ip(
     address: str, ca_file: Path, ssh_key: str
 ) -> None:
     config = stack_config(ca_file, ssh_key, 1)
-    config[f"{NS}:nodes"] = [{"name": "node-0", "address": address}]
+    config[f"{NS}:nodes"] = [{"name": "node-0", "address": address, "hostKey": HOST_KEY}]
     ip = bindable_ip(address)
     if ip is None:
         message, recording = run_failing(config)

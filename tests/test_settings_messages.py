@@ -13,7 +13,7 @@ import pytest
 from components.settings import SettingsError
 from components.stack_config import misplaced_keys
 from offline.engine import run_program
-from tests.factories import FIXED_CLOCK, BuildSettings
+from tests.factories import FIXED_CLOCK, HOST_KEY, BuildSettings
 
 MESSAGES = {
     "version-is-download": (
@@ -103,3 +103,55 @@ def test_the_program_refuses_a_misspelt_namespace_with_the_other_problems(
         error.value
     )
     assert "kubelet.maxPods: 0 is less than 1, the least it may be" in str(error.value)
+
+
+# --- host keys: pinned, or accepted unverified by choice ----------------------------------------
+
+
+def test_a_node_without_a_pinned_host_key_is_refused_with_the_command_that_pins_it(
+    build: BuildSettings,
+) -> None:
+    nodes = [
+        {"name": "node-0", "address": "10.0.0.1", "hostKey": HOST_KEY},
+        {"name": "node-1", "address": "10.0.0.2", "sshHost": "node-1.example.net"},
+    ]
+
+    said = problems(build, nodes=nodes, ssh={"hostKey": None, "port": 2222})
+
+    assert said == [
+        "nodes[1].hostKey: not pinned, so node-1's SSH server would not be verified; pin it: "
+        "pulumi config set --path 'kubelet-bootstrap:nodes[1].hostKey' \"$(ssh-keyscan -t "
+        "ed25519 -p 2222 node-1.example.net 2>/dev/null | cut -d' ' -f2-)\" (or set "
+        "ssh.acceptUnverifiedHostKeys: true to connect to any)"
+    ]
+
+
+def test_a_bastion_without_a_pinned_host_key_is_refused(build: BuildSettings) -> None:
+    said = problems(build, ssh={"bastion": {"host": "jump.example.net"}})
+
+    assert said == [
+        "ssh.bastion.hostKey: not pinned, so the bastion's SSH server would not be verified; "
+        "pin it: pulumi config set --path 'kubelet-bootstrap:ssh.bastion.hostKey' "
+        "\"$(ssh-keyscan -t ed25519 jump.example.net 2>/dev/null | cut -d' ' -f2-)\" (or set "
+        "ssh.acceptUnverifiedHostKeys: true to connect to any)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ssh", "node"),
+    [
+        ({"hostKey": HOST_KEY}, {}),
+        ({"hostKey": None}, {"hostKey": HOST_KEY}),
+        ({"hostKey": None, "acceptUnverifiedHostKeys": True}, {}),
+        ({"hostKey": None}, {"decommissioned": True}),
+    ],
+    ids=["fleet-key", "node-key", "accepted-unverified", "decommissioned"],
+)
+def test_a_node_is_accepted_pinned_decommissioned_or_by_choice(
+    build: BuildSettings, ssh: dict[str, Any], node: dict[str, Any]
+) -> None:
+    nodes = [{"name": "node-0", "address": "10.0.0.1", **node}]
+
+    settings = build(nodes=nodes, ssh=ssh)
+
+    assert settings.ssh.accept_unverified_host_keys is ssh.get("acceptUnverifiedHostKeys", False)

@@ -17,7 +17,7 @@ import pytest
 
 from components import rendering
 from components.settings import Settings, load_settings
-from tests.factories import CLUSTER_CA, admin_kubeconfig
+from tests.factories import CLUSTER_CA, HOST_KEY, admin_kubeconfig
 from tests.node_root import NodeRoot, kubelet_scripts, restart_script, write_files
 
 BuildSettings = Callable[..., Settings]
@@ -33,7 +33,7 @@ def build(tmp_path: Path, ssh_key: str) -> BuildSettings:
             "apiServer": "https://10.0.0.10:6443",
             "caCertFile": str(ca),
             "kubeconfig": admin_kubeconfig(CLUSTER_CA.pem),
-            "ssh": {"privateKey": ssh_key},
+            "ssh": {"privateKey": ssh_key, "hostKey": HOST_KEY},
             "cluster": {"dnsServiceIP": "10.254.0.2"},
             "nodes": [{"name": "node-0", "address": "10.0.0.1"}],
             "kubelet": kubelet,

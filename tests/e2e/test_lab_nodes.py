@@ -29,7 +29,7 @@ from components.rendering import NodeFile
 from components.settings import Settings, load_settings
 from lab import node_network, node_teardown, nodes
 from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
-from tests.factories import CLUSTER_CA, make_ssh_key, stack_config
+from tests.factories import CLUSTER_CA, HOST_KEY, make_ssh_key, stack_config
 
 pytestmark = pytest.mark.e2e
 
@@ -309,7 +309,8 @@ def _settings(tmp_path: Path, name: str, address: str, **kubelet: object) -> Set
     """Valid settings for one lab node, as a stack would give them."""
     ca = tmp_path / "ca.pem"
     ca.write_text(CLUSTER_CA.pem)
-    raw = stack_config(ca, make_ssh_key(), [{"name": name, "address": address}], kubelet=kubelet)
+    node = {"name": name, "address": address, "hostKey": HOST_KEY}
+    raw = stack_config(ca, make_ssh_key(), [node], kubelet=kubelet)
     return load_settings({key.split(":", 1)[1]: value for key, value in raw.items()})
 
 
