@@ -18,7 +18,7 @@ import yaml
 from lab import paths
 from lab.pulumi_home import environment
 from offline import plan, stack_secrets
-from tests.factories import ADMIN_TOKEN, ClusterCa, admin_kubeconfig, make_ssh_key
+from tests.factories import ADMIN_TOKEN, HOST_KEY, ClusterCa, admin_kubeconfig, make_ssh_key
 
 pytestmark = pytest.mark.e2e
 
@@ -59,6 +59,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict
         ("cluster.dnsServiceIP", "10.254.0.2"),
         ("nodes[0].name", "node-0"),
         ("nodes[0].address", "10.0.0.1"),
+        ("nodes[0].hostKey", HOST_KEY),
         ("ssh.user", "root"),
     ):
         pulumi("config", "set", "--path", f"kubelet-bootstrap:{key}", stdin=value)
