@@ -24,11 +24,20 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.graph
 	$(PY) -m bench.approver
 
-# The real tools the artifact tests run: shellcheck and systemd-analyze, from Debian.
+# The real tools the artifact tests run: shellcheck and systemd-analyze, from Debian as root;
+# anywhere else, what to install.
 tools:
-	@command -v shellcheck >/dev/null && command -v systemd-analyze >/dev/null || { \
+	@missing=""; for tool in shellcheck systemd-analyze; do \
+		command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "installing shellcheck and systemd from Debian"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck systemd >/dev/null; }
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck systemd >/dev/null; \
+	else \
+		echo "make test runs shellcheck and systemd-analyze on what the program writes; this machine lacks:$$missing." >&2; \
+		echo "Install them (Debian, Ubuntu: apt-get install shellcheck systemd; Fedora: dnf install ShellCheck systemd; Arch: pacman -S shellcheck systemd), or run 'sudo make tools', then make test again." >&2; \
+		exit 1; \
+	fi
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

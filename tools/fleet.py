@@ -12,6 +12,7 @@ work_dir), with the backend, PULUMI_HOME and secrets passphrase of the environme
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -139,6 +140,12 @@ def main(
 ) -> int:
     args = parse_args(argv)
     out = stream or sys.stdout
+    if backend is None and shutil.which("pulumi") is None:
+        out.write(
+            "tools.fleet drives the Pulumi CLI, which is not on PATH: install it "
+            "(https://www.pulumi.com/docs/iac/download-install/) or put it on PATH\n"
+        )
+        return 2
     backend = backend or AutomationBackend(REPO, args.config_dir)
     try:
         known = backend.stacks()
