@@ -380,17 +380,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         ca_file.write_text(make_certificate(ca=True))
         inputs = Inputs(ca_file, make_ssh_key())
         rows = []
+        plan = [(nodes, batch) for nodes in args.sizes for batch in (None, *args.batch_sizes)]
+        work = {step: step[0] * repeats[step[0]] for step in plan}
+        sizes = ", ".join(f"{nodes:,}" for nodes in args.sizes)
+        print(
+            f"bench: {len(plan)} measurements at {sizes} nodes; the time left follows each "
+            "(it grows with the nodes: the largest take most of it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        started, done = time.monotonic(), 0
         try:
             # Untimed warm-up: imports, template compilation, and a first shape check.
             check_same_shape(run_real(inputs, 1), run_baseline(1), 1)
-            for nodes in args.sizes:
-                for batch_size in (None, *args.batch_sizes):
-                    rows.append(measure(inputs, nodes, repeats[nodes], args.memory, batch_size))
-                    print(
-                        f"  measured {nodes:,} nodes, rollout.batchSize {batch_size or 'unset'}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+            for nodes, batch_size in plan:
+                rows.append(measure(inputs, nodes, repeats[nodes], args.memory, batch_size))
+                done += work[(nodes, batch_size)]
+                elapsed = time.monotonic() - started
+                left = elapsed / done * (sum(work.values()) - done)
+                print(
+                    f"  measured {nodes:,} nodes, rollout.batchSize {batch_size or 'unset'}: "
+                    f"{elapsed:.0f} s so far, about {left:.0f} s left",
+                    file=sys.stderr,
+                    flush=True,
+                )
         except ShapeMismatchError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 2
