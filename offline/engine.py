@@ -61,6 +61,8 @@ class Registration:
     """Inputs whose changes the engine ignores (their values from the state are used)."""
     provider: str = ""
     """The provider reference (`<provider urn>::<id>`), when one is given."""
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Its aliases as sent: `{"urn": ...}` or `{"spec": {"name", "type", "parentUrn"...}}`."""
 
 
 @dataclass
@@ -113,6 +115,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     ignore_changes=list(request.ignoreChanges),
                     provider=request.provider,
+                    aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
                 )
             )
         return response
