@@ -11,7 +11,8 @@ runs a command again, the restart restarts only when those files changed since t
 last healthy start, and the start never restarts a kubelet it started before. A replacement or a
 rename still runs the old `delete` after the new `create`: the scripts' records on the node
 keep that `delete` from undoing what the new command just did (see `rendering.file_scripts`).
-The commands of a decommissioned node are frozen (`node_removal.frozen`): nothing connects.
+The commands of a decommissioned node are frozen (`node_removal.frozen`) and have no scripts:
+nothing connects, whatever commands a later change or version adds.
 """
 
 from __future__ import annotations
@@ -174,7 +175,10 @@ class KubeletNode(pulumi.ComponentResource):
 
         def command(index: int) -> pulumi.Input[str] | None:
             """Script `index` (create, update, delete) as root; the start's is known once the
-            token id is."""
+            token id is. A decommissioned node's have none: a command it had keeps its state
+            (`frozen`), and one a later change or version adds is created without connecting."""
+            if self._frozen:
+                return None
             if isinstance(scripts, str):
                 return as_root(scripts, become) if index == 0 else None
             if isinstance(scripts, rendering.Scripts):

@@ -132,3 +132,27 @@ def test_a_decommissioned_nodes_script_keeps_no_token_in_its_stdin(
 
     assert "stdin" in command.secret_paths
     assert 'token: ""' in command.inputs["stdin"]
+
+
+def test_a_decommissioned_node_is_frozen_whole_even_for_commands_added_later(
+    config: Callable, run: Callable
+) -> None:
+    """`kubelet.download` set after the machine was decommissioned adds a command to every
+    node; on the dead one it is created without a script, so nothing connects there."""
+    nodes = config(nodes=2)["kubelet-bootstrap:nodes"]
+    nodes[1]["decommissioned"] = True
+    download = {"url": "https://dl.example/kubelet", "sha256": "b" * 64}
+
+    recording = run(config(nodes=nodes, kubelet={"download": download}))
+
+    commands = [
+        r
+        for r in recording.resources
+        if r.type == "command:remote:Command" and r.name.startswith("node-1-")
+    ]
+    assert "node-1-kubelet-binary" in {c.name for c in commands}
+    for command in commands:
+        assert (command.retain_on_delete, command.ignore_changes) == FROZEN, command.name
+        assert not {"create", "update", "delete"} & set(command.inputs), command.name
+    live = recording.named("node-0-kubelet-binary")
+    assert {"create", "update", "delete"} <= set(live.inputs)
