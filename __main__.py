@@ -16,15 +16,21 @@ from components.kubelet_node import KubeletNode
 from components.node_metadata import node_metadata
 from components.node_removal import NodeRemoval
 from components.rollout import batches, describe, waits_for
+from components.secret_config import keep_secret, secret_strings
 from components.settings import SettingsError, load_settings
 from components.ssh import node_connection
 from components.stack_config import misplaced_keys, read_stack_config
 
-# 0. Settings: all validated before any resource is registered.
+# 0. Settings: all validated before any resource is registered; what was set with --secret
+# stays secret in every input that holds it.
+raw_config = read_stack_config()
 try:
-    settings = load_settings(read_stack_config(), also=misplaced_keys())
+    settings = load_settings(raw_config, also=misplaced_keys())
 except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
+secrets = secret_strings(raw_config, pulumi.runtime.get_config_secret_keys_env())
+if secrets:
+    pulumi.runtime.register_stack_transformation(keep_secret(secrets))
 
 admin_kubeconfig = pulumi.Output.secret(settings.kubeconfig.get_secret_value())
 # An object that already exists is taken over only when the stack says so (README: adopting).

@@ -17,7 +17,7 @@ import json
 import os
 import runpy
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -171,8 +171,10 @@ def run_program(
     clock: datetime | None = None,
     program: Path = PROGRAM,
     recording: Recording | None = None,
+    secret_keys: Sequence[str] = (),
 ) -> Recording:
-    """Run the program for `config` (full keys, like `kubelet-bootstrap:nodes`) and record it.
+    """Run the program for `config` (full keys, like `kubelet-bootstrap:nodes`) and record it;
+    `secret_keys` are those the CLI would name as set with `--secret`.
 
     Exceptions of the program propagate, after whatever it registered has been recorded into
     `recording` (pass one to inspect a failed run).
@@ -180,7 +182,7 @@ def run_program(
     recording = recording if recording is not None else Recording()
     offline = OfflineMocks(stack, clock or datetime.now(timezone.utc), recording)
     monitor = RecordingMonitor(offline, recording)
-    with _stack_config(config), _working_directory(PROJECT_ROOT):
+    with _stack_config(config, secret_keys), _working_directory(PROJECT_ROOT):
         mocks.set_mocks(offline, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         # set_mocks made a root stack of its own; the program gets a fresh one, as under the CLI.
         set_root_resource(None)  # type: ignore[arg-type]
@@ -209,22 +211,25 @@ def _run_path(program: Path) -> Callable[[], None]:
 
 
 @contextlib.contextmanager
-def _stack_config(config: Mapping[str, Any]) -> Iterator[None]:
-    """Hand the program its configuration the way the Pulumi CLI does."""
-    saved = os.environ.get("PULUMI_CONFIG")
+def _stack_config(config: Mapping[str, Any], secret_keys: Sequence[str]) -> Iterator[None]:
+    """Hand the program its configuration, and the keys set with `--secret`, the way the
+    Pulumi CLI does."""
+    saved = {key: os.environ.get(key) for key in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
     os.environ["PULUMI_CONFIG"] = json.dumps(
         {
             key: value if isinstance(value, str) else json.dumps(value)
             for key, value in config.items()
         }
     )
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(secret_keys))
     try:
         yield
     finally:
-        if saved is None:
-            del os.environ["PULUMI_CONFIG"]
-        else:
-            os.environ["PULUMI_CONFIG"] = saved
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager

@@ -72,7 +72,7 @@ def main(argv: Iterable[str] | None = None) -> int:
 
     try:
         opened = stack_config(args.stack, throwaway_ssh_key=args.throwaway_ssh_key)
-        recording = run_program(opened.config, args.stack)
+        recording = run_program(opened.config, args.stack, secret_keys=opened.secret_keys)
         previous = plan_dir.start(out, args.stack)
     except (ValueError, pulumi.RunError) as error:
         print(f"plan for stack {args.stack!r} failed:\n{error}", file=sys.stderr)

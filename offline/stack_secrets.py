@@ -40,6 +40,9 @@ class Opened:
 
     config: dict[str, Any]
     secrets: set[str] = field(default_factory=set)
+    secret_keys: list[str] = field(default_factory=list)
+    """The keys set with `--secret` (an object's, when one of its values is), as the CLI
+    names them to the program."""
 
 
 def has_secure_value(value: Any) -> bool:
@@ -57,6 +60,18 @@ def open_secrets(
     config = dict(document.get("config") or {})
     if not has_secure_value(config):
         return Opened(config)
+    opened = _opened(stack, config, document, project_root, environ)
+    opened.secret_keys = [key for key, value in config.items() if has_secure_value(value)]
+    return opened
+
+
+def _opened(
+    stack: str,
+    config: dict[str, Any],
+    document: Mapping[str, Any],
+    project_root: Path,
+    environ: Mapping[str, str],
+) -> Opened:
     salt = document.get("encryptionsalt")
     if isinstance(salt, str) and _passphrase(environ) is not None:
         key = passphrase_key(_passphrase(environ) or "", salt, stack)
