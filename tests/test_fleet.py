@@ -117,6 +117,10 @@ class FakeStack:
         self.error = error
         self.gate = gate
         self.cancelled = False
+        self.interrupts = 0
+        self.cli_exits = True
+        """Whether its CLI exits when terminated (a second Ctrl-C)."""
+        self.order: list[str] = []
 
     def run(self, on_event: Callable[[EngineEvent], None]) -> None:
         for sequence, event in enumerate(self.events):
@@ -126,8 +130,17 @@ class FakeStack:
         if self.error is not None:
             raise self.error
 
+    def interrupt(self) -> None:
+        self.interrupts += 1
+        self.order.append(f"SIGINT {self.interrupts}")
+
+    def exited(self, timeout: float) -> bool:
+        self.order.append("exited" if self.cli_exits else "still running")
+        return self.cli_exits
+
     def cancel(self) -> None:
         self.cancelled = True
+        self.order.append("cancel")
         if self.gate is not None:
             self.gate.set()
 
@@ -470,6 +483,7 @@ def test_ctrl_c_starts_no_more_stacks_and_waits_for_the_running(interrupting) ->
     assert row(output, "b")["result"] == "not started"
     assert [call[0] for call in backend.calls] == ["a"]
     assert not first.cancelled, "the first Ctrl-C leaves cancelling to the stack's CLI"
+    assert first.order == ["SIGINT 1"], "its CLI is handed one Ctrl-C, by tools.fleet itself"
     assert "interrupted" in output
 
 
@@ -479,5 +493,20 @@ def test_a_second_ctrl_c_cancels_the_running_stacks(interrupting) -> None:
     interrupting(lambda: bool(backend.calls), times=2)
     status, output = run(backend, "up", "--all")
     assert status == 130
-    assert stuck.cancelled
+    assert stuck.order == ["SIGINT 1", "SIGINT 2", "exited", "cancel"]
     assert row(output, "a")["result"] == "cancelled"
+
+
+def test_a_stack_whose_cli_does_not_exit_is_not_cancelled_but_named(interrupting) -> None:
+    """`pulumi cancel` under a CLI still writing the state would unlock it under the writer."""
+    stuck = FakeStack([pre("update", "x")], gate=threading.Event())
+    stuck.cli_exits = False
+    backend = FakeBackend({"a": stuck})
+    interrupting(lambda: bool(backend.calls), times=2)
+
+    status, output = run(backend, "up", "--all")
+
+    stuck.gate.set()  # type: ignore[union-attr]
+    assert status == 130
+    assert stuck.order == ["SIGINT 1", "SIGINT 2", "still running"]
+    assert "a: its CLI has not exited; once it has, run `pulumi cancel --stack a`" in output

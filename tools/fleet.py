@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Protocol, TextIO
 
 from pulumi import automation as auto
 
+from tools import fleet_cli
 from tools.fleet_display import Display, StackRun, summary_table
 from tools.fleet_runner import Runner, StackOps, describe
 
@@ -38,9 +40,11 @@ columns of the table:
   failures  resources whose operation failed; the stack's error follows the table
 
 exit status: 0 when every stack succeeded, 1 when any failed, 2 for a usage error, 130 when
-interrupted. Ctrl-C starts no more stacks and lets the running ones cancel as their CLI does
-(in-flight operations finish, state saved); a second Ctrl-C stops waiting and runs
-`pulumi cancel` on each of them.
+interrupted. Ctrl-C (or SIGINT, as `kill -INT` or a CI runner sends it) starts no more stacks
+and hands each running CLI one Ctrl-C: it cancels cleanly (in-flight operations finish, state
+saved). A second Ctrl-C hands them another, which terminates them; once a CLI has exited, its
+stack is cancelled (`pulumi cancel`, which releases its lock). Stacks whose CLI did not exit
+are named: run `pulumi cancel` on them once it has.
 """
 
 
@@ -57,17 +61,29 @@ class AutomationStack:
     """One stack of the local program, through the Automation API."""
 
     def __init__(
-        self, name: str, operation: str, refresh: bool, work_dir: Path, config_file: Path | None
+        self,
+        name: str,
+        operation: str,
+        refresh: bool,
+        work_dir: Path,
+        config_file: Path | None,
+        command: auto.PulumiCommand,
     ) -> None:
         self._name = name
         self._operation = operation
         self._refresh = refresh
         self._work_dir = work_dir
         self._config_file = config_file
+        self._command = command
         self._stack: auto.Stack | None = None
+        self._pids: list[int] = []
 
     def run(self, on_event: Callable[[auto.EngineEvent], None]) -> None:
-        self._stack = auto.select_stack(stack_name=self._name, work_dir=str(self._work_dir))
+        self._stack = auto.select_stack(
+            stack_name=self._name,
+            work_dir=str(self._work_dir),
+            opts=auto.LocalWorkspaceOptions(pulumi_command=self._command),
+        )
         options = {
             "on_event": on_event,
             "color": "never",
@@ -80,6 +96,13 @@ class AutomationStack:
             # The result's summary would decrypt the stack's secret config: not needed here.
             self._stack.up(show_secrets=False, suppress_outputs=True, **options)
 
+    def interrupt(self) -> None:
+        self._pids = self._pids or fleet_cli.cli_pids(self._name)
+        fleet_cli.interrupt(self._pids)
+
+    def exited(self, timeout: float) -> bool:
+        return fleet_cli.exited(self._pids or fleet_cli.cli_pids(self._name), timeout)
+
     def cancel(self) -> None:
         if self._stack is not None:
             self._stack.cancel()
@@ -89,6 +112,8 @@ class AutomationBackend:
     def __init__(self, work_dir: Path, config_dir: Path | None) -> None:
         self._work_dir = work_dir
         self._config_dir = config_dir
+        self._wrapper = tempfile.TemporaryDirectory(prefix="kubelet-bootstrap-fleet-")
+        self._command = fleet_cli.session_command(Path(self._wrapper.name))
 
     def stacks(self) -> dict[str, int]:
         workspace = auto.LocalWorkspace(work_dir=str(self._work_dir))
@@ -96,7 +121,7 @@ class AutomationBackend:
 
     def ops(self, name: str, operation: str, *, refresh: bool) -> StackOps:
         config = self._config_dir / f"Pulumi.{name}.yaml" if self._config_dir else None
-        return AutomationStack(name, operation, refresh, self._work_dir, config)
+        return AutomationStack(name, operation, refresh, self._work_dir, config, self._command)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -1,12 +1,13 @@
 """Runs one operation on many stacks, at most `parallel` at a time, each independent of the
 others: a stack that fails (or raises) is recorded, and the rest go on.
 
-Ctrl-C: the first starts no more stacks and waits for the running ones. At a terminal their
-Pulumi CLIs get the same Ctrl-C and cancel as the CLI always does (operations in flight finish,
-the state is saved), which is the clean way; `pulumi cancel` meanwhile would unlock a stack
-whose CLI is still writing it. A second Ctrl-C stops waiting: those CLIs terminate (they got
-it too), and each running stack is cancelled (`Stack.cancel()`), which releases what a
-terminated update leaves held (the stack's lock, an update the service thinks in progress).
+Ctrl-C (SIGINT, from a terminal, `kill -INT` or a CI runner): the first starts no more stacks
+and hands each running CLI one Ctrl-C of its own (they run in their own session, see
+`fleet_cli`): each cancels cleanly (operations in flight finish, the state is saved) while this
+waits. A second Ctrl-C hands them another, which terminates them; only once a CLI has exited is
+its stack cancelled (`Stack.cancel()`, which releases the lock a terminated update leaves):
+`pulumi cancel` while the CLI still writes the state would unlock it under the writer. A stack
+whose CLI does not exit in time is named, for the operator to cancel once it has.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class StackOps(Protocol):
 
     def run(self, on_event: Callable[[EngineEvent], None]) -> None:
         """Run to the end, handing each engine event to `on_event`; raise if it failed."""
+
+    def interrupt(self) -> None:
+        """Hand the stack's CLI one Ctrl-C (SIGINT), if it runs."""
+
+    def exited(self, timeout: float) -> bool:
+        """Whether the stack's CLI has exited, waiting up to `timeout` seconds."""
 
     def cancel(self) -> None:
         """Release what a terminated run of this stack left held."""
@@ -67,6 +74,7 @@ class Runner:
         clock: Callable[[], float],
         *,
         tick: float = 0.5,
+        exit_timeout: float = 30.0,
     ) -> None:
         self._runs = runs
         self._make_ops = make_ops
@@ -74,6 +82,7 @@ class Runner:
         self._display = display
         self._clock = clock
         self._tick = tick
+        self._exit_timeout = exit_timeout
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._running: dict[str, StackOps] = {}
@@ -92,9 +101,10 @@ class Runner:
                     interrupts += 1
                     if interrupts == 1:
                         self._stopping.set()
+                        self._interrupt_running()
                         self._display.note(
-                            "interrupted: no more stacks start; the running ones cancel as"
-                            " their CLI does on Ctrl-C. Ctrl-C again to stop waiting."
+                            "interrupted: no more stacks start; each running CLI got Ctrl-C and"
+                            " cancels cleanly. Ctrl-C again to terminate them."
                         )
                     else:
                         self._cancel_running()
@@ -133,14 +143,33 @@ class Runner:
             if run.phase not in FINAL:  # not already given up on by a second Ctrl-C
                 run.phase, run.error, run.ended = outcome, error, self._clock()
 
+    def _interrupt_running(self) -> None:
+        with self._lock:
+            running = dict(self._running)
+        for ops in running.values():
+            ops.interrupt()
+
     def _cancel_running(self) -> None:
+        """Terminate the running CLIs (a second Ctrl-C), then cancel each stack whose CLI has
+        exited; name those whose CLI has not."""
         with self._lock:
             running = dict(self._running)
             for name in running:
                 run = next(r for r in self._runs if r.name == name)
                 run.phase, run.ended = "cancelled", self._clock()
+        for ops in running.values():
+            ops.interrupt()
         for name, ops in running.items():
+            if not ops.exited(self._exit_timeout):
+                self._display.note(
+                    f"{name}: its CLI has not exited; once it has, run `pulumi cancel --stack "
+                    f"{name}` if the stack stays locked"
+                )
+                continue
             try:
                 ops.cancel()
             except Exception as failure:
-                self._display.note(f"{name}: cancel failed: {'; '.join(describe(failure))}")
+                self._display.note(
+                    f"{name}: cancel failed ({'; '.join(describe(failure))}); run `pulumi "
+                    f"cancel --stack {name}` if the stack stays locked"
+                )
