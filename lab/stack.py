@@ -37,6 +37,8 @@ class LabStack:
     name: str
     directory: Path = field(default_factory=lambda: paths.lab_dir() / "stacks")
     calls: list[Call] = field(default_factory=list)
+    program: Path = paths.REPO
+    """The program's directory: this repository, or an earlier release checked out beside it."""
 
     @property
     def config_file(self) -> Path:
@@ -60,7 +62,7 @@ class LabStack:
             str(paths.bin_dir() / "pulumi"),
             *args,
             "--cwd",
-            str(paths.REPO),
+            str(self.program),
             "--stack",
             self.name,
             "--non-interactive",
@@ -88,7 +90,7 @@ class LabStack:
         self.pulumi("stack", "init")
         # `stack init` writes the stack's secrets salt beside Pulumi.yaml; the lab keeps it,
         # with the rest of the stack's settings, in its own file.
-        (paths.REPO / self.config_file.name).replace(self.config_file)
+        (self.program / self.config_file.name).replace(self.config_file)
 
     def set(self, key: str, value: str, *, secret: bool = False, path: bool = False) -> None:
         """`pulumi config set [--secret] [--path] kubelet-bootstrap:<key>`, value on stdin."""
