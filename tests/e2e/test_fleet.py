@@ -111,6 +111,8 @@ def test_a_broken_stack_fails_alone(world: World, fleet) -> None:
     a, b = fleet
     b.set("nodes[1].name", "fleet-unreachable", path=True)
     b.set("nodes[1].address", UNREACHABLE, path=True)
+    # Pinned, so that the stack gets as far as connecting (an unpinned one is refused first).
+    b.set("nodes[1].hostKey", world.records[0]["hostKey"], path=True)
     a.set("kubelet.maxPods", "120", path=True)
     result = drive(a, "up")
     assert result.returncode == 1, result.stdout
