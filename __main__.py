@@ -32,6 +32,8 @@ secrets = secret_strings(raw_config, pulumi.runtime.get_config_secret_keys_env()
 if secrets:
     pulumi.runtime.register_stack_transformation(keep_secret(secrets))
 
+# The dynamic providers read the admin credential from the stack's configuration when they act
+# (`admin_provider`); only the kubernetes provider, which makes the RBAC objects, holds it.
 admin_kubeconfig = pulumi.Output.secret(settings.kubeconfig.get_secret_value())
 # An object that already exists is taken over only when the stack says so (README: adopting).
 cluster = pulumi.ResourceOptions(
@@ -57,9 +59,9 @@ for node in settings.nodes:
     # 2. A bootstrap token per node (kubeadm token create); none for a decommissioned node.
     token = None
     if not node.decommissioned:
-        token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds, admin_kubeconfig)
+        token = BootstrapToken(node.name, settings.bootstrap_token.ttl_seconds)
     # Its removal: drained before its kubelet stops, its Node object deleted after (kubectl).
-    removal = NodeRemoval(node, admin_kubeconfig, settings.removal)
+    removal = NodeRemoval(node, settings.removal)
     # 3. Its files, swap off, and the kubelet started (scp, ssh, systemctl).
     kubelet = KubeletNode(
         node,
@@ -75,14 +77,11 @@ for node in settings.nodes:
     nodes[node.name] = (token, kubelet)
     # 3b. Its labels and taints on its Node, registered or changed later (kubectl label/taint).
     if node.labels or node.taints:
-        node_metadata(
-            node, admin_kubeconfig, settings.verification.timeout_seconds, kubelet.restart
-        )
+        node_metadata(node, settings.verification.timeout_seconds, kubelet.restart)
 
 # 4. Approve each kubelet's serving CSR, only if it is genuine (kubectl certificate approve).
 approval = ServingCsrApproval(
     "serving-csr-approval",
-    admin_kubeconfig,
     settings.ca_cert_file.pem,
     [
         approval_entry(node, settings.kubelet.port, kubelet.files_sha256)
@@ -96,7 +95,6 @@ approval = ServingCsrApproval(
 if settings.verification.enabled:
     KubeletApiVerification(
         "kubelet-api-verification",
-        admin_kubeconfig,
         settings.ca_cert_file.pem,
         [kubelet_target(node, settings.kubelet.port) for node in active],
         settings.verification.timeout_seconds,

@@ -62,7 +62,7 @@ restarts = {}
 for name in names:
     token = pulumi.ComponentResource("kubelet-bootstrap:index:BootstrapToken", name, None, cluster)
     in_token = pulumi.ResourceOptions(parent=token)
-    secret = TokenIssue(f"{name}-bootstrap-token", "", name, "g", 3600, opts=in_token)
+    secret = TokenIssue(f"{name}-bootstrap-token", name, "g", 3600, opts=in_token)
     token.register_outputs({})
 
     removal = pulumi.ComponentResource("kubelet-bootstrap:index:NodeRemoval", name)
@@ -126,7 +126,6 @@ for name in names:
 
 approval = ServingCsrApproval(
     "serving-csr-approval",
-    "",
     "",
     [],
     60,

@@ -38,14 +38,12 @@ class BootstrapToken(pulumi.ComponentResource):
         self,
         node_name: str,
         ttl_seconds: int,
-        kubeconfig: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubelet-bootstrap:index:BootstrapToken", node_name, None, opts)
         # The Secret's name is fixed by the token id, so a replacement deletes first.
         self.secret = TokenIssue(
             f"{node_name}-bootstrap-token",
-            kubeconfig,
             node_name,
             bootstrap_group(node_name),
             ttl_seconds,

@@ -23,20 +23,21 @@ from pulumi.dynamic import (
     DiffResult,
     ReadResult,
     Resource,
-    ResourceProvider,
     UpdateResult,
 )
 
+from components.admin_provider import AdminProvider, stored_credential, without_credential
+
 RESOURCE_ID = "kubelet-serving-csrs"
-INPUTS = ("kubeconfig", "ca_pem", "nodes", "timeout_seconds")
+INPUTS = ("ca_pem", "nodes", "timeout_seconds")
 
 
-class ServingCsrApprovalProvider(ResourceProvider):
+class ServingCsrApprovalProvider(AdminProvider):
     """Approves genuine serving CSRs of the nodes in its inputs, and nothing else."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         names = [node["name"] for node in props["nodes"]]
-        approved = _approve(props, required=names, restarted=names, known={})
+        approved = self._approve(props, required=names, restarted=names, known={})
         return CreateResult(id_=RESOURCE_ID, outs={**props, "approved": approved, "pending": []})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -46,21 +47,57 @@ class ServingCsrApprovalProvider(ResourceProvider):
             for name, certificate in (olds.get("approved") or {}).items()
             if name in {node["name"] for node in news["nodes"]} and name not in required
         }
-        approved = _approve(news, required, restarted, known)
-        return UpdateResult(outs={**news, "approved": approved, "pending": []})
+        approved = self._approve(news, required, restarted, known)
+        return UpdateResult(outs={**without_credential(news), "approved": approved, "pending": []})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         from components.csr_approver import inventory_of, pending_requests
 
-        api = _certificates_api(props["kubeconfig"])
-        pending = pending_requests(api, inventory_of(props["nodes"]))
-        return ReadResult(id_=id_, outs={**props, "pending": pending})
+        pending = pending_requests(self._certificates_api(), inventory_of(props["nodes"]))
+        return ReadResult(id_=id_, outs={**without_credential(props), "pending": pending})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [key for key in INPUTS if olds.get(key) != news.get(key)]
+        changed += stored_credential(olds)
         if olds.get("pending"):
             changed.append("pending")
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def _approve(
+        self,
+        props: dict[str, Any],
+        required: list[str],
+        restarted: list[str],
+        known: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Run the approver; returns each node's certificate as `{csr, not_after}`.
+
+        A node not judged keeps the certificate on record, or a later one if the CSRs show it.
+        """
+        import sys
+
+        from cryptography import x509
+
+        from components.csr_approver import ServingCsrApprover, inventory_of, kubelets_of
+
+        approver = ServingCsrApprover(
+            self._certificates_api(),
+            inventory_of(props["nodes"]),
+            x509.load_pem_x509_certificate(props["ca_pem"].encode()),
+            kubelets_of(props["nodes"]),
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        found = approver.run(required, float(props["timeout_seconds"]), restarted=restarted)
+        approved = dict(known)
+        for name, certificate in found.items():
+            if name not in approved or certificate.not_after > approved[name]["not_after"]:
+                approved[name] = {"csr": certificate.csr, "not_after": certificate.not_after}
+        return dict(sorted(approved.items()))
+
+    def _certificates_api(self) -> Any:
+        from kubernetes import client
+
+        return client.CertificatesV1Api(self.admin_client())
 
 
 def _to_judge(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -82,42 +119,6 @@ def _to_judge(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], li
     return required, restarted
 
 
-def _approve(
-    props: dict[str, Any], required: list[str], restarted: list[str], known: dict[str, Any]
-) -> dict[str, Any]:
-    """Run the approver; returns each node's certificate as `{csr, not_after}`.
-
-    A node not judged keeps the certificate on record, or a later one if the CSRs show it.
-    """
-    import sys
-
-    from cryptography import x509
-
-    from components.csr_approver import ServingCsrApprover, inventory_of, kubelets_of
-
-    approver = ServingCsrApprover(
-        _certificates_api(props["kubeconfig"]),
-        inventory_of(props["nodes"]),
-        x509.load_pem_x509_certificate(props["ca_pem"].encode()),
-        kubelets_of(props["nodes"]),
-        log=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-    found = approver.run(required, float(props["timeout_seconds"]), restarted=restarted)
-    approved = dict(known)
-    for name, certificate in found.items():
-        if name not in approved or certificate.not_after > approved[name]["not_after"]:
-            approved[name] = {"csr": certificate.csr, "not_after": certificate.not_after}
-    return dict(sorted(approved.items()))
-
-
-def _certificates_api(kubeconfig: str) -> Any:
-    from kubernetes import client
-
-    from components.kube_client import api_client
-
-    return client.CertificatesV1Api(api_client(kubeconfig))
-
-
 class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrApproval"):
     """Approves each node's kubelet serving CSR once, and renewals on `pulumi up --refresh`.
 
@@ -131,7 +132,6 @@ class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrA
     def __init__(
         self,
         name: str,
-        kubeconfig: pulumi.Input[str],
         ca_pem: str,
         nodes: list[dict[str, Any]],
         timeout_seconds: int,
@@ -141,7 +141,6 @@ class ServingCsrApproval(Resource, module="kubelet-bootstrap", name="ServingCsrA
             ServingCsrApprovalProvider(),
             name,
             {
-                "kubeconfig": pulumi.Output.secret(kubeconfig),
                 "ca_pem": ca_pem,
                 "nodes": nodes,
                 "timeout_seconds": timeout_seconds,

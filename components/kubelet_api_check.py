@@ -11,34 +11,35 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, Resource, UpdateResult
 
+from components.admin_provider import AdminProvider, stored_credential, without_credential
 from components.verification_identity import identity_name
 
 
-class KubeletApiCheckProvider(ResourceProvider):
+class KubeletApiCheckProvider(AdminProvider):
     """Runs the checks on create and on every change of what they check."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_="kubelet-api-check", outs=_checked(props))
+        return CreateResult(id_="kubelet-api-check", outs=_checked(self.admin_client(), props))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=_checked(news))
+        return UpdateResult(outs=_checked(self.admin_client(), without_credential(news)))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        keys = ("kubeconfig", "ca_pem", "nodes", "timeout_seconds")
-        return DiffResult(changes=any(olds.get(k) != news.get(k) for k in keys), replaces=[])
+        keys = ("ca_pem", "nodes", "timeout_seconds")
+        changed = [k for k in keys if olds.get(k) != news.get(k)] + stored_credential(olds)
+        return DiffResult(changes=bool(changed), replaces=[])
 
 
-def _checked(props: dict[str, Any]) -> dict[str, Any]:
+def _checked(api: Any, props: dict[str, Any]) -> dict[str, Any]:
     import sys
 
-    from components.kube_client import api_client
     from components.kubelet_verification import KubeletTarget, verify
 
     targets = [KubeletTarget(n["name"], n["address"], int(n["port"])) for n in props["nodes"]]
     verify(
-        api_client(props["kubeconfig"]),
+        api,
         targets,
         props["ca_pem"],
         float(props["timeout_seconds"]),
@@ -68,7 +69,6 @@ class KubeletApiVerification(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        kubeconfig: pulumi.Input[str],
         ca_pem: str,
         nodes: list[dict[str, Any]],
         timeout_seconds: int,
@@ -79,7 +79,6 @@ class KubeletApiVerification(pulumi.ComponentResource):
         self.check = KubeletApiCheck(
             f"{name}-check",
             {
-                "kubeconfig": pulumi.Output.secret(kubeconfig),
                 "ca_pem": ca_pem,
                 "nodes": nodes,
                 "timeout_seconds": timeout_seconds,

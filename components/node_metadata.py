@@ -20,7 +20,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, Resource, UpdateResult
+
+from components.admin_provider import AdminProvider, stored_credential, without_credential
 
 Json = dict[str, Any]
 RETRY_SECONDS = 2
@@ -120,15 +122,14 @@ def _summary(body: Json) -> str:
     return ", ".join(parts)
 
 
-def _apply(props: Mapping[str, Any], previous: Mapping[str, Any], *, wait: bool = True) -> None:
+def _apply(
+    api: Any, props: Mapping[str, Any], previous: Mapping[str, Any], *, wait: bool = True
+) -> None:
     import sys
 
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    from components.kube_client import api_client
-
-    api = api_client(props["kubeconfig"])
     core = client.CoreV1Api(api)
 
     def read(name: str) -> Json | None:
@@ -150,22 +151,23 @@ def _apply(props: Mapping[str, Any], previous: Mapping[str, Any], *, wait: bool 
     reconcile(read, patch, props, previous, lambda line: print(line, file=sys.stderr), wait=wait)
 
 
-class NodeMetadataProvider(ResourceProvider):
+class NodeMetadataProvider(AdminProvider):
     """Applies on create and on every change; on delete removes what it applied."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        _apply(props, {})
+        _apply(self.admin_client(), props, {})
         return CreateResult(id_=props["node"], outs=props)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        _apply(news, olds)
-        return UpdateResult(outs=news)
+        _apply(self.admin_client(), news, olds)
+        return UpdateResult(outs=without_credential(news))
 
     def delete(self, _id: str, olds: dict[str, Any]) -> None:
-        _apply({**olds, "labels": {}, "taints": []}, olds, wait=False)
+        _apply(self.admin_client(), {**olds, "labels": {}, "taints": []}, olds, wait=False)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in ("labels", "taints") if olds.get(k) != news.get(k)]
+        changed += stored_credential(olds)
         replaces = ["node"] if olds.get("node") != news.get("node") else []
         return DiffResult(changes=bool(changed or replaces), replaces=replaces)
 
@@ -182,14 +184,11 @@ class NodeMetadata(Resource, module="kubelet-bootstrap", name="NodeMetadata"):
         super().__init__(NodeMetadataProvider(), name, props, opts)
 
 
-def node_metadata(
-    node: Any, kubeconfig: pulumi.Input[str], timeout_seconds: int, after: pulumi.Resource
-) -> NodeMetadata:
+def node_metadata(node: Any, timeout_seconds: int, after: pulumi.Resource) -> NodeMetadata:
     """`<node>-metadata`, once the node's kubelet has (re)started: it registers the Node."""
     return NodeMetadata(
         f"{node.name}-metadata",
         {
-            "kubeconfig": pulumi.Output.secret(kubeconfig),
             "node": node.name,
             "labels": dict(node.labels),
             "taints": [taint.as_api() for taint in node.taints],

@@ -19,13 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, Resource, UpdateResult
 
+from components.admin_provider import AdminProvider, stored_credential, without_credential
 from components.removal_settings import RemovalSettings
 from components.settings import NodeSettings
 
-DRAIN_INPUTS = ("kubeconfig", "node_name", "drain", "timeout_seconds")
-NODE_INPUTS = ("kubeconfig", "node_name")
+DRAIN_INPUTS = ("node_name", "drain", "timeout_seconds")
+NODE_INPUTS = ("node_name",)
 
 
 def frozen() -> dict[str, Any]:
@@ -34,7 +35,7 @@ def frozen() -> dict[str, Any]:
     return {"retain_on_delete": True, "ignore_changes": ["*"]}
 
 
-class _RecordingProvider(ResourceProvider):
+class _RecordingProvider(AdminProvider):
     """Create and update only record their inputs: the work is in `delete`."""
 
     inputs: tuple[str, ...] = ()
@@ -43,11 +44,12 @@ class _RecordingProvider(ResourceProvider):
         return CreateResult(id_=props["node_name"], outs=props)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=news)
+        return UpdateResult(outs=without_credential(news))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = any(olds.get(key) != news.get(key) for key in self.inputs)
-        return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
+        changed = [key for key in self.inputs if olds.get(key) != news.get(key)]
+        changed += stored_credential(olds)
+        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
 
 class NodeDrainProvider(_RecordingProvider):
@@ -58,7 +60,6 @@ class NodeDrainProvider(_RecordingProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         import sys
 
-        from components.kube_client import api_client
         from components.node_drain import drain
 
         def log(line: str) -> None:
@@ -68,7 +69,7 @@ class NodeDrainProvider(_RecordingProvider):
         if not props["drain"]:
             log(f"{node}: not drained (removal.drain is false)")
             return
-        drain(api_client(props["kubeconfig"]), node, float(props["timeout_seconds"]), log)
+        drain(self.admin_client(), node, float(props["timeout_seconds"]), log)
 
 
 class NodeObjectProvider(_RecordingProvider):
@@ -82,10 +83,8 @@ class NodeObjectProvider(_RecordingProvider):
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
-        from components.kube_client import api_client
-
         node = props["node_name"]
-        core = client.CoreV1Api(api_client(props["kubeconfig"]))
+        core = client.CoreV1Api(self.admin_client())
         try:
             core.delete_node(node, _request_timeout=30)
         except ApiException as error:
@@ -120,19 +119,17 @@ class NodeRemoval(pulumi.ComponentResource):
     def __init__(
         self,
         node: NodeSettings,
-        kubeconfig: pulumi.Input[str],
         removal: RemovalSettings,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("kubelet-bootstrap:index:NodeRemoval", node.name, None, opts)
         self._node = node
-        self._kubeconfig = pulumi.Output.secret(kubeconfig)
         self._removal = removal
         self.node_object = None
         if not node.decommissioned:
             self.node_object = NodeObject(
                 f"{node.name}-node-object",
-                {"kubeconfig": self._kubeconfig, "node_name": node.name},
+                {"node_name": node.name},
                 pulumi.ResourceOptions(parent=self),
             )
 
@@ -145,7 +142,6 @@ class NodeRemoval(pulumi.ComponentResource):
         NodeDrain(
             f"{self._node.name}-drain",
             {
-                "kubeconfig": self._kubeconfig,
                 "node_name": self._node.name,
                 "drain": self._removal.drain,
                 "timeout_seconds": self._removal.drain_timeout_seconds,

@@ -12,10 +12,9 @@ import ipaddress
 import os
 import shlex
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     SecretStr,
@@ -27,6 +26,7 @@ from pydantic import (
 
 from components import rendering
 from components.admin_cluster import admin_cluster_problem
+from components.admin_kubeconfig import read_kubeconfig
 from components.download_settings import DownloadFields
 from components.durations import parse_duration
 from components.extra_config import extra_config_problems
@@ -404,28 +404,3 @@ def _canonical_ip(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return value
-
-
-def read_kubeconfig(value: Any) -> str:
-    """The admin kubeconfig given as a path or as content; returns the content."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a path or the kubeconfig content")
-    if "\n" not in value.strip():
-        path = Path(os.path.expanduser(value))
-        try:
-            value = path.read_text()
-        except OSError:
-            raise ValueError(
-                "is neither a readable kubeconfig file nor kubeconfig content "
-                "(the value is not shown: it may be a secret)"
-            ) from None
-    try:
-        document = yaml.safe_load(value)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "not YAML"
-        raise ValueError(f"is not YAML{where}: {problem} (the content is not shown)") from None
-    if not isinstance(document, dict) or not document.get("clusters"):
-        raise ValueError("is not a kubeconfig with clusters (the content is not shown)")
-    return value

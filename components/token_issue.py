@@ -26,9 +26,10 @@ from pulumi.dynamic import (
     DiffResult,
     ReadResult,
     Resource,
-    ResourceProvider,
     UpdateResult,
 )
+
+from components.admin_provider import AdminProvider, stored_credential, without_credential
 
 NAMESPACE = "kube-system"
 BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
@@ -37,16 +38,16 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"  # [a-z0-9], the bootstrap tok
 REQUEST_SECONDS = 30
 # Inputs whose change makes another token (a node's name and group do not change in place).
 REPLACING = ("node_name", "extra_group")
-INPUTS = ("kubeconfig", "node_name", "extra_group", "ttl_seconds")
+INPUTS = ("node_name", "extra_group", "ttl_seconds")
 
 
-class TokenIssueProvider(ResourceProvider):
+class TokenIssueProvider(AdminProvider):
     """Issues, checks and deletes one node's bootstrap token Secret."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         from kubernetes.client.exceptions import ApiException
 
-        core = _core_api(props["kubeconfig"])
+        core = self._core_api()
         for _ in range(3):  # a clash of 6-character ids: draw again
             token = _new_token(props)
             try:
@@ -57,13 +58,14 @@ class TokenIssueProvider(ResourceProvider):
                 if error.status == 409:
                     continue
                 raise RuntimeError(_api_error("create", token["secret_name"], error)) from None
-            return CreateResult(id_=token["secret_name"], outs={**props, **token, "reissue": None})
+            outs = {**without_credential(props), **token, "reissue": None}
+            return CreateResult(id_=token["secret_name"], outs=outs)
         raise RuntimeError("three bootstrap token ids in a row exist already in kube-system")
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         from components.node_identity import reissue_reason, token_problem
 
-        core = _core_api(props["kubeconfig"])
+        core = self._core_api()
         name, now = props["node_name"], datetime.now(timezone.utc)
         secret = _get(core, lambda: core.read_namespaced_secret(id_, NAMESPACE, **_timeout()))
         reason = None
@@ -73,10 +75,11 @@ class TokenIssueProvider(ResourceProvider):
             reason = reissue_reason(name, id_, secret, node, lease, now)
         if reason:
             print(f"{reason}: a new bootstrap token is issued", file=sys.stderr, flush=True)
-        return ReadResult(id_=id_, outs={**props, "reissue": reason})
+        return ReadResult(id_=id_, outs={**without_credential(props), "reissue": reason})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [key for key in INPUTS if olds.get(key) != news.get(key)]
+        changed += stored_credential(olds)
         replaces = [key for key in REPLACING if key in changed]
         if olds.get("reissue"):
             changed.append("reissue")
@@ -84,17 +87,22 @@ class TokenIssueProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """A new ttl or admin kubeconfig is recorded; the token and its Secret stay."""
-        return UpdateResult(outs={**olds, **{key: news[key] for key in INPUTS}})
+        """A new ttl is recorded; the token and its Secret stay."""
+        return UpdateResult(outs=without_credential({**olds, **{key: news[key] for key in INPUTS}}))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            _core_api(props["kubeconfig"]).delete_namespaced_secret(id_, NAMESPACE, **_timeout())
+            self._core_api().delete_namespaced_secret(id_, NAMESPACE, **_timeout())
         except ApiException as error:
             if error.status != 404:
                 raise RuntimeError(_api_error("delete", id_, error)) from None
+
+    def _core_api(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.admin_client())
 
 
 def _new_token(props: dict[str, Any]) -> dict[str, str]:
@@ -164,14 +172,6 @@ def _api_error(verb: str, name: str, error: Any) -> str:
     return f"{verb} Secret {NAMESPACE}/{name}: {error.status} {error.reason}"
 
 
-def _core_api(kubeconfig: str) -> Any:
-    from kubernetes import client
-
-    from components.kube_client import api_client
-
-    return client.CoreV1Api(api_client(kubeconfig))
-
-
 class TokenIssue(Resource, module="kubelet-bootstrap", name="TokenIssue"):
     """One node's bootstrap token: id, secret (a secret output), expiration and its Secret."""
 
@@ -185,7 +185,6 @@ class TokenIssue(Resource, module="kubelet-bootstrap", name="TokenIssue"):
     def __init__(
         self,
         name: str,
-        kubeconfig: pulumi.Input[str],
         node_name: str,
         extra_group: str,
         ttl_seconds: int,
@@ -198,7 +197,6 @@ class TokenIssue(Resource, module="kubelet-bootstrap", name="TokenIssue"):
             TokenIssueProvider(),
             name,
             {
-                "kubeconfig": pulumi.Output.secret(kubeconfig),
                 "node_name": node_name,
                 "extra_group": extra_group,
                 "ttl_seconds": ttl_seconds,

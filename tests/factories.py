@@ -6,13 +6,16 @@ import base64
 import datetime
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
+from pulumi.dynamic import Config, ConfigureRequest, ResourceProvider
+
+from components.admin_kubeconfig import CONFIG_KEY
 
 if TYPE_CHECKING:
     from components.settings import Settings
@@ -182,9 +185,20 @@ def stack_config(
 
 
 BuildSettings = Callable[..., "Settings"]
+"""`build(kubelet={...}, cluster={...}, nodes=[...])`: validated Settings (conftest.py)."""
 
 PLAN_STACK = "t"
 """The stack `make_plan` plans (conftest)."""
 MakePlan = Callable[..., int]
 """`make_plan("--diff", nodes=2, kubelet={...})`: write the stack's file, run `make plan`."""
-"""`build(kubelet={...}, cluster={...}, nodes=[...])`: validated Settings (conftest.py)."""
+
+
+ProviderT = TypeVar("ProviderT", bound=ResourceProvider)
+
+
+def configured(provider: ProviderT, kubeconfig: str) -> ProviderT:
+    """`provider` configured as the engine configures it: with the stack's configuration,
+    where the admin kubeconfig is `kubelet-bootstrap:kubeconfig`."""
+    config = Config({CONFIG_KEY: kubeconfig}, project_name=NS)
+    provider.configure(ConfigureRequest(config))
+    return provider

@@ -1622,6 +1622,10 @@ class FakeApiServer:
         """Accept another bearer token, authenticating as `user` (e.g. a node)."""
         self._users[token] = user
 
+    def revoke_token(self, token: str) -> None:
+        """Stop accepting `token`, as a rotated credential's old one is: 401 from now on."""
+        del self._users[token]
+
     def kubeconfig(self, token: str | None = None) -> str:
         """A kubeconfig YAML for this server: CA embedded, bearer token (default: the admin's)."""
         config = {

@@ -12,11 +12,8 @@ import base64
 import contextlib
 import datetime
 import hashlib
-import json
 import re
 import socket
-import subprocess
-import sys
 import time
 import traceback
 from collections import Counter
@@ -28,8 +25,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client
-from pulumi.dynamic.dynamic import serialize_provider
 
+from components.admin_kubeconfig import CONFIG_KEY
 from components.csr_approval import RESOURCE_ID, ServingCsrApprovalProvider
 from components.csr_approver import (
     Approval,
@@ -41,7 +38,7 @@ from components.csr_approver import (
 )
 from components.csr_policy import APPROVED_REASON, DENIED_REASON
 from components.kube_client import api_client
-from offline.engine import PROJECT_ROOT
+from tests.factories import configured
 from tests.fake_apiserver import CertificateAuthority, FakeApiServer, private_key_pem, utc_now
 from tests.fake_controllers import Signer, clean_csrs
 from tests.fake_kubelet import FakeKubelet
@@ -52,6 +49,7 @@ from tests.kubelet_csrs import (
     kubelet_serving_csr,
     make_key,
 )
+from tests.provider_host import provider_host
 from tests.test_csr_policy import (
     DENIED,
     IGNORED,
@@ -499,11 +497,15 @@ def test_one_malformed_request_does_not_stop_the_approval_of_the_others(server, 
 
 def props(server: FakeApiServer, nodes: list[Json] = NODES, timeout: int = 10) -> Json:
     return {
-        "kubeconfig": server.kubeconfig(),
         "ca_pem": server.ca_pem.decode(),
         "nodes": nodes,
         "timeout_seconds": timeout,
     }
+
+
+def provider(server: FakeApiServer, kubeconfig: str | None = None) -> ServingCsrApprovalProvider:
+    """The provider, configured with the admin kubeconfig (by default the fake's own)."""
+    return configured(ServingCsrApprovalProvider(), kubeconfig or server.kubeconfig())
 
 
 def recorded(server: FakeApiServer, nodes: list[Json], approved: dict[str, Json]) -> Json:
@@ -514,7 +516,7 @@ def recorded(server: FakeApiServer, nodes: list[Json], approved: dict[str, Json]
 def test_create_approves_every_node_and_reports_not_after_once_issued(server, signer, capsys):
     csrs = [server.create(genuine(entry)) for entry in NODES]
 
-    result = ServingCsrApprovalProvider().create(props(server))
+    result = provider(server).create(props(server))
 
     assert result.id == RESOURCE_ID
     assert result.outs["approved"] == {
@@ -532,7 +534,7 @@ def test_an_approved_request_the_signer_never_issues_leaves_its_node_waiting(ser
     csr = server.create(genuine(NODES[0]))
 
     with pytest.raises(ApprovalTimeoutError) as raised:
-        ServingCsrApprovalProvider().create(props(server, NODES[:1], timeout=1))
+        provider(server).create(props(server, NODES[:1], timeout=1))
 
     assert f"serving CSR {name_of(csr)} approved, not issued yet" in str(raised.value)
     assert [c["type"] for c in conditions(server, name_of(csr))] == ["Approved"]
@@ -549,7 +551,7 @@ def test_create_on_kubelets_that_already_hold_certificates_needs_no_new_request(
     with contextlib.ExitStack() as running:
         kubelets = [running.enter_context(kubelet) for kubelet, _ in held]
         nodes = [served_by(e, k) for e, k in zip(NODES[:2], kubelets, strict=True)]
-        result = ServingCsrApprovalProvider().create(props(server, nodes, timeout=5))
+        result = provider(server).create(props(server, nodes, timeout=5))
 
     assert result.outs["approved"] == {
         k.node_name: {"csr": None, "not_after": served_not_after(k)} for k in kubelets
@@ -567,7 +569,7 @@ def test_a_node_added_back_counts_the_certificate_its_kubelet_still_serves(serve
 
     with kubelet:
         news = props(server, [NODES[0], served_by(NODES[1], kubelet)], timeout=3)
-        result = ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)
+        result = provider(server).update(RESOURCE_ID, olds, news)
 
     assert result.outs["approved"] == {
         "node-0": {"csr": None, "not_after": "2099-01-01T00:00:00Z"},
@@ -626,9 +628,7 @@ def test_a_served_certificate_counts_only_if_the_cluster_ca_issued_it_for_that_n
 
     with make(server) as kubelet, pytest.raises(ApprovalTimeoutError) as raised:
         port = kubelet.port
-        ServingCsrApprovalProvider().create(
-            props(server, [served_by(NODES[0], kubelet)], timeout=1)
-        )
+        provider(server).create(props(server, [served_by(NODES[0], kubelet)], timeout=1))
 
     message = str(raised.value)
     assert f"its kubelet at 127.0.0.1:{port} serves a certificate that does not count" in message
@@ -647,7 +647,7 @@ def test_update_waits_only_for_new_nodes_and_drops_removed_ones(server, signer):
     }
     news = props(server, [NODES[0], NODES[2]], timeout=5)  # node-1 removed, node-2 added
 
-    result = ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)
+    result = provider(server).update(RESOURCE_ID, olds, news)
 
     assert result.outs["approved"] == {
         "node-0": {"csr": "csr-old00", "not_after": "2027-01-01T00:00:00Z"},
@@ -669,7 +669,7 @@ def test_a_node_whose_address_changed_gets_its_new_request_approved_against_the_
 
     with kubelet:
         news = props(server, [served_by(moved, kubelet)], timeout=10)
-        update = lambda: ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)  # noqa: E731
+        update = lambda: provider(server).update(RESOURCE_ID, olds, news)  # noqa: E731
         with in_background(update) as future:
             wait_for_watch(server, future, 2)
             stale = server.create(genuine(NODES[0]))  # a request naming the old address
@@ -699,7 +699,7 @@ def test_certificates_of_a_replaced_ca_do_not_count(server):
             "ca_pem": old_ca.ca_pem.decode(),
         }
         with pytest.raises(ApprovalError) as raised:
-            ServingCsrApprovalProvider().update(RESOURCE_ID, olds, props(server, [entry], 30))
+            provider(server).update(RESOURCE_ID, olds, props(server, [entry], 30))
 
     assert time.monotonic() - started < 3
     assert "serves a certificate that does not count: not signed by the cluster CA" in str(
@@ -723,7 +723,7 @@ def test_a_node_that_did_not_restart_is_judged_at_once_on_the_certificate_it_hol
         )
         news = props(server, [served_by(NODES[0], kubelet)], timeout=30)
         with pytest.raises(ApprovalError) as raised:
-            ServingCsrApprovalProvider().update(RESOURCE_ID, olds, news)
+            provider(server).update(RESOURCE_ID, olds, news)
 
     assert time.monotonic() - started < 3
     message = str(raised.value)
@@ -741,7 +741,7 @@ def test_read_reports_the_managed_nodes_pending_requests_and_approves_nothing(se
     server.reset_counts()
     state = {**props(server), "approved": {}, "pending": []}
 
-    result = ServingCsrApprovalProvider().read(RESOURCE_ID, state)
+    result = provider(server).read(RESOURCE_ID, state)
 
     assert result.id == RESOURCE_ID
     assert result.outs["pending"] == sorted([name_of(waiting), name_of(hostile)])
@@ -760,14 +760,14 @@ def test_a_renewal_found_by_refresh_is_approved_and_named_once_issued(server):
         NODES[:1],
         {"node-0": {"csr": name_of(first), "not_after": not_after_of(server, name_of(first))}},
     )
-    provider = ServingCsrApprovalProvider()
+    approval = provider(server)
 
-    refreshed = provider.read(RESOURCE_ID, state).outs
+    refreshed = approval.read(RESOURCE_ID, state).outs
     assert refreshed["pending"] == [name_of(renewal)]
     news = {**props(server, NODES[:1]), "approved": None, "pending": None}
-    assert provider.diff(RESOURCE_ID, refreshed, news).changes
+    assert approval.diff(RESOURCE_ID, refreshed, news).changes
     with Signer(server):
-        result = provider.update(RESOURCE_ID, refreshed, news)
+        result = approval.update(RESOURCE_ID, refreshed, news)
 
     assert result.outs["approved"] == {
         "node-0": {"csr": name_of(renewal), "not_after": not_after_of(server, name_of(renewal))}
@@ -782,7 +782,7 @@ def test_a_renewal_found_by_refresh_is_approved_and_named_once_issued(server):
         pytest.param({"pending": ["csr-x7k2p"]}, True, id="pending-after-refresh"),
         pytest.param({"timeout_seconds": 60}, True, id="timeout"),
         pytest.param({"nodes": [*NODES, node(3)]}, True, id="node-added"),
-        pytest.param({"kubeconfig": "other"}, True, id="kubeconfig"),
+        pytest.param({"kubeconfig": "k"}, True, id="credential-stored-by-0.2"),
         pytest.param({"ca_pem": "another CA"}, True, id="ca"),
         pytest.param({"nodes": [restarted(NODES[0]), *NODES[1:]]}, True, id="kubelet-restarted"),
     ],
@@ -790,8 +790,10 @@ def test_a_renewal_found_by_refresh_is_approved_and_named_once_issued(server):
 def test_diff_shows_a_change_for_pending_requests_and_none_when_nothing_changed(
     change: Json, changes: bool
 ):
-    inputs = {"kubeconfig": "k", "ca_pem": "CA", "nodes": NODES, "timeout_seconds": 300}
+    inputs = {"ca_pem": "CA", "nodes": NODES, "timeout_seconds": 300}
     olds = {**inputs, "approved": {"node-0": {"csr": "csr-a", "not_after": "2027-01-01T00:00:00Z"}}}
+    if "kubeconfig" in change:  # the state of a stack made by 0.2.0 or earlier
+        olds["kubeconfig"] = change["kubeconfig"]
     olds["pending"] = []
     news = {**inputs, "approved": None, "pending": None}
     for key in inputs:
@@ -804,40 +806,18 @@ def test_diff_shows_a_change_for_pending_requests_and_none_when_nothing_changed(
     assert result.replaces == []
 
 
-# What `python -m pulumi.dynamic` does: started in the project directory, it unpickles the
-# provider from the state and calls it. The props travel on stdin.
-_LOAD_AND_CREATE = """
-import base64, json, sys
-import dill
-provider = dill.loads(base64.b64decode(sys.argv[1]))
-result = provider.create(json.load(sys.stdin))
-print(json.dumps({"id": result.id, "outs": result.outs}))
-"""
-
-
-def test_provider_survives_dill_pickling_and_creates_in_a_fresh_process(server, signer):
+def test_the_provider_host_unpickles_configures_and_creates(server, signer):
     csr = server.create(genuine(NODES[0]))
-    pickled = serialize_provider(ServingCsrApprovalProvider())
 
-    completed = subprocess.run(
-        [sys.executable, "-c", _LOAD_AND_CREATE, pickled],
-        input=json.dumps(props(server, NODES[:1])),
-        cwd=PROJECT_ROOT,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    with provider_host(ServingCsrApprovalProvider(), {CONFIG_KEY: server.kubeconfig()}) as host:
+        id_, outs = host.create(props(server, NODES[:1]))
 
-    assert completed.returncode == 0, completed.stderr
-    created = json.loads(completed.stdout)
-    assert created["id"] == RESOURCE_ID
-    assert created["outs"]["approved"] == {
+    assert id_ == RESOURCE_ID
+    assert outs["approved"] == {
         "node-0": {"csr": name_of(csr), "not_after": not_after_of(server, name_of(csr))}
     }
-    assert f"node-0: serving CSR {name_of(csr)} approved (1/1)" in completed.stderr
-    assert not shows_secret(server.token, completed.stderr)
+    assert f"node-0: serving CSR {name_of(csr)} approved (1/1)" in host.stderr
+    assert not shows_secret(server.token, host.stderr)
 
 
 # --- secrets -------------------------------------------------------------------------------------
@@ -858,7 +838,7 @@ def test_the_token_is_in_no_log_line_and_no_timeout_message(server, capsys):
     server.create(genuine(NODES[1], dns=("kubernetes.default.svc",)))  # a denial is logged too
 
     with pytest.raises(ApprovalTimeoutError) as raised:
-        ServingCsrApprovalProvider().create(props(server, NODES[:2], timeout=1))
+        provider(server).create(props(server, NODES[:2], timeout=1))
 
     logged = capsys.readouterr()
     assert "approved (1/2)" in logged.err and "denied" in logged.err
@@ -871,9 +851,7 @@ def test_the_token_is_not_in_an_authentication_error(server):
     wrong = "wrong-token-0123456789abcdef"
 
     with pytest.raises(client.exceptions.ApiException) as raised:
-        ServingCsrApprovalProvider().create(
-            {**props(server), "kubeconfig": server.kubeconfig(wrong)}
-        )
+        provider(server, server.kubeconfig(wrong)).create(props(server))
 
     assert raised.value.status == 401
     assert not shows_secret(wrong, error_text(raised.value))
@@ -898,6 +876,6 @@ def test_the_token_is_not_in_the_error_for_a_malformed_kubeconfig(server, breaka
     assert kubeconfig != server.kubeconfig()
 
     with pytest.raises(Exception) as raised:  # any failure, as long as it is quiet
-        ServingCsrApprovalProvider().create({**props(server), "kubeconfig": kubeconfig})
+        provider(server, kubeconfig).create(props(server))
 
     assert not shows_secret(server.token, error_text(raised.value)), str(raised.value)

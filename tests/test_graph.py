@@ -29,6 +29,7 @@ from tests.factories import (
     admin_kubeconfig,
     make_certificate,
     make_ssh_key,
+    node_list,
 )
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -366,10 +367,8 @@ def test_token_secret_and_bootstrap_kubeconfig_are_secret(sized: tuple[int, Reco
     count, recording = sized
     for node in node_names(count):
         issue = recording.named(f"{node}-bootstrap-token")
-        # Made by the provider, so the engine encrypts it as an output; the admin kubeconfig
-        # it acts with arrives secret.
+        # Made by the provider, so the engine encrypts it as an output.
         assert issue.additional_secret_outputs == ["token_secret"]
-        assert is_secret_path(issue, "kubeconfig")
         bootstrap = recording.named(f"{node}-bootstrap-kubeconfig")
         assert is_secret_path(bootstrap, "stdin")
         # Its sha256, printed by the install script, is derived from the token: not logged.
@@ -449,7 +448,7 @@ def test_approval_waits_for_every_kubelet_start_and_restart(
         )
 
 
-def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconfig_as_a_secret(
+def test_approval_is_told_each_nodes_identity_kubelet_and_files(
     config: Callable, run: Callable, ca_file: Path, admin: str
 ) -> None:
     nodes = [
@@ -480,8 +479,6 @@ def test_approval_is_told_each_nodes_identity_kubelet_and_files_and_the_kubeconf
         exported = recording.stack_outputs["nodes"][entry["name"]]["filesSha256"]
         assert entry["kubelet_files"] == exported
     assert approval.inputs["ca_pem"] == ca_file.read_text()
-    assert approval.inputs["kubeconfig"] == admin
-    assert is_secret_path(approval, "kubeconfig")
     assert approval.inputs["timeout_seconds"] == 900
 
 
@@ -509,7 +506,6 @@ def test_verification_runs_after_approval_and_leaves_no_identity_in_the_cluster(
     recording = run(config(nodes=2, kubeconfig=admin))
     check = recording.named("kubelet-api-verification-check")
     assert check.dependencies == [recording.named("serving-csr-approval").urn]
-    assert is_secret_path(check, "kubeconfig")
     assert check.inputs["nodes"] == [
         {"name": "node-0", "address": "10.0.0.1", "port": 10250},
         {"name": "node-1", "address": "10.0.0.2", "port": 10250},
@@ -526,6 +522,24 @@ def test_verification_can_be_turned_off(config: Callable, run: Callable) -> None
     recording = run(config(nodes=1, verification={"enabled": False}))
     assert not [r for r in recording.resources if "kubelet-api" in r.name]
     assert recording.named("serving-csr-approval")
+
+
+def test_only_the_kubernetes_provider_holds_the_admin_credential(
+    config: Callable, run: Callable, admin: str
+) -> None:
+    """The dynamic providers read it from the configuration when they act (`admin_provider`):
+    a rotated credential is the one refresh, removal and destroy use, and no state holds it."""
+    nodes = node_list(2)
+    nodes[0]["labels"] = {"gpu": "true"}  # so that a NodeMetadata is registered too
+    recording = run(config(nodes=nodes, kubeconfig=admin))
+    holders = {
+        registration.name
+        for registration in recording.resources
+        for _, value in leaves(registration.inputs)
+        if isinstance(value, str) and ADMIN_TOKEN in value
+    }
+    assert holders == {"cluster"}
+    assert recording.named("node-0-metadata").inputs["labels"] == {"gpu": "true"}
 
 
 def test_secrets_appear_only_under_secret_paths_and_never_in_scripts(

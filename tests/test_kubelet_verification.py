@@ -18,6 +18,7 @@ from components.kubelet_verification import (
     wait_until_registered,
 )
 from components.verification_identity import identity_name
+from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet
 
@@ -219,17 +220,15 @@ def test_a_kubelet_that_does_not_authorize_through_the_cluster_fails_with_403(se
 def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
     server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    kubeconfig = server.kubeconfig()
     with FakeKubelet.for_cluster(server) as kubelet:
         server.add_node("node-0", ready=True)
         props = {
-            "kubeconfig": kubeconfig,
             "ca_pem": ca_pem(server),
             "nodes": [{"name": "node-0", "address": kubelet.address, "port": kubelet.port}],
             "timeout_seconds": 10,
             "identity": NAME,
         }
-        result = KubeletApiCheckProvider().create(props)
+        result = configured(KubeletApiCheckProvider(), server.kubeconfig()).create(props)
     assert result.outs["verified"] == ["node-0"]
     logged = capsys.readouterr().err
     assert "node-0: kubelet API refuses anonymous (401)" in logged
@@ -239,7 +238,7 @@ def test_the_provider_verifies_from_its_inputs_and_keeps_secrets_out_of_logs(
 
 def test_the_provider_diffs_only_on_what_it_checks() -> None:
     provider = KubeletApiCheckProvider()
-    olds = {"kubeconfig": "k", "ca_pem": "c", "nodes": [], "timeout_seconds": 1}
+    olds = {"ca_pem": "c", "nodes": [], "timeout_seconds": 1}
     assert provider.diff("id", {**olds, "verified": []}, olds).changes is False
     assert provider.diff("id", olds, {**olds, "nodes": [{"name": "n"}]}).changes is True
     assert provider.diff("id", olds, {**olds, "identity": NAME}).changes is False

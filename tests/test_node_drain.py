@@ -1,7 +1,7 @@
 """A node's drain and its Node object's deletion, against the fake API server.
 
-The providers run as the engine runs them on delete, with the admin kubeconfig of the fake;
-the drain's clock is a fake one that the sleeps move, so a timeout takes no time.
+The providers run as the engine runs them on delete, configured with the admin kubeconfig of
+the fake; the drain's clock is a fake one that the sleeps move, so a timeout takes no time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from components.node_drain import DrainError, _DaemonSets, drain
 from components.node_removal import NodeDrainProvider, NodeObjectProvider
+from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
 
 NODE = "node-4"
@@ -272,8 +273,8 @@ def test_a_kubelet_that_keeps_renewing_its_lease_is_waited_for(
         run_drain(api, timeout=120, on_sleep=renew)
 
 
-def props(server: FakeApiServer, **extra: Any) -> dict[str, Any]:
-    return {"kubeconfig": server.kubeconfig(), "node_name": NODE, **extra}
+def props(**extra: Any) -> dict[str, Any]:
+    return {"node_name": NODE, **extra}
 
 
 def test_the_drain_provider_drains_on_delete(
@@ -281,7 +282,9 @@ def test_the_drain_provider_drains_on_delete(
 ) -> None:
     server.workloads.add_pod("default", "bare", node)
 
-    NodeDrainProvider().delete(NODE, props(server, drain=True, timeout_seconds=30))
+    configured(NodeDrainProvider(), server.kubeconfig()).delete(
+        NODE, props(drain=True, timeout_seconds=30)
+    )
 
     assert server.workloads.pods() == []
     assert f"{node}: drained" in capsys.readouterr().err
@@ -292,7 +295,9 @@ def test_with_removal_drain_false_the_node_is_neither_cordoned_nor_drained(
 ) -> None:
     server.workloads.add_pod("default", "bare", node)
 
-    NodeDrainProvider().delete(NODE, props(server, drain=False, timeout_seconds=30))
+    configured(NodeDrainProvider(), server.kubeconfig()).delete(
+        NODE, props(drain=False, timeout_seconds=30)
+    )
 
     assert server.workloads.pods() == ["default/bare"]
     assert "unschedulable" not in server.get_node(node).get("spec", {})
@@ -302,17 +307,17 @@ def test_with_removal_drain_false_the_node_is_neither_cordoned_nor_drained(
 def test_the_node_object_provider_deletes_the_node_and_tolerates_its_absence(
     server: FakeApiServer, node: str
 ) -> None:
-    provider = NodeObjectProvider()
+    provider = configured(NodeObjectProvider(), server.kubeconfig())
 
-    provider.delete(NODE, props(server))
-    provider.delete(NODE, props(server))
+    provider.delete(NODE, props())
+    provider.delete(NODE, props())
 
     assert [n["metadata"]["name"] for n in server.list_nodes()] == ["node-1"]
 
 
 def test_create_and_update_touch_nothing(server: FakeApiServer, node: str) -> None:
-    provider = NodeDrainProvider()
-    inputs = props(server, drain=True, timeout_seconds=30)
+    provider = configured(NodeDrainProvider(), server.kubeconfig())
+    inputs = props(drain=True, timeout_seconds=30)
     server.reset_counts()
 
     created = provider.create(inputs)

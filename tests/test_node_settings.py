@@ -276,7 +276,7 @@ def test_node_metadata_is_kept_after_the_restart_for_nodes_with_labels_or_taints
     [metadata] = recording.of_type(METADATA)
     assert metadata.name == "node-1-metadata"
     assert metadata.dependencies == [recording.named("node-1-restart-kubelet").urn]
-    assert "kubeconfig" in metadata.secret_paths
+    assert "kubeconfig" not in metadata.inputs  # read from the configuration when it acts
     assert metadata.inputs["labels"] == {
         "gpu": "true",
         "node-role.kubernetes.io/big": "",

@@ -49,22 +49,21 @@ def test_the_drain_comes_before_the_stop_and_the_node_object_after_it(
         assert deps(recording, f"{node}-node-object") == set()
 
 
-def test_the_drain_is_told_its_node_the_removal_settings_and_the_kubeconfig_as_a_secret(
+def test_the_drain_is_told_its_node_and_the_removal_settings(
     config: Callable, run: Callable
 ) -> None:
     recording = run(config(nodes=1, removal={"drain": False, "drainTimeoutSeconds": 45}))
     drain = recording.named("node-0-drain")
     node_object = recording.named("node-0-node-object")
 
-    assert {k: v for k, v in drain.inputs.items() if k not in ("kubeconfig", "__provider")} == {
+    assert {k: v for k, v in drain.inputs.items() if k != "__provider"} == {
         "node_name": "node-0",
         "drain": False,
         "timeout_seconds": 45,
     }
-    assert node_object.inputs["node_name"] == "node-0"
-    assert "kubeconfig" in drain.secret_paths
-    assert "kubeconfig" in node_object.secret_paths
-    assert drain.inputs["kubeconfig"].startswith("apiVersion")
+    assert {k: v for k, v in node_object.inputs.items() if k != "__provider"} == {
+        "node_name": "node-0"
+    }
 
 
 def test_by_default_a_node_is_drained_within_five_minutes(config: Callable, run: Callable) -> None:

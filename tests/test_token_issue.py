@@ -4,28 +4,29 @@ that gives a node without a client certificate a new token once its own expired.
 from __future__ import annotations
 
 import base64
-import json
 import re
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from pulumi.dynamic.dynamic import serialize_provider
 
+from components.admin_kubeconfig import CONFIG_KEY
 from components.bootstrap_token import bootstrap_group
 from components.token_issue import TokenIssueProvider
-from offline.engine import PROJECT_ROOT
+from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
+from tests.provider_host import provider_host
 
 NODE = "kube-node1"
 
 
-def props(server: FakeApiServer, ttl_seconds: int = 3600) -> dict[str, Any]:
+def provider(server: FakeApiServer) -> TokenIssueProvider:
+    return configured(TokenIssueProvider(), server.kubeconfig())
+
+
+def props(ttl_seconds: int = 3600) -> dict[str, Any]:
     """The inputs the program gives the resource for one node."""
     return {
-        "kubeconfig": server.kubeconfig(),
         "node_name": NODE,
         "extra_group": bootstrap_group(NODE),
         "ttl_seconds": ttl_seconds,
@@ -34,14 +35,14 @@ def props(server: FakeApiServer, ttl_seconds: int = 3600) -> dict[str, Any]:
 
 def issue(server: FakeApiServer, ttl_seconds: int = 3600) -> dict[str, Any]:
     """Create the resource and return its outputs as the state keeps them."""
-    result = TokenIssueProvider().create(props(server, ttl_seconds))
+    result = provider(server).create(props(ttl_seconds))
     assert result.id == result.outs["secret_name"]
     return result.outs
 
 
-def refreshed(outs: dict[str, Any]) -> dict[str, Any]:
+def refreshed(server: FakeApiServer, outs: dict[str, Any]) -> dict[str, Any]:
     """What `pulumi refresh` records: the outputs `read` returns."""
-    result = TokenIssueProvider().read(outs["secret_name"], dict(outs))
+    result = provider(server).read(outs["secret_name"], dict(outs))
     assert result.id == outs["secret_name"]
     return result.outs
 
@@ -97,9 +98,9 @@ def test_each_issue_draws_a_new_id_and_secret(server: FakeApiServer) -> None:
 
 def test_a_live_token_is_kept_whether_or_not_the_node_joined(server: FakeApiServer) -> None:
     outs = issue(server)
-    assert refreshed(outs)["reissue"] is None  # still bootstrapping: the token works
+    assert refreshed(server, outs)["reissue"] is None  # still bootstrapping: the token works
     joined(server)
-    assert refreshed(outs) == {**outs, "reissue": None}
+    assert refreshed(server, outs) == {**outs, "reissue": None}
 
 
 def test_an_expired_token_of_a_node_that_never_joined_is_issued_anew(
@@ -108,19 +109,19 @@ def test_an_expired_token_of_a_node_that_never_joined_is_issued_anew(
     outs = issue(server, ttl_seconds=60)
     expire(server, outs)
 
-    after = refreshed(outs)
+    after = refreshed(server, outs)
 
     assert after["reissue"] == (
         f"{NODE}: its Secret {outs['secret_name']} is gone (the tokencleaner deletes expired "
         f"tokens), and there is no Node {NODE}: its kubelet never got its client certificate"
     )
     assert f"{after['reissue']}: a new bootstrap token is issued" in capfd.readouterr().err
-    diff = TokenIssueProvider().diff(outs["secret_name"], after, props(server, 60))
+    diff = provider(server).diff(outs["secret_name"], after, props(60))
     assert diff.changes is True
     assert diff.replaces == ["reissue"]
     assert diff.delete_before_replace is True
     # The replacement: its old Secret is gone already, and the new token is another one.
-    TokenIssueProvider().delete(outs["secret_name"], after)
+    provider(server).delete(outs["secret_name"], after)
     again = issue(server, ttl_seconds=60)
     assert again["token_id"] != outs["token_id"]
     assert again["expiration"] >= outs["expiration"]
@@ -134,10 +135,10 @@ def test_an_expired_token_of_a_node_with_its_certificate_changes_nothing(
     joined(server)
     expire(server, outs)
 
-    after = refreshed(outs)
+    after = refreshed(server, outs)
 
     assert after == {**outs, "reissue": None}
-    diff = TokenIssueProvider().diff(outs["secret_name"], after, props(server, 60))
+    diff = provider(server).diff(outs["secret_name"], after, props(60))
     assert diff.changes is False
     assert server.tokens.secrets("kube-system") == []
 
@@ -150,7 +151,7 @@ def test_a_node_whose_kubelet_stopped_renewing_its_lease_gets_a_new_token(
     joined(server, renewed_ago=timedelta(minutes=5))
     expire(server, outs)
 
-    reason = refreshed(outs)["reissue"]
+    reason = refreshed(server, outs)["reissue"]
 
     assert reason is not None
     assert f"the kubelet of Node {NODE} last renewed its Lease at" in reason
@@ -160,14 +161,14 @@ def test_a_lease_renewed_within_two_durations_counts_as_working(server: FakeApiS
     outs = issue(server, ttl_seconds=60)
     joined(server, renewed_ago=timedelta(seconds=70))
     expire(server, outs)
-    assert refreshed(outs)["reissue"] is None
+    assert refreshed(server, outs)["reissue"] is None
 
 
 def test_a_node_without_a_lease_has_no_working_identity(server: FakeApiServer) -> None:
     outs = issue(server, ttl_seconds=60)
     server.add_node(NODE, ready=False)
     expire(server, outs)
-    assert "has no Lease" in refreshed(outs)["reissue"]
+    assert "has no Lease" in refreshed(server, outs)["reissue"]
 
 
 def test_an_expired_secret_the_cleaner_has_not_deleted_yet_counts_as_expired(
@@ -184,7 +185,7 @@ def test_an_expired_secret_the_cleaner_has_not_deleted_yet_counts_as_expired(
     }
     server.tokens.create_secret("kube-system", body)
 
-    reason = refreshed(outs)["reissue"]
+    reason = refreshed(server, outs)["reissue"]
 
     assert reason is not None
     assert f"its Secret {outs['secret_name']} expired at {past}" in reason
@@ -192,54 +193,33 @@ def test_an_expired_secret_the_cleaner_has_not_deleted_yet_counts_as_expired(
 
 def test_a_new_ttl_is_recorded_and_keeps_the_current_token(server: FakeApiServer) -> None:
     outs = issue(server, ttl_seconds=3600)
-    news = props(server, ttl_seconds=7200)
-    diff = TokenIssueProvider().diff(outs["secret_name"], outs, news)
+    news = props(ttl_seconds=7200)
+    diff = provider(server).diff(outs["secret_name"], outs, news)
     assert diff.changes is True
     assert diff.replaces == []
-    updated = TokenIssueProvider().update(outs["secret_name"], outs, news).outs
+    updated = provider(server).update(outs["secret_name"], outs, news).outs
     assert updated == {**outs, "ttl_seconds": 7200}
 
 
 def test_delete_removes_the_secret_and_accepts_one_already_gone(server: FakeApiServer) -> None:
     outs = issue(server)
-    TokenIssueProvider().delete(outs["secret_name"], outs)
+    provider(server).delete(outs["secret_name"], outs)
     assert server.tokens.secrets("kube-system") == []
-    TokenIssueProvider().delete(outs["secret_name"], outs)
+    provider(server).delete(outs["secret_name"], outs)
 
 
 def test_a_failed_request_never_says_the_token_secret(server: FakeApiServer) -> None:
     outs = issue(server)
     server.fail_next("secret-delete", 403, "Forbidden", f"echo {outs['token_secret']}")
     with pytest.raises(RuntimeError) as failure:
-        TokenIssueProvider().delete(outs["secret_name"], outs)
+        provider(server).delete(outs["secret_name"], outs)
     assert str(failure.value) == f"delete Secret kube-system/{outs['secret_name']}: 403 Forbidden"
 
 
-# What the dynamic provider host does: `python -m pulumi.dynamic`, started in the project
-# directory, unpickles the provider and calls it.
-_LOAD_AND_CREATE = """
-import base64, json, sys
-import dill
-provider = dill.loads(base64.b64decode(sys.argv[1]))
-result = provider.create(json.loads(sys.argv[2]))
-print(json.dumps({"id": result.id, "outs": result.outs}))
-"""
+def test_the_provider_host_unpickles_configures_and_creates(server: FakeApiServer) -> None:
+    config = {CONFIG_KEY: server.kubeconfig()}
+    with provider_host(TokenIssueProvider(), config) as host:
+        id_, outs = host.create(props())
 
-
-def test_provider_survives_dill_pickling_into_a_fresh_provider_process(
-    server: FakeApiServer,
-) -> None:
-    pickled = serialize_provider(TokenIssueProvider())
-    completed = subprocess.run(
-        [sys.executable, "-c", _LOAD_AND_CREATE, pickled, json.dumps(props(server))],
-        cwd=PROJECT_ROOT,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    created = json.loads(completed.stdout)
-    assert server.tokens.secret("kube-system", created["id"])["type"] == (
-        "bootstrap.kubernetes.io/token"
-    )
+    assert server.tokens.secret("kube-system", id_)["type"] == "bootstrap.kubernetes.io/token"
+    assert outs["secret_name"] == id_ and "kubeconfig" not in outs
