@@ -15,7 +15,8 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from lab.control_plane import ControlPlane
+from lab.control_plane import ControlPlane, kubeconfig
+from lab.pki import Pki
 
 
 def api(plane: ControlPlane) -> client.ApiClient:
@@ -91,3 +92,38 @@ def call_kubelet(
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def bound_admin(plane: ControlPlane, user: str) -> str:
+    """A kubeconfig with a client certificate for `user` (in no group) and a ClusterRoleBinding
+    of its own, named `user`, to cluster-admin: an admin credential that RBAC revokes (the
+    lab's own, in system:masters, cannot be)."""
+    identity = Pki(plane.directory / "pki").issue(user, user)
+    rbac = client.RbacAuthorizationV1Api(api(plane))
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": user},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "cluster-admin",
+        },
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    try:
+        rbac.create_cluster_role_binding(binding)
+    except client.exceptions.ApiException as error:
+        if error.status != 409:  # bound by an earlier run
+            raise
+    return kubeconfig(plane, user, identity)
+
+
+def unbind_admin(plane: ControlPlane, user: str) -> None:
+    """Revoke `bound_admin`'s credential: every request it makes is now refused (403)."""
+    rbac = client.RbacAuthorizationV1Api(api(plane))
+    try:
+        rbac.delete_cluster_role_binding(user)
+    except client.exceptions.ApiException as error:
+        if error.status != 404:
+            raise
