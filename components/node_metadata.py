@@ -155,21 +155,43 @@ class NodeMetadataProvider(AdminProvider):
     """Applies on create and on every change; on delete removes what it applied."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        _apply(self.admin_client(), props, {})
-        return CreateResult(id_=props["node"], outs=props)
+        api = self.admin_client()
+        _apply(api, props, {})
+        return CreateResult(id_=props["node"], outs=_with_uid(api, props, {}))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        _apply(self.admin_client(), news, olds)
-        return UpdateResult(outs=without_credential(news))
+        api = self.admin_client()
+        _apply(api, news, olds)
+        return UpdateResult(outs=_with_uid(api, without_credential(news), olds))
 
     def delete(self, _id: str, olds: dict[str, Any]) -> None:
-        _apply(self.admin_client(), {**olds, "labels": {}, "taints": []}, olds, wait=False)
+        """Remove what it applied, from the Node it applied it to (see `node_uid`)."""
+        import sys
+
+        from components.node_uid import read_node, stranger
+
+        api = self.admin_client()
+        live = read_node(api, olds["node"])
+        why = None if live is None else stranger(olds["node"], live, olds.get("node_uid"))
+        if why:
+            print(f"{why}; its labels and taints are left alone", file=sys.stderr, flush=True)
+            return
+        _apply(api, {**olds, "labels": {}, "taints": []}, olds, wait=False)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in ("labels", "taints") if olds.get(k) != news.get(k)]
         changed += stored_credential(olds)
         replaces = ["node"] if olds.get("node") != news.get("node") else []
         return DiffResult(changes=bool(changed or replaces), replaces=replaces)
+
+
+def _with_uid(api: Any, props: dict[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
+    """`props` with the UID of the Node given its labels and taints: the one on record, or
+    the live Node's (which `_apply` waited for)."""
+    from components.node_uid import read_node, uid_of
+
+    recorded = before.get("node_uid") or uid_of(read_node(api, props["node"]))
+    return {**props, "node_uid": recorded}
 
 
 class NodeMetadata(Resource, module="kubelet-bootstrap", name="NodeMetadata"):

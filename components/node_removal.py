@@ -3,8 +3,9 @@
 Pulumi deletes a resource's dependents before the resource. So `NodeDrain`, which depends on
 the node's start command, is deleted before the kubelet stops, and drains the node there;
 `NodeObject`, which the start command depends on, is deleted after the kubelet stopped, and
-deletes the Node object there (else it lingers NotReady). Both do nothing on create, so a
-`pulumi preview` of a removal shows each as a delete of that node.
+deletes the Node object there (else it lingers NotReady). Both only record on create (the
+Node's UID, once it is registered: see `node_uid`), so a `pulumi preview` of a removal shows
+each as a delete of that node, and a Node registered again under its name is left alone.
 
 A decommissioned node (`nodes[].decommissioned`) cannot be reached: its Node object is
 deleted at once (its NodeObject is no longer registered; the pod garbage collector then
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.admin_provider import AdminProvider, stored_credential, without_credential
 from components.removal_settings import RemovalSettings
@@ -27,6 +28,8 @@ from components.settings import NodeSettings
 
 DRAIN_INPUTS = ("node_name", "drain", "timeout_seconds")
 NODE_INPUTS = ("node_name",)
+LEASE_GRACE_SECONDS = 5
+LEASE_POLL_SECONDS = 2
 
 
 def frozen() -> dict[str, Any]:
@@ -36,63 +39,125 @@ def frozen() -> dict[str, Any]:
 
 
 class _RecordingProvider(AdminProvider):
-    """Create and update only record their inputs: the work is in `delete`."""
+    """Create and update record their inputs and the UID of the Node once it is registered
+    (`node_uid`): the work is in `delete`, which acts on that Node only."""
 
     inputs: tuple[str, ...] = ()
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=props["node_name"], outs=props)
+        return CreateResult(id_=props["node_name"], outs=self._seen(props, {}))
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=without_credential(news))
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._seen(without_credential(news), olds))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_=id_, outs=self._seen(without_credential(props), props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [key for key in self.inputs if olds.get(key) != news.get(key)]
         changed += stored_credential(olds)
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
+    def _seen(self, props: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+        """`props` with the UID on record, or else the live Node's (None before it exists)."""
+        from components.node_uid import read_node, uid_of
+
+        recorded = before.get("node_uid")
+        if recorded is None:
+            recorded = uid_of(read_node(self.admin_client(), props["node_name"]))
+        return {**props, "node_uid": recorded}
+
 
 class NodeDrainProvider(_RecordingProvider):
-    """On delete: cordon and drain the node (see `node_drain`), unless `drain` is false."""
+    """On delete: cordon and drain the node (see `node_drain`), unless `drain` is false; a
+    Node that is not the one this stack saw is left alone."""
 
     inputs = DRAIN_INPUTS
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        import sys
-
         from components.node_drain import drain
+        from components.node_uid import mark_for_removal, read_node, stranger
 
-        def log(line: str) -> None:
-            print(line, file=sys.stderr, flush=True)
-
-        node = props["node_name"]
-        if not props["drain"]:
-            log(f"{node}: not drained (removal.drain is false)")
+        node, api = props["node_name"], self.admin_client()
+        live = read_node(api, node)
+        if live is None:
+            _log(f"{node}: no Node object, nothing to drain")
             return
-        drain(self.admin_client(), node, float(props["timeout_seconds"]), log)
+        why = stranger(node, live, props.get("node_uid"))
+        if why:
+            _log(f"{why}; it is left alone: neither drained nor deleted")
+            return
+        mark_for_removal(api, live)
+        if not props["drain"]:
+            _log(f"{node}: not drained (removal.drain is false)")
+            return
+        drain(api, node, float(props["timeout_seconds"]), _log)
 
 
 class NodeObjectProvider(_RecordingProvider):
-    """On delete: delete the Node object, once the kubelet that would register it stopped."""
+    """On delete: delete the Node object, once the kubelet that would register it stopped,
+    if it is the one this stack saw (see `node_uid`)."""
 
     inputs = NODE_INPUTS
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        import sys
+        import time
 
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
+        from components.node_uid import (
+            DEFAULT_LEASE_SECONDS,
+            held_by_a_kubelet,
+            marked_for_removal,
+            read_node,
+            stranger,
+        )
 
-        node = props["node_name"]
-        core = client.CoreV1Api(self.admin_client())
-        try:
-            core.delete_node(node, _request_timeout=30)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-            print(f"{node}: no Node object to delete", file=sys.stderr, flush=True)
+        node, api = props["node_name"], self.admin_client()
+        live = read_node(api, node)
+        if live is None:
+            _log(f"{node}: no Node object to delete")
             return
-        print(f"{node}: Node object deleted", file=sys.stderr, flush=True)
+        why = stranger(node, live, props.get("node_uid"))
+        if why:
+            _log(f"{why}; it is left alone")
+            return
+        if props.get("node_uid") is None and not marked_for_removal(live):
+            # No record and no drain (a decommissioned node): a Node no kubelet holds.
+            deadline = time.monotonic() + DEFAULT_LEASE_SECONDS + LEASE_GRACE_SECONDS
+            while (held := held_by_a_kubelet(api, node)) and time.monotonic() < deadline:
+                time.sleep(LEASE_POLL_SECONDS)
+            if held:
+                _log(
+                    f"{node}: the Node is left: this stack has no record of its UID and a "
+                    f"kubelet still holds it ({held}); delete it by hand once you know whose"
+                )
+                return
+        _delete_node(api, live)
+
+
+def _delete_node(api: Any, live: dict[str, Any]) -> None:
+    """Delete the Node with its UID as a precondition: one registered again meanwhile stays."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    node, uid = live["metadata"]["name"], live["metadata"]["uid"]
+    options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+    try:
+        client.CoreV1Api(api).delete_node(node, body=options, _request_timeout=30)
+    except ApiException as error:
+        if error.status == 404:
+            _log(f"{node}: no Node object to delete")
+            return
+        if error.status == 409:
+            _log(f"{node}: the Node was registered again while it was being removed: left alone")
+            return
+        raise
+    _log(f"{node}: Node object deleted")
+
+
+def _log(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 class NodeDrain(Resource, module="kubelet-bootstrap", name="NodeDrain"):

@@ -161,6 +161,7 @@ class FakeWorkloads:
             return self._daemonset(params["namespace"], params["name"])
         name = params["name"]
         if kind == "node-delete":
+            _check_uid_precondition(self._fake.node_store.get(name), body)
             deleted = self._fake.node_store.delete(name)
             return 200, deleted_status(NODE_TYPE, name, deleted["metadata"]["uid"])
         if content_type not in MERGE_PATCH:
@@ -300,3 +301,22 @@ def _merge(target: Json, patch: Json) -> None:
             _merge(target[key], value)
         else:
             target[key] = value
+
+
+def _check_uid_precondition(node: Json, options: Any) -> None:
+    """DeleteOptions `preconditions.uid`, as the API server checks it (storage.Preconditions:
+    an InvalidObj error, which the registry answers 409 Conflict)."""
+    from tests.fake_apiserver import NODE_TYPE, ApiError
+
+    wanted = (
+        ((options or {}).get("preconditions") or {}).get("uid")
+        if isinstance(options, dict)
+        else None
+    )
+    uid = node["metadata"]["uid"]
+    if wanted is not None and wanted != uid:
+        message = (
+            f'Operation cannot be fulfilled on nodes "{node["metadata"]["name"]}": Precondition '
+            f"failed: UID in precondition: {wanted}, UID in object meta: {uid}"
+        )
+        raise ApiError(409, "Conflict", message, NODE_TYPE.details(node["metadata"]["name"]))

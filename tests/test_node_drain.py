@@ -315,19 +315,22 @@ def test_the_node_object_provider_deletes_the_node_and_tolerates_its_absence(
     assert [n["metadata"]["name"] for n in server.list_nodes()] == ["node-1"]
 
 
-def test_create_and_update_touch_nothing(server: FakeApiServer, node: str) -> None:
+def test_create_and_update_only_read_the_node_to_record_its_uid(
+    server: FakeApiServer, node: str
+) -> None:
     provider = configured(NodeDrainProvider(), server.kubeconfig())
     inputs = props(drain=True, timeout_seconds=30)
+    uid = server.get_node(node)["metadata"]["uid"]
     server.reset_counts()
 
     created = provider.create(inputs)
-    changed = provider.diff(NODE, inputs, {**inputs, "timeout_seconds": 60})
-    provider.update(NODE, inputs, {**inputs, "timeout_seconds": 60})
+    changed = provider.diff(NODE, created.outs, {**inputs, "timeout_seconds": 60})
+    updated = provider.update(NODE, created.outs, {**inputs, "timeout_seconds": 60})
 
-    assert created.id == NODE
+    assert (created.id, created.outs["node_uid"], updated.outs["node_uid"]) == (NODE, uid, uid)
     assert (changed.changes, changed.replaces) == (True, [])
-    assert not provider.diff(NODE, inputs, dict(inputs)).changes
-    assert sum(server.counts().values()) == 0
+    assert not provider.diff(NODE, created.outs, dict(inputs)).changes
+    assert server.counts() == {"node-get": 1}  # the update keeps the UID on record
 
 
 def test_the_fake_refuses_an_eviction_naming_another_pod_as_the_api_server_does(

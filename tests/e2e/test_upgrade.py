@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab import cluster, paths
 from lab.stack import LabStack
@@ -83,6 +84,23 @@ def test_upgrade_replaces_deletes_and_restarts_nothing(world: World, deployed: L
         "upgrade from v0.1.0: resources updated",
         sum(op == "update" for op in operations.values()),
     )
+
+
+def test_upgrade_leaves_the_admin_credential_in_the_kubernetes_provider_only(
+    world: World, deployed: LabStack
+) -> None:
+    """0.1.0 stored it in every dynamic resource; the upgrade's update drops those copies."""
+    key = yaml.safe_load(world.plane.admin_kubeconfig.read_text())["users"][0]["user"]
+    secret = key["client-key-data"]
+    state = json.loads(deployed.pulumi("stack", "export", "--show-secrets").stdout)
+
+    holders = {
+        resource["urn"].rsplit("::", 1)[-1]
+        for resource in state["deployment"]["resources"]
+        if secret in json.dumps(resource)
+    }
+
+    assert holders == {"cluster"}
 
 
 def test_upgrade_a_second_update_changes_nothing(world: World, deployed: LabStack) -> None:
