@@ -7,10 +7,11 @@ deletes the Node object there (else it lingers NotReady). Both only record on cr
 Node's UID, once it is registered: see `node_uid`), so a `pulumi preview` of a removal shows
 each as a delete of that node, and a Node registered again under its name is left alone.
 
-A decommissioned node (`nodes[].decommissioned`) cannot be reached: its Node object is
-deleted at once (its NodeObject is no longer registered; the pod garbage collector then
-deletes its pods, as no kubelet will), and its drain is kept in the state without running
-(`retainOnDelete`, and `ignoreChanges: ["*"]` so a settings change updates nothing).
+A decommissioned node (`nodes[].decommissioned`) cannot be reached: its NodeObject, told so
+by an input, deletes its Node object at once, when no kubelet holds it (the pod garbage
+collector then deletes its pods, as no kubelet will), and its drain is kept in the state
+without running (`retainOnDelete`, and `ignoreChanges: ["*"]` so a settings change updates
+nothing).
 
 The providers are pickled by dill: clients are imported inside their methods.
 """
@@ -95,18 +96,59 @@ class NodeDrainProvider(_RecordingProvider):
 
 
 class NodeObjectProvider(_RecordingProvider):
-    """On delete: delete the Node object, once the kubelet that would register it stopped,
-    if it is the one this stack saw (see `node_uid`)."""
+    """Deletes the Node object of its node: on delete, once the kubelet that would register
+    it again stopped; at create or update with `decommissioned`, at once, for a machine that is
+    gone. Only the Node this stack saw (see `node_uid`)."""
 
     inputs = NODE_INPUTS
 
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        created = super().create(props)
+        if props.get("decommissioned"):
+            self._retire(created.outs)
+        return created
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        updated = super().update(id_, olds, news)
+        if news.get("decommissioned") and not olds.get("decommissioned"):
+            self._retire(updated.outs or news)
+        return updated
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        if bool(olds.get("decommissioned")) != bool(news.get("decommissioned")):
+            result.changes = True
+        return result
+
     def delete(self, _id: str, props: dict[str, Any]) -> None:
+        from components.node_uid import marked_for_removal, read_node, stranger
+
+        node, api = props["node_name"], self.admin_client()
+        live = read_node(api, node)
+        if live is None:
+            _log(f"{node}: no Node object to delete")
+            return
+        why = stranger(node, live, props.get("node_uid"))
+        if why:
+            _log(f"{why}; it is left alone")
+            return
+        if props.get("node_uid") is None and not marked_for_removal(live):
+            _log(
+                f"{node}: the Node is left: this stack has no record of its UID and its drain "
+                "did not mark it as this stack's (it left the Node alone, or did not run); "
+                f"`kubectl delete node {node}` once you know it is this machine's"
+            )
+            return
+        _delete_node(api, live)
+
+    def _retire(self, props: dict[str, Any]) -> None:
+        """A decommissioned node's Node, which no drain precedes: deleted once no kubelet
+        holds it (its machine is gone, so its Lease goes stale within a lease duration)."""
         import time
 
         from components.node_uid import (
             DEFAULT_LEASE_SECONDS,
             held_by_a_kubelet,
-            marked_for_removal,
             read_node,
             stranger,
         )
@@ -120,17 +162,15 @@ class NodeObjectProvider(_RecordingProvider):
         if why:
             _log(f"{why}; it is left alone")
             return
-        if props.get("node_uid") is None and not marked_for_removal(live):
-            # No record and no drain (a decommissioned node): a Node no kubelet holds.
-            deadline = time.monotonic() + DEFAULT_LEASE_SECONDS + LEASE_GRACE_SECONDS
-            while (held := held_by_a_kubelet(api, node)) and time.monotonic() < deadline:
-                time.sleep(LEASE_POLL_SECONDS)
-            if held:
-                _log(
-                    f"{node}: the Node is left: this stack has no record of its UID and a "
-                    f"kubelet still holds it ({held}); delete it by hand once you know whose"
-                )
-                return
+        deadline = time.monotonic() + DEFAULT_LEASE_SECONDS + LEASE_GRACE_SECONDS
+        while (held := held_by_a_kubelet(api, node)) and time.monotonic() < deadline:
+            time.sleep(LEASE_POLL_SECONDS)
+        if held:
+            raise RuntimeError(
+                f"{node}: decommissioned, but a kubelet still holds its Node ({held}): is the "
+                "machine gone? Its Node object is not deleted; stop that kubelet, or drop "
+                "`decommissioned` and remove the node as usual"
+            )
         _delete_node(api, live)
 
 
@@ -178,8 +218,7 @@ class NodeRemoval(pulumi.ComponentResource):
     """One node's removal from the cluster: `NodeObject` now (the start waits for it), then
     `drain_before_stop(start)` once the start command exists."""
 
-    node_object: NodeObject | None
-    """None for a decommissioned node: its Node object is deleted."""
+    node_object: NodeObject
 
     def __init__(
         self,
@@ -190,18 +229,18 @@ class NodeRemoval(pulumi.ComponentResource):
         super().__init__("kubelet-bootstrap:index:NodeRemoval", node.name, None, opts)
         self._node = node
         self._removal = removal
-        self.node_object = None
-        if not node.decommissioned:
-            self.node_object = NodeObject(
-                f"{node.name}-node-object",
-                {"node_name": node.name},
-                pulumi.ResourceOptions(parent=self),
-            )
+        # A decommissioned node's Node object is deleted by an update: no drain precedes it.
+        decommissioned = {"decommissioned": True} if node.decommissioned else {}
+        self.node_object = NodeObject(
+            f"{node.name}-node-object",
+            {"node_name": node.name, **decommissioned},
+            pulumi.ResourceOptions(parent=self),
+        )
 
     @property
     def before_start(self) -> list[pulumi.Resource]:
         """What the start command must depend on, so that its delete comes after the stop."""
-        return [self.node_object] if self.node_object is not None else []
+        return [self.node_object]
 
     def drain_before_stop(self, start: pulumi.Resource) -> None:
         NodeDrain(

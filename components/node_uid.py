@@ -10,9 +10,10 @@ recorded yet).
 `NodeObject` is made before its kubelet starts, so it often has none recorded; its drain,
 which runs just before the kubelet stops, marks the Node it judged this stack's
 (`REMOVAL_ANNOTATION` = the Node's UID), and the Node's deletion takes that as its record.
-Without either, as for a decommissioned node (never drained), the Node is deleted only when
-no kubelet holds it: its Lease not renewed for a lease duration. Every deletion carries the
-UID as a precondition, so a Node re-created meanwhile is never the one deleted.
+Without either, the Node is left, saying so. A decommissioned node, which no drain precedes,
+has its Node deleted once no kubelet holds it: its Lease not renewed for a lease duration.
+Every deletion carries the UID as a precondition, so a Node re-created meanwhile is never
+the one deleted.
 """
 
 from __future__ import annotations

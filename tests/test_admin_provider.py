@@ -87,10 +87,10 @@ def test_kubeconfig_from_the_environment_when_the_stack_has_none(
 ) -> None:
     path = tmp_path / "admin.kubeconfig"
     path.write_text(server.kubeconfig())
-    server.add_node(NODE, ready=True)
+    uid = server.add_node(NODE, ready=True)["metadata"]["uid"]
 
     with provider_host(NodeObjectProvider(), {}, env={"KUBECONFIG": str(path)}) as host:
-        host.delete(NODE, {"node_name": NODE})
+        host.delete(NODE, {"node_name": NODE, "node_uid": uid})
 
     assert server.list_nodes() == []
 

@@ -308,9 +308,10 @@ def test_the_node_object_provider_deletes_the_node_and_tolerates_its_absence(
     server: FakeApiServer, node: str
 ) -> None:
     provider = configured(NodeObjectProvider(), server.kubeconfig())
+    recorded = provider.create(props()).outs
 
-    provider.delete(NODE, props())
-    provider.delete(NODE, props())
+    provider.delete(NODE, recorded)
+    provider.delete(NODE, recorded)
 
     assert [n["metadata"]["name"] for n in server.list_nodes()] == ["node-1"]
 

@@ -89,12 +89,23 @@ def decommissioned(config: Callable, run: Callable) -> Recording:
     return run(config(nodes=nodes))
 
 
-def test_a_decommissioned_node_has_no_token_nor_node_object(decommissioned: Recording) -> None:
+def test_a_decommissioned_node_has_no_token_and_its_node_object_is_told_so(
+    decommissioned: Recording,
+) -> None:
+    """Its NodeObject's update deletes the Node: no drain precedes it, no command connects."""
     present = names(decommissioned)
 
-    for gone in ("node-1-bootstrap-token", "node-1-token-id", "node-1-node-object"):
+    for gone in ("node-1-bootstrap-token", "node-1-token-id"):
         assert gone not in present
     assert {"node-0-bootstrap-token", "node-0-node-object"} <= present
+    retired = decommissioned.named("node-1-node-object")
+    assert {k: v for k, v in retired.inputs.items() if k != "__provider"} == {
+        "node_name": "node-1",
+        "decommissioned": True,
+    }
+    assert (retired.retain_on_delete, retired.ignore_changes) != FROZEN
+    kept = decommissioned.named("node-0-node-object")
+    assert "decommissioned" not in kept.inputs  # a 0.1 state's inputs: no change to show
 
 
 def test_a_decommissioned_nodes_commands_and_drain_are_frozen(decommissioned: Recording) -> None:

@@ -119,9 +119,26 @@ def test_a_node_registered_again_between_read_and_delete_stays(
     assert "registered again while it was being removed: left alone" in capsys.readouterr().err
 
 
+def test_after_the_drain_left_a_node_alone_its_deletion_leaves_it_too(
+    server: FakeApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new stack's NodeObject was made before its Node: without the drain's mark, nothing
+    says the Node is this stack's."""
+    unrecorded = object_provider(server).create({"node_name": NODE}).outs
+    server.add_node(NODE, ready=True)
+    drained = drain_provider(server).create(DRAIN).outs
+    registered_again(server)
+
+    drain_provider(server).delete(NODE, drained)
+    object_provider(server).delete(NODE, unrecorded)
+
+    assert [n["metadata"]["name"] for n in server.list_nodes()] == [NODE]
+    assert f"`kubectl delete node {NODE}` once you know" in capsys.readouterr().err
+
+
 @pytest.fixture
 def short_lease_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a record, the deletion waits for the Lease to go stale: not for 45 s here."""
+    """A decommissioned node's Node waits for its Lease to go stale: not for 45 s here."""
     monkeypatch.setattr(node_removal, "LEASE_GRACE_SECONDS", -39.5)  # 40 s lease: 0.5 s
     monkeypatch.setattr(node_removal, "LEASE_POLL_SECONDS", 0.1)
 
@@ -131,35 +148,52 @@ def lease_renewed(server: FakeApiServer, seconds_ago: float) -> None:
     server.tokens.renew_lease(NODE, at=now - datetime.timedelta(seconds=seconds_ago))
 
 
-def test_without_record_or_mark_a_node_a_kubelet_holds_stays(
-    server: FakeApiServer, short_lease_wait: None, capsys: pytest.CaptureFixture[str]
+def decommission(server: FakeApiServer, state: dict[str, Any]) -> None:
+    """`nodes[].decommissioned: true`, applied: the NodeObject's update."""
+    news = {"node_name": NODE, "decommissioned": True}
+    provider = object_provider(server)
+    assert provider.diff(NODE, state, news).changes
+    provider.update(NODE, state, news)
+
+
+def test_a_decommissioned_node_whose_kubelet_still_runs_fails_and_keeps_its_node(
+    server: FakeApiServer, short_lease_wait: None
 ) -> None:
     unrecorded = object_provider(server).create({"node_name": NODE}).outs
     server.add_node(NODE, ready=True)
     lease_renewed(server, seconds_ago=1)
 
-    object_provider(server).delete(NODE, unrecorded)
+    with pytest.raises(RuntimeError) as failure:
+        decommission(server, unrecorded)
 
     assert [n["metadata"]["name"] for n in server.list_nodes()] == [NODE]
-    logged = capsys.readouterr().err
-    assert "no record of its UID and a kubelet still holds it (its Lease was renewed" in logged
+    assert "a kubelet still holds its Node (its Lease was renewed" in str(failure.value)
 
 
 @pytest.mark.parametrize(
     "lease", [pytest.param(None, id="no-lease"), pytest.param(300, id="stale")]
 )
-def test_without_record_or_mark_a_node_no_kubelet_holds_is_deleted(
+def test_a_decommissioned_nodes_node_is_deleted_once_no_kubelet_holds_it(
     server: FakeApiServer, short_lease_wait: None, lease: Any
 ) -> None:
-    """A decommissioned node: never drained, its machine gone."""
     unrecorded = object_provider(server).create({"node_name": NODE}).outs
     server.add_node(NODE, ready=True)
     if lease is not None:
         lease_renewed(server, seconds_ago=lease)
 
-    object_provider(server).delete(NODE, unrecorded)
+    decommission(server, unrecorded)
 
     assert server.list_nodes() == []
+
+
+def test_a_decommissioned_node_registered_again_is_left_alone(server: FakeApiServer) -> None:
+    server.add_node(NODE, ready=True)
+    recorded = object_provider(server).create({"node_name": NODE}).outs
+    registered_again(server)
+
+    decommission(server, recorded)
+
+    assert [n["metadata"]["name"] for n in server.list_nodes()] == [NODE]
 
 
 def test_labels_and_taints_stay_on_a_node_registered_again(
