@@ -201,6 +201,36 @@ def test_a_reachable_node_whose_kubelet_is_dead_is_removed_in_one_update(
     assert held(world, machine, IDENTITY) == []
 
 
+def test_a_node_registered_again_by_someone_else_is_left_alone(
+    world: World, stack: LabStack
+) -> None:
+    """Its Node is deleted and registered anew under the node's name (here by the admin, as a
+    kubelet of another stack would): the removal stops this machine's kubelet, and neither
+    drains nor deletes that Node, whose UID is not the one the stack recorded."""
+    machine, node = world.spare_node, f"{world.spare_node}-twin"
+    world.add_to_stack(stack, machine, node)
+    stack.pulumi("up", "--yes", "--skip-preview")
+    api = core(world)
+    api.delete_node(node)
+    theirs = api.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=node)))
+    stops = world.stops(machine)
+    world.remove_from_stack(stack, machine)
+
+    up = stack.pulumi("up", "--yes", "--skip-preview")
+
+    try:
+        live = api.read_node(node)
+        assert live.metadata.uid == theirs.metadata.uid
+        assert not live.spec.unschedulable, "the drain cordoned a Node that is not the stack's"
+        assert f"{node}: the Node is not the one this stack saw (UID {theirs.metadata.uid}" in (
+            up.output
+        )
+        assert world.stops(machine) > stops, "its kubelet was not stopped"
+        assert held(world, machine, IDENTITY) == []
+    finally:
+        api.delete_node(node)
+
+
 def test_a_decommissioned_node_is_dropped_without_ssh(world: World, stack: LabStack) -> None:
     machine, node = world.spare_node, f"{world.spare_node}-gone"
     world.add_to_stack(stack, machine, node)
@@ -213,7 +243,7 @@ def test_a_decommissioned_node_is_dropped_without_ssh(world: World, stack: LabSt
         stack.set(f"nodes[{index}].decommissioned", "true", path=True)
         stack.set("kubelet.maxPods", "111", path=True)  # a change every other node takes
         planned = stack.planned()
-        assert planned.get(f"{node}-node-object") == "delete"
+        assert planned.get(f"{node}-node-object") == "update"  # it deletes the Node
         assert planned.get(f"{node}-bootstrap-token") == "delete"
         for resource in ("start-kubelet", "restart-kubelet", "kubelet-config", "drain", "prepare"):
             assert planned.get(f"{node}-{resource}", "same") == "same", (resource, planned)
