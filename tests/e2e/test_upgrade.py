@@ -86,21 +86,24 @@ def test_upgrade_replaces_deletes_and_restarts_nothing(world: World, deployed: L
     )
 
 
-def test_upgrade_leaves_the_admin_credential_in_the_kubernetes_provider_only(
+def test_upgrade_leaves_the_admin_credential_in_providers_only(
     world: World, deployed: LabStack
 ) -> None:
-    """0.1.0 stored it in every dynamic resource; the upgrade's update drops those copies."""
+    """0.1.0 stored it in every dynamic resource; the upgrade's update drops those copies. The
+    providers keep theirs: the kubernetes provider its kubeconfig input, and the engine's
+    default provider of the dynamic resources the stack configuration it was configured with
+    (the engine hands them the whole configuration), each replaced by every later command."""
     key = yaml.safe_load(world.plane.admin_kubeconfig.read_text())["users"][0]["user"]
     secret = key["client-key-data"]
     state = json.loads(deployed.pulumi("stack", "export", "--show-secrets").stdout)
 
     holders = {
-        resource["urn"].rsplit("::", 1)[-1]
+        resource["type"]
         for resource in state["deployment"]["resources"]
         if secret in json.dumps(resource)
     }
 
-    assert holders == {"cluster"}
+    assert holders == {"pulumi:providers:kubernetes", "pulumi:providers:pulumi-python"}
 
 
 def test_upgrade_a_second_update_changes_nothing(world: World, deployed: LabStack) -> None:
