@@ -44,7 +44,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# The lab (lab/, README "The lab"): the real Pulumi CLI, control plane and kubelet, built from
+# The lab (lab/, docs/lab.md): the real Pulumi CLI, control plane and kubelet, built from
 # Go modules into .lab/; then the scenarios through it, as root. Neither is part of `make test`.
 lab: $(VENV)/.installed
 	$(PY) -m lab.build

@@ -35,7 +35,8 @@ if secrets:
 # The dynamic providers read the admin credential from the stack's configuration when they act
 # (`admin_provider`); only the kubernetes provider, which makes the RBAC objects, holds it.
 admin_kubeconfig = pulumi.Output.secret(settings.kubeconfig.get_secret_value())
-# An object that already exists is taken over only when the stack says so (README: adopting).
+# An object that already exists is taken over only when the stack says so
+# (docs/approval-and-security.md, "Adopting RBAC that already exists").
 cluster = pulumi.ResourceOptions(
     provider=k8s.Provider(
         "cluster",

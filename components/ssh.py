@@ -12,7 +12,7 @@ def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionAr
     """Connect as `ssh.user` to the node's SSH host, with the key marked secret.
 
     The node's own `hostKey` wins over `ssh.hostKey`; without either, pulumi-command does not
-    check the host key: the README says so.
+    check the host key: docs/settings.md (`ssh.acceptUnverifiedHostKeys`) says so.
     """
     key = pulumi.Output.secret(ssh.key.get_secret_value())
     proxy = None

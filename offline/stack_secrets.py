@@ -1,6 +1,7 @@
 """The `--secret` values of a stack file, opened for `make plan` without reaching any node.
 
-A stack set up as the README says holds its admin kubeconfig and SSH key encrypted. With the
+A stack set up as the README's real flow says holds its admin kubeconfig and SSH key
+encrypted (docs/plan.md: how `STACK=<stack> make plan` opens and masks them). With the
 passphrase secrets provider (an `encryptionsalt:` in the file) they are opened here, as the
 Pulumi CLI opens them: AES-256-GCM under a key derived from `PULUMI_CONFIG_PASSPHRASE` (or the
 file `PULUMI_CONFIG_PASSPHRASE_FILE` names) with PBKDF2-SHA256, a million rounds, the salt

@@ -1,4 +1,6 @@
-"""The README's `pulumi import` recipe for RBAC that already exists names what the program makes.
+"""The manual's `pulumi import` recipe for RBAC that already exists names what the program makes.
+
+The recipe is in docs/approval-and-security.md, "Adopting RBAC that already exists".
 
 A cluster built by hand from the tutorial (or whose RBAC a destroy kept) already has the
 objects; the recipe imports them under the program's own types, names, parent and provider,
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from offline.engine import Recording, Registration
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+RECIPE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "approval-and-security.md"
 STACK = "prod"
 STACK_PREFIX = "pulumi:pulumi:Stack$"
 RBAC_TYPES = (
@@ -24,12 +26,12 @@ RBAC_TYPES = (
 )
 
 
-def readme_block(after: str, language: str) -> str:
+def recipe_block(after: str, language: str) -> str:
     """The first fenced block of `language` after the line holding `after`."""
-    text = README.read_text()
+    text = RECIPE_PAGE.read_text()
     start = text.index(after)
     match = re.compile(rf"```{language}\n(.*?)```", re.DOTALL).search(text, start)
-    assert match, f"no {language} block after {after!r} in the README"
+    assert match, f"no {language} block after {after!r} in {RECIPE_PAGE.name}"
     return match.group(1).replace("<stack>", STACK)
 
 
@@ -43,7 +45,7 @@ def test_the_import_file_names_each_rbac_object_as_the_program_does(
     config: Callable, run: Callable[..., Recording]
 ) -> None:
     recording = run(config(nodes=1), stack=STACK)
-    imports = json.loads(readme_block("rbac-import.json", "json"))
+    imports = json.loads(recipe_block("rbac-import.json", "json"))
     by_name = {r.name: r for r in recording.resources}
     table = imports["nameTable"]
     assert table == {
@@ -68,7 +70,7 @@ def test_the_targeted_up_before_it_names_the_provider_and_the_component(
     config: Callable, run: Callable[..., Recording]
 ) -> None:
     recording = run(config(nodes=1), stack=STACK)
-    commands = readme_block("rbac-import.json", "sh")
+    commands = recipe_block("rbac-import.json", "sh")
     targets = re.findall(r"--target '([^']+)'", commands)
     assert sorted(targets) == sorted(
         engine_urn(recording.named(name)) for name in ("cluster", "bootstrap-rbac")

@@ -2,9 +2,9 @@
 
 Every dynamic resource of a stack is served by one `python -m pulumi.dynamic` process, whose
 gRPC server has four worker threads (`ThreadPoolExecutor(max_workers=4)` in the SDK's
-`pulumi/dynamic/__main__.py`); the engine's `--parallel` does not change it. The README says
-what follows for removals: drains run four at a time. Proven here through the real host, with
-drains the fake's PodDisruptionBudgets hold until the test lets them go: four nodes are
+`pulumi/dynamic/__main__.py`); the engine's `--parallel` does not change it. docs/removal.md
+says what follows for removals: drains run four at a time. Proven here through the real host,
+with drains the fake's PodDisruptionBudgets hold until the test lets them go: four nodes are
 cordoned, the fifth and sixth only once a drain ended, and nothing in this program serializes
 the four (a lock around a whole call would show as one).
 """

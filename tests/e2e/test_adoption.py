@@ -4,12 +4,12 @@ The three nodes are first built the tutorial's way: its five RBAC objects and on
 token per node (`kubeadm token create --groups system:bootstrappers:<node>`) made with the
 admin's client; its kubelet-config.yaml and unit (the 2018 flags the kubelet 1.34 refuses
 dropped, the lab's runtime needs added), its bootstrap kubeconfig and the CA copied to every
-node; its kubelet directory made. The stack comes from the importer, as the README's migration
-says: environment.sh in its published form and the first node's files (which carry the lab's
-kubelet needs: a restarted kubelet without them would not run here). The third node's config
-and unit hold the bytes the stack writes (an operator who matched them by hand). Then
-`systemctl start kubelet` on each, all joined, and the stack adopts them with
-`rollout.batchSize: 1` and `rbac.adoptExisting`.
+node; its kubelet directory made. The stack comes from the importer, as
+docs/migrating-from-the-tutorial.md says: environment.sh in its published form and the first
+node's files (which carry the lab's kubelet needs: a restarted kubelet without them would not
+run here). The third node's config and unit hold the bytes the stack writes (an operator who
+matched them by hand). Then `systemctl start kubelet` on each, all joined, and the stack adopts
+them with `rollout.batchSize: 1` and `rbac.adoptExisting`.
 """
 
 from __future__ import annotations
@@ -266,9 +266,10 @@ def tokens(world: World) -> dict[str, str]:
 def stack(
     world: World, tokens: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LabStack]:
-    """The README's migration: the importer on environment.sh and the first node's files, the
-    secrets and host keys; then the third node written with the stack's own bytes (from the
-    preview) and every kubelet started by hand, all joined before the first `pulumi up`."""
+    """The migration of docs/migrating-from-the-tutorial.md: the importer on environment.sh
+    and the first node's files, the secrets and host keys; then the third node written with the
+    stack's own bytes (from the preview) and every kubelet started by hand, all joined before
+    the first `pulumi up`."""
     stack = LabStack("adopt")
     stack.remove()
     source = tmp_path_factory.mktemp("tutorial") / "environment.sh"
@@ -295,7 +296,7 @@ def stack(
     )
     assert imported.returncode == 0, imported.stderr
     assert "the node's kubelet: cgroupDriver -> kubelet.cgroupDriver" in imported.stdout
-    stack.init()  # takes the Pulumi.adopt.yaml just written, as the README says
+    stack.init()  # takes the Pulumi.adopt.yaml just written, as the migration page says
     stack.set("kubeconfig", world.plane.admin_kubeconfig.read_text(), secret=True)
     stack.set(
         "ssh.privateKey", Path(world.lab.state["clientKey"]).read_text(), secret=True, path=True
@@ -373,7 +374,7 @@ def test_adoption_a_second_update_changes_nothing(
 def test_adoption_the_tutorials_tokens_work_until_removed(
     world: World, tokens: dict[str, str]
 ) -> None:
-    """The README's step: delete the tutorial's tokens once the nodes are adopted."""
+    """The migration page's step 4: delete the tutorial's tokens once the nodes are adopted."""
     core = client.CoreV1Api(cluster.api(world.plane))
     for token in tokens.values():
         core.delete_namespaced_secret(f"bootstrap-token-{token.split('.')[0]}", "kube-system")

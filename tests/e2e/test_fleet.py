@@ -1,8 +1,8 @@
 """`python -m tools.fleet` through the real CLI: two stacks of the program on the lab cluster.
 
 Stack fleet-a holds the first two nodes and fleet-b the third. Both make the cluster-wide
-bootstrap RBAC, so both set `rbac.adoptExisting` for their first update, as the README tells a
-user with two stacks on one cluster; both verify their kubelets, at the same time, each with
+bootstrap RBAC, so both set `rbac.adoptExisting` for their first update, as docs/fleet.md tells
+a user with two stacks on one cluster; both verify their kubelets, at the same time, each with
 an identity named after its stack. The driver runs as a user
 runs it, from the repository, its stacks' settings files in the lab (`--config-dir`), without
 a terminal (plain lines).
