@@ -7,19 +7,19 @@ then per node its files, its preparation and its kubelet start.
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.bootstrap_rbac import BootstrapRbac
-from components.bootstrap_token import BootstrapToken
-from components.csr_approval import ServingCsrApproval
-from components.inventory import approval_entry, kubelet_target
-from components.kubelet_api_check import KubeletApiVerification
-from components.kubelet_node import KubeletNode
-from components.node_metadata import node_metadata
-from components.node_removal import NodeRemoval
-from components.rollout import batches, describe, waits_for
-from components.secret_config import keep_secret, secret_strings
-from components.settings import SettingsError, load_settings
-from components.ssh import node_connection
-from components.stack_config import misplaced_keys, read_stack_config
+from components.approval.csr_approval import ServingCsrApproval
+from components.cluster.bootstrap_rbac import BootstrapRbac
+from components.cluster.bootstrap_token import BootstrapToken
+from components.cluster.node_metadata import node_metadata
+from components.node.inventory import approval_entry, kubelet_target
+from components.node.kubelet_node import KubeletNode
+from components.node.rollout import batches, describe, waits_for
+from components.node.ssh import node_connection
+from components.removal.node_removal import NodeRemoval
+from components.settings.model import SettingsError, load_settings
+from components.settings.secret_config import keep_secret, secret_strings
+from components.settings.stack_config import misplaced_keys, read_stack_config
+from components.verification.kubelet_api_check import KubeletApiVerification
 
 # 0. Settings: all validated before any resource is registered; what was set with --secret
 # stays secret in every input that holds it.

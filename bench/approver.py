@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 
-from components.csr_approver import ServingCsrApprover, inventory_of
+from components.approval.csr_approver import ServingCsrApprover, inventory_of
 from tests.fake_apiserver import FakeApiServer
 from tests.fake_controllers import Signer
 from tests.kubelet_csrs import kubelet_serving_csr, make_key

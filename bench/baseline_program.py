@@ -15,11 +15,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_command import remote
 
-from components.csr_approval import ServingCsrApproval
-from components.kubelet_api_check import KubeletApiCheck
-from components.node_removal import NodeDrain, NodeObject
-from components.rollout import batches, waits_for
-from components.token_issue import TokenIssue
+from components.approval.csr_approval import ServingCsrApproval
+from components.cluster.token_issue import TokenIssue
+from components.node.rollout import batches, waits_for
+from components.removal.node_removal import NodeDrain, NodeObject
+from components.verification.kubelet_api_check import KubeletApiCheck
 
 NODES = pulumi.Config("bench").require_int("nodes")
 BATCH_SIZE = pulumi.Config("bench").get("batchSize")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.rollout import batches
+from components.node.rollout import batches
 from offline.engine import Recording, close_event_loops, run_program
 from tests.factories import FIXED_CLOCK, make_certificate, make_ssh_key, stack_config
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from components.kube_client import api_client
-from components.settings import Settings, load_settings
+from components.cluster.kube_client import api_client
+from components.settings.model import Settings, load_settings
 from offline import plan
 from offline.engine import Recording, run_program
 from tests.factories import (

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 from pulumi.dynamic import Config, ConfigureRequest, ResourceProvider
 
-from components.admin_kubeconfig import CONFIG_KEY
+from components.settings.admin_kubeconfig import CONFIG_KEY
 
 if TYPE_CHECKING:
-    from components.settings import Settings
+    from components.settings.model import Settings
 
 NS = "kubelet-bootstrap"
 API_SERVER = "https://10.0.0.10:6443"

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from components import rendering
-from components.settings import Settings
+from components.node import rendering
+from components.settings.model import Settings
 from tests.factories import CLUSTER_CA, ClusterCa
 from tests.tools import require_tool
 

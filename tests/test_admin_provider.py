@@ -16,13 +16,13 @@ import grpc
 import pytest
 from pulumi.dynamic import ResourceProvider
 
-from components.admin_kubeconfig import CONFIG_KEY
-from components.admin_provider import STORED
-from components.csr_approval import ServingCsrApprovalProvider
-from components.kubelet_api_check import KubeletApiCheckProvider
-from components.node_metadata import NodeMetadataProvider
-from components.node_removal import NodeDrainProvider, NodeObjectProvider
-from components.token_issue import TokenIssueProvider
+from components.approval.csr_approval import ServingCsrApprovalProvider
+from components.cluster.admin_provider import STORED
+from components.cluster.node_metadata import NodeMetadataProvider
+from components.cluster.token_issue import TokenIssueProvider
+from components.removal.node_removal import NodeDrainProvider, NodeObjectProvider
+from components.settings.admin_kubeconfig import CONFIG_KEY
+from components.verification.kubelet_api_check import KubeletApiCheckProvider
 from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer, User
 from tests.provider_host import provider_host

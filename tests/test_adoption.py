@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components import rendering
-from components.settings import Settings
+from components.node import rendering
+from components.settings.model import Settings
 from tests.factories import BuildSettings
 from tests.node_root import NodeRoot, kubelet_scripts, restart_script, ticking, write_files
 

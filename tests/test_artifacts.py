@@ -25,9 +25,9 @@ import yaml
 from kubernetes import client
 from kubernetes.config import kube_config
 
-from components import rendering
-from components.kubelet_fields import default_catalog
-from components.settings import KubeletSettings, NodeSettings, Settings
+from components.node import rendering
+from components.settings.kubelet_fields import default_catalog
+from components.settings.model import KubeletSettings, NodeSettings, Settings
 from offline.engine import run_program
 from tests.factories import (
     API_SERVER,

@@ -26,9 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 
-from components.admin_kubeconfig import CONFIG_KEY
-from components.csr_approval import RESOURCE_ID, ServingCsrApprovalProvider
-from components.csr_approver import (
+from components.approval.csr_approval import RESOURCE_ID, ServingCsrApprovalProvider
+from components.approval.csr_approver import (
     Approval,
     ApprovalError,
     ApprovalTimeoutError,
@@ -36,8 +35,9 @@ from components.csr_approver import (
     inventory_of,
     kubelets_of,
 )
-from components.csr_policy import APPROVED_REASON, DENIED_REASON
-from components.kube_client import api_client
+from components.approval.csr_policy import APPROVED_REASON, DENIED_REASON
+from components.cluster.kube_client import api_client
+from components.settings.admin_kubeconfig import CONFIG_KEY
 from tests.factories import configured
 from tests.fake_apiserver import CertificateAuthority, FakeApiServer, private_key_pem, utc_now
 from tests.fake_controllers import Signer, clean_csrs

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from components.csr_policy import (
+from components.approval.csr_policy import (
     DEFAULT_MAX_EXPIRATION_SECONDS,
     Action,
     NodeIdentity,

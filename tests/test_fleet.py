@@ -20,8 +20,8 @@ from pulumi.automation import EngineEvent
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import ConcurrentUpdateError
 
-from components import rendering
-from components.settings import load_settings
+from components.node import rendering
+from components.settings.model import load_settings
 from tests.factories import NS, make_certificate, make_ssh_key, stack_config
 from tools.fleet import main
 from tools.fleet_display import Display, StackRun

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import Settings
-from components.settings_problems import key_paths
+from components.settings.messages import key_paths
+from components.settings.model import Settings
 from tools import environment_sh
 from tools.from_tutorial import main
 

@@ -20,8 +20,8 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from components.bootstrap_token import bootstrap_group
-from components.verification_identity import identity_name
+from components.cluster.bootstrap_token import bootstrap_group
+from components.verification.verification_identity import identity_name
 from offline.engine import Recording, Registration, run_program
 from tests.factories import (
     ADMIN_TOKEN,

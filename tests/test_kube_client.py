@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from kubernetes.config import kube_config
 
-from components.kube_client import api_client
+from components.cluster.kube_client import api_client
 from tests.factories import admin_kubeconfig, make_certificate
 
 THREADS = 8

@@ -1,4 +1,4 @@
-"""Tests of components.kubelet_fields: typos in KubeletConfiguration keys are caught."""
+"""Tests of components.settings.kubelet_fields: typos in KubeletConfiguration keys are caught."""
 
 import json
 import re
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.kubelet_fields import (
+from components.settings.kubelet_fields import (
     BUNDLED_FIELDS,
     LOGGING_FIELDS,
     FieldCatalog,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from components import rendering
-from components.settings import Settings, load_settings
+from components.node import rendering
+from components.settings.model import Settings, load_settings
 from tests.factories import CLUSTER_CA, HOST_KEY, ClusterCa, admin_kubeconfig
 from tests.node_root import (
     NodeRoot,

@@ -1,4 +1,4 @@
-"""Tests of components.kubelet_types: values checked against the Go types of the field list."""
+"""Tests of `settings.kubelet_types`: values checked against the Go types of the field list."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from components.kubelet_fields import FieldCatalog, default_catalog
-from components.kubelet_types import type_errors
+from components.settings.kubelet_fields import FieldCatalog, default_catalog
+from components.settings.kubelet_types import type_errors
 
 CATALOG = default_catalog()
 

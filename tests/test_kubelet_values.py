@@ -1,5 +1,5 @@
 """Values the kubelet refuses only when it starts, refused by the settings loader instead
-(`components.kubelet_values`), each on one line with its key path. The cases are those a
+(`components.settings.kubelet_values`), each on one line with its key path. The cases are those a
 newcomer wrote: `100MB`, `150%`, `1GB`, a `/33`, a misspelt nested key."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import SettingsError
+from components.settings.model import SettingsError
 from tests.factories import BuildSettings
 
 REFUSED = {

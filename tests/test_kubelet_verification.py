@@ -7,9 +7,9 @@ import threading
 import pytest
 from kubernetes import client
 
-from components import kubelet_verification
-from components.kubelet_api_check import KubeletApiCheckProvider
-from components.kubelet_verification import (
+from components.verification import kubelet_verification
+from components.verification.kubelet_api_check import KubeletApiCheckProvider
+from components.verification.kubelet_verification import (
     KubeletTarget,
     VerificationError,
     check_kubelet_api,
@@ -17,7 +17,7 @@ from components.kubelet_verification import (
     verify,
     wait_until_registered,
 )
-from components.verification_identity import identity_name
+from components.verification.verification_identity import identity_name
 from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet

@@ -12,8 +12,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from components.node_drain import DrainError, _DaemonSets, drain
-from components.node_removal import NodeDrainProvider, NodeObjectProvider
+from components.removal.node_drain import DrainError, _DaemonSets, drain
+from components.removal.node_removal import NodeDrainProvider, NodeObjectProvider
 from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from components import rendering
-from components.settings import Settings
-from components.ssh import as_root
+from components.node import rendering
+from components.node.ssh import as_root
+from components.settings.model import Settings
 from tests.factories import BuildSettings
 from tests.node_root import NodeRoot, kubelet_scripts, run, stub_commands
 from tests.test_artifacts import file_scripts

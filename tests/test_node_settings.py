@@ -15,11 +15,11 @@ import pytest
 import yaml
 from kubernetes import client
 
-from components import rendering
-from components.kubelet_fields import default_catalog
-from components.kubelet_types import type_errors
-from components.node_metadata import ConflictError, metadata_patch, reconcile
-from components.settings import load_settings
+from components.cluster.node_metadata import ConflictError, metadata_patch, reconcile
+from components.node import rendering
+from components.settings.kubelet_fields import default_catalog
+from components.settings.kubelet_types import type_errors
+from components.settings.model import load_settings
 from offline.engine import Recording
 from tests.factories import HOST_KEY, admin_kubeconfig, node_list
 from tests.test_artifacts import exec_start, parse_unit, systemd_verify
@@ -408,7 +408,7 @@ PROPS = {"node": "node-1", "labels": {"gpu": "true"}, "taints": [], "timeout_sec
 
 
 def test_reconcile_waits_for_the_node_to_register(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("components.node_metadata.RETRY_SECONDS", 0)
+    monkeypatch.setattr("components.cluster.node_metadata.RETRY_SECONDS", 0)
     nodes, lines = FakeNodes(appears_after=3), []
     reconcile(nodes.read, nodes.patch, PROPS, {}, lines.append)
     assert nodes.reads == 4
@@ -425,7 +425,7 @@ def test_reconcile_reads_again_after_a_conflict() -> None:
 def test_reconcile_fails_naming_the_node_when_it_never_registers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("components.node_metadata.RETRY_SECONDS", 0)
+    monkeypatch.setattr("components.cluster.node_metadata.RETRY_SECONDS", 0)
     nodes = FakeNodes(appears_after=10**9)
     with pytest.raises(TimeoutError, match="node-1: no Node registered within 0s"):
         reconcile(nodes.read, nodes.patch, {**PROPS, "timeout_seconds": 0}, {}, print)

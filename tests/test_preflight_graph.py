@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components.preflight import CHECKS
+from components.node.preflight import CHECKS
 from offline.engine import Recording
 from tests.factories import NS
 

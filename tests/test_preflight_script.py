@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from components import rendering
-from components.preflight import CHECKS, preflight_script
-from components.settings import Settings, load_settings
+from components.node import rendering
+from components.node.preflight import CHECKS, preflight_script
+from components.settings.model import Settings, load_settings
 from tests.factories import HOST_KEY, admin_kubeconfig
 from tests.test_artifacts import shellcheck
 from tests.tools import require_tool

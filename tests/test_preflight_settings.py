@@ -9,8 +9,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.preflight import CHECKS, node_checks
-from components.settings import SettingsError, load_settings
+from components.node.preflight import CHECKS, node_checks
+from components.settings.model import SettingsError, load_settings
 from offline import engine
 from tests.factories import FIXED_CLOCK, NS
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from components import rendering
-from components.settings import Settings
+from components.node import rendering
+from components.settings.model import Settings
 from tests.factories import BuildSettings
 from tests.node_root import NodeRoot, run, stub_commands
 from tests.tools import require_tool

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from components.admin_kubeconfig import CONFIG_KEY
-from components.node_removal import NodeDrainProvider
+from components.removal.node_removal import NodeDrainProvider
+from components.settings.admin_kubeconfig import CONFIG_KEY
 from tests.fake_apiserver import FakeApiServer
 from tests.provider_host import provider_host
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from components import node_removal
-from components.node_metadata import NodeMetadataProvider
-from components.node_removal import NodeDrainProvider, NodeObjectProvider, _delete_node
-from components.node_uid import REMOVAL_ANNOTATION
+from components.cluster.node_metadata import NodeMetadataProvider
+from components.cluster.node_uid import REMOVAL_ANNOTATION
+from components.removal import node_removal
+from components.removal.node_removal import NodeDrainProvider, NodeObjectProvider, _delete_node
 from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.graph import dependency_graph, longest_chain
-from components.rollout import batches, describe, nodes_per_batch, waits_for
+from components.node.rollout import batches, describe, nodes_per_batch, waits_for
 from offline.engine import Recording
 
 COMMAND = "command:remote:Command"

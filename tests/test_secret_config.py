@@ -1,6 +1,6 @@
 """A value set with `--secret` stays secret whatever its key (issue 14, item 6): a kubelet
 download URL holding a token is marked secret in every input that holds it, and nothing else
-is (`components.secret_config`)."""
+is (`components.settings.secret_config`)."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from components import rendering
-from components.extra_config import PROTECTED_KUBELET_FIELDS
+from components.node import rendering
+from components.settings.extra_config import PROTECTED_KUBELET_FIELDS
 from offline import engine
 from tests.factories import FIXED_CLOCK, HOST_KEY, NS, make_certificate, node_list, stack_config
 

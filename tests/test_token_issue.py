@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from components.admin_kubeconfig import CONFIG_KEY
-from components.bootstrap_token import bootstrap_group
-from components.token_issue import TokenIssueProvider
+from components.cluster.bootstrap_token import bootstrap_group
+from components.cluster.token_issue import TokenIssueProvider
+from components.settings.admin_kubeconfig import CONFIG_KEY
 from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
 from tests.provider_host import provider_host

@@ -7,8 +7,12 @@ import re
 
 import pytest
 
-from components import verification_identity
-from components.verification_identity import IdentityError, VerificationIdentity, identity_name
+from components.verification import verification_identity
+from components.verification.verification_identity import (
+    IdentityError,
+    VerificationIdentity,
+    identity_name,
+)
 from tests.fake_apiserver import FakeApiServer
 
 NAME = identity_name("dev")

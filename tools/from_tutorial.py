@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from components.settings import NAMESPACE, KubeletSettings, SettingsError, load_settings
+from components.settings.model import NAMESPACE, KubeletSettings, SettingsError, load_settings
 from tools import environment_sh, running_kubelet
 
 TUTORIAL_CA = "/etc/kubernetes/cert/ca.pem"

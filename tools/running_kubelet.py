@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
-from components import rendering
-from components.extra_config import DOCUMENT_IDENTITY, PROTECTED_KUBELET_FIELDS
-from components.kubelet_fields import default_catalog
-from components.settings import ClusterSettings, KubeletSettings, owned_kubelet_fields
+from components.node import rendering
+from components.settings.extra_config import DOCUMENT_IDENTITY, PROTECTED_KUBELET_FIELDS
+from components.settings.kubelet_fields import default_catalog
+from components.settings.model import ClusterSettings, KubeletSettings, owned_kubelet_fields
 
 # Flags whose config field is not their name in camelCase.
 _FLAG_FIELDS = {

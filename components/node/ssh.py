@@ -1,0 +1,54 @@
+"""The SSH connection pulumi-command uses to reach a node, and how a script runs there as root."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_command import remote
+
+from components.settings.model import NodeSettings, SshSettings
+
+
+def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionArgs:
+    """Connect as `ssh.user` to the node's SSH host, with the key marked secret.
+
+    The node's own `hostKey` wins over `ssh.hostKey`; without either, pulumi-command does not
+    check the host key: docs/settings.md (`ssh.acceptUnverifiedHostKeys`) says so.
+    """
+    key = pulumi.Output.secret(ssh.key.get_secret_value())
+    proxy = None
+    if ssh.bastion is not None:
+        proxy = remote.ProxyConnectionArgs(
+            host=ssh.bastion.host,
+            port=ssh.bastion.port,
+            user=ssh.bastion.user or ssh.user,
+            private_key=key,
+            host_key=ssh.bastion.host_key,
+        )
+    return remote.ConnectionArgs(
+        host=node.ssh_target,
+        port=ssh.port,
+        user=ssh.user,
+        private_key=key,
+        host_key=node.host_key or ssh.host_key,
+        proxy=proxy,
+    )
+
+
+# Ends the script's here-document in a command run through sudo; no script has this line.
+_END_OF_SCRIPT = "KUBELET_BOOTSTRAP_SCRIPT"
+
+
+def as_root(script: str, become: str | None) -> str:
+    """The command string that runs `script` as root: the script itself for root, or with
+    `become: sudo` `sudo -n sh -c "<script>"`, the script given verbatim in a quoted
+    here-document (nothing in it is expanded, and `make plan` reads it as it is).
+
+    `-n` makes sudo fail at once where it would ask for a password nobody can type. The script
+    becomes one argument, so the command's stdin still reaches it: file contents and secrets
+    keep travelling as stdin, never in the command string.
+    """
+    if become is None:
+        return script
+    if _END_OF_SCRIPT in script.splitlines():
+        raise ValueError(f"a script holds the line {_END_OF_SCRIPT} that ends it")
+    return f"sudo -n sh -c \"$(cat <<'{_END_OF_SCRIPT}'\n{script}\n{_END_OF_SCRIPT}\n)\""

@@ -1,0 +1,1 @@
+"""A node leaving the stack: drained before its kubelet stops, its Node deleted after."""
