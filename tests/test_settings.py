@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from components.node import rendering
 from components.settings.extra_config import PROTECTED_KUBELET_FIELDS
+from components.settings.kubelet_config_sources import KUBELET_CONFIG_SOURCES
 from offline import engine
 from tests.factories import FIXED_CLOCK, HOST_KEY, NS, make_certificate, node_list, stack_config
 
@@ -756,6 +757,12 @@ OWNED_FIELDS = {
     "resolvConf": "kubelet.resolvConf",
     "registerWithTaints": "nodes[].taints",
 }
+
+
+def test_the_settings_know_every_field_the_template_fills_and_from_what() -> None:
+    """The settings keep it as data (they import nothing of the node package): in step with
+    the template's own references."""
+    assert rendering.kubelet_config_sources() == KUBELET_CONFIG_SOURCES
 
 
 def test_every_field_a_setting_fills_is_refused_in_extra_config_naming_the_setting(
