@@ -24,7 +24,8 @@ from components.node_metadata import NodeMetadataProvider
 from components.node_removal import NodeDrainProvider, NodeObjectProvider
 from components.token_issue import TokenIssueProvider
 from tests.factories import configured
-from tests.fake_apiserver import FakeApiServer, User
+from tests.fake_apiserver import FakeApiServer
+from tests.fake_http import User
 from tests.provider_host import provider_host
 
 NODE = "kube-node1"
