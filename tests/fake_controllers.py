@@ -21,7 +21,8 @@ from typing import Any
 
 from cryptography import x509
 
-from tests.fake_apiserver import FakeApiServer, Json
+from tests.fake_apiserver import FakeApiServer
+from tests.fake_status import Json
 
 APPROVED_EXPIRATION = datetime.timedelta(hours=1)
 DENIED_EXPIRATION = datetime.timedelta(hours=1)  # the cleaner uses it for Failed too

@@ -42,17 +42,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.fake_apiserver import (
-    FAKE_KUBELET_VERSION,
-    CertificateAuthority,
-    FakeApiServer,
-    TlsHttpServer,
-    TlsRequestHandler,
-    User,
-    private_key_pem,
-    server_context_from_pem,
-    utc_now,
-)
+from tests.fake_apiserver import FakeApiServer
+from tests.fake_http import TlsHttpServer, TlsRequestHandler, User
+from tests.fake_nodes import FAKE_KUBELET_VERSION
+from tests.fake_pki import CertificateAuthority, private_key_pem, server_context_from_pem
+from tests.fake_store import utc_now
 
 ANONYMOUS = User("system:anonymous", ("system:unauthenticated",))
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

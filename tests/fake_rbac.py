@@ -32,17 +32,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tests.fake_apiserver import (
+from tests.fake_http import Route
+from tests.fake_status import (
     FieldError,
     Json,
     ResourceType,
-    Revision,
     already_exists,
     deleted_status,
     invalid,
+    method_not_allowed,
+    no_such_resource,
     not_found,
-    rfc3339,
 )
+from tests.fake_store import Revision, list_body, rfc3339
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 CLUSTER_ROLE_BINDING_TYPE = ResourceType(
@@ -52,6 +54,8 @@ SUBJECT_ACCESS_REVIEW_TYPE = ResourceType(
     "authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews"
 )
 SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
+BINDINGS_PATH = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+REVIEWS_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 MASTERS = "system:masters"
 
 # plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go, as of Kubernetes 1.31.
@@ -68,6 +72,29 @@ BUILT_IN_CLUSTER_ROLES: dict[str, list[Json]] = {
 }
 
 
+def rbac_route(method: str, path: str) -> Route | None:
+    """clusterrolebinding-create, -list, -get, -delete or subjectaccessreview; None for other
+    paths."""
+    if path == REVIEWS_PATH:
+        if method != "POST":
+            raise method_not_allowed()
+        return Route("subjectaccessreview")
+    if path == BINDINGS_PATH:
+        kinds = {"POST": "clusterrolebinding-create", "GET": "clusterrolebinding-list"}
+        if method not in kinds:
+            raise method_not_allowed()
+        return Route(kinds[method])
+    if not path.startswith(BINDINGS_PATH + "/"):
+        return None
+    name, _, subresource = path.removeprefix(BINDINGS_PATH + "/").partition("/")
+    if subresource:
+        raise no_such_resource()
+    kinds = {"GET": "clusterrolebinding-get", "DELETE": "clusterrolebinding-delete"}
+    if method not in kinds:
+        raise method_not_allowed()
+    return Route(kinds[method], name)
+
+
 class FakeRbac:
     """ClusterRoles and ClusterRoleBindings of one fake cluster, thread-safe, without HTTP."""
 
@@ -79,6 +106,20 @@ class FakeRbac:
         self._bindings: dict[str, Json] = {}
         self._in_force: dict[str, float] = {}  # binding -> monotonic time the authorizer has it
         self._propagation_seconds = 0.0
+
+    def serve(self, target: Route, body: Json) -> tuple[int, Json]:
+        name = target.name or ""
+        if target.kind == "subjectaccessreview":
+            return 201, self.review(body)
+        if target.kind == "clusterrolebinding-create":
+            return 201, self.create_binding(body)
+        if target.kind == "clusterrolebinding-get":
+            return 200, self.get_binding(name)
+        if target.kind == "clusterrolebinding-delete":
+            return 200, self.delete_binding(name)
+        items = self.list_bindings()
+        kind, api_version = "ClusterRoleBindingList", CLUSTER_ROLE_BINDING_TYPE.api_version
+        return 200, list_body(kind, api_version, items, self._revision.current)
 
     # ClusterRoleBindings
 
@@ -101,6 +142,19 @@ class FakeRbac:
             self._bindings[name] = binding
             self._in_force[name] = time.monotonic() + self._propagation_seconds
             return copy.deepcopy(binding)
+
+    def add_binding(
+        self,
+        name: str,
+        cluster_role: str,
+        subjects: list[Json],
+        labels: dict[str, str] | None = None,
+    ) -> Json:
+        """Bind `cluster_role` to `subjects`, as `kubectl create clusterrolebinding` does."""
+        metadata: Json = {"name": name, **({"labels": labels} if labels else {})}
+        role_ref = {"apiGroup": RBAC_GROUP, "kind": "ClusterRole"}
+        body = {"metadata": metadata, "roleRef": {**role_ref, "name": cluster_role}}
+        return self.create_binding({**body, "subjects": subjects})
 
     def get_binding(self, name: str) -> Json:
         with self._lock:

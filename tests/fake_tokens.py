@@ -27,18 +27,17 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from tests.fake_apiserver import (
-    ApiError,
+from tests.fake_http import Route
+from tests.fake_status import (
     Json,
     ResourceType,
-    Revision,
-    Route,
     already_exists,
     deleted_status,
+    method_not_allowed,
     name_to_create,
     not_found,
-    rfc3339,
 )
+from tests.fake_store import Revision, rfc3339
 
 SECRET_TYPE = ResourceType("", "v1", "Secret", "secrets")
 LEASE_TYPE = ResourceType("coordination.k8s.io", "v1", "Lease", "leases")
@@ -59,19 +58,14 @@ def token_route(method: str, path: str) -> Route | None:
         kinds = {("POST", False): "create", ("GET", True): "get", ("DELETE", True): "delete"}
         kind = kinds.get((method, found["name"] is not None))
         if kind is None:
-            raise _method_not_allowed()
+            raise method_not_allowed()
         return Route(f"secret-{kind}", found["name"], found["namespace"])
     found = _LEASES.fullmatch(path)
     if found is not None:
         if method != "GET" or found["name"] is None:
-            raise _method_not_allowed()
+            raise method_not_allowed()
         return Route("lease-get", found["name"], found["namespace"])
     return None
-
-
-def _method_not_allowed() -> ApiError:
-    message = "the server does not allow this method on the requested resource"
-    return ApiError(405, "MethodNotAllowed", message, {})
 
 
 class FakeTokens:

@@ -29,7 +29,9 @@ import threading
 import uuid
 from typing import Any
 
-Json = dict[str, Any]
+from tests.fake_nodes import NODE_TYPE
+from tests.fake_status import ApiError, Json, bad_request, deleted_status, not_found
+from tests.fake_store import ObjectStore, Revision
 
 PODS_PATH = "/api/v1/pods"
 _EVICTION_PATH = re.compile(
@@ -62,8 +64,9 @@ def workload_route(method: str, path: str) -> tuple[str, Json] | None:
 class FakeWorkloads:
     """Pods and budgets of the fake cluster; the Node store is the fake API server's."""
 
-    def __init__(self, fake: Any) -> None:
-        self._fake = fake
+    def __init__(self, nodes: ObjectStore, revision: Revision) -> None:
+        self._nodes = nodes
+        self._revision = revision
         self._lock = threading.Lock()
         self._pods: dict[tuple[str, str], Json] = {}
         self._budgets: dict[tuple[str, str], Json] = {}
@@ -151,8 +154,6 @@ class FakeWorkloads:
 
     def serve(self, kind: str, params: Json, body: Any, query: dict[str, list[str]],
               content_type: str) -> tuple[int, Json]:  # fmt: skip
-        from tests.fake_apiserver import NODE_TYPE, ApiError, bad_request, deleted_status, not_found
-
         if kind == "pod-list":
             return 200, self._list(query)
         if kind == "pod-eviction":
@@ -161,8 +162,8 @@ class FakeWorkloads:
             return self._daemonset(params["namespace"], params["name"])
         name = params["name"]
         if kind == "node-delete":
-            _check_uid_precondition(self._fake.node_store.get(name), body)
-            deleted = self._fake.node_store.delete(name)
+            _check_uid_precondition(self._nodes.get(name), body)
+            deleted = self._nodes.delete(name)
             return 200, deleted_status(NODE_TYPE, name, deleted["metadata"]["uid"])
         if content_type not in MERGE_PATCH:
             if content_type == "application/json-patch+json" and not isinstance(body, list):
@@ -175,7 +176,7 @@ class FakeWorkloads:
         if not isinstance(body, dict):
             raise bad_request("the body of the request was in an unknown format")
         try:
-            return 200, self._fake.node_store.mutate(name, lambda node: _merge(node, body))
+            return 200, self._nodes.mutate(name, lambda node: _merge(node, body))
         except ApiError:
             raise not_found(name, NODE_TYPE) from None
 
@@ -187,12 +188,10 @@ class FakeWorkloads:
                 p for p in self._pods.values() if node is None or p["spec"]["nodeName"] == node
             ]
             items = [{k: v for k, v in p.items() if k not in ("kind", "apiVersion")} for p in items]
-        metadata = {"resourceVersion": str(self._fake.resource_version)}
+        metadata = {"resourceVersion": str(self._revision.current)}
         return {"kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items}
 
     def _daemonset(self, namespace: str, name: str) -> tuple[int, Json]:
-        from tests.fake_apiserver import ApiError
-
         if (namespace, name) not in self._daemonsets:
             raise ApiError(404, "NotFound", f'daemonsets.apps "{name}" not found',
                            {"name": name, "group": "apps", "kind": "daemonsets"})  # fmt: skip
@@ -206,8 +205,6 @@ class FakeWorkloads:
         }
 
     def _evict(self, namespace: str, name: str, body: Any) -> tuple[int, Json]:
-        from tests.fake_apiserver import ApiError, bad_request
-
         if not isinstance(body, dict) or (body.get("metadata") or {}).get("name") != name:
             raise bad_request("name in URL does not match name in Eviction object")
         if namespace in self._terminating_namespaces:
@@ -268,8 +265,6 @@ class FakeWorkloads:
 
 
 def _too_many(cause: str) -> Exception:
-    from tests.fake_apiserver import ApiError
-
     details = {"causes": [{"reason": "DisruptionBudget", "message": cause}]}
     return ApiError(429, "TooManyRequests", TOO_MANY, details)
 
@@ -306,8 +301,6 @@ def _merge(target: Json, patch: Json) -> None:
 def _check_uid_precondition(node: Json, options: Any) -> None:
     """DeleteOptions `preconditions.uid`, as the API server checks it (storage.Preconditions:
     an InvalidObj error, which the registry answers 409 Conflict)."""
-    from tests.fake_apiserver import NODE_TYPE, ApiError
-
     wanted = (
         ((options or {}).get("preconditions") or {}).get("uid")
         if isinstance(options, dict)

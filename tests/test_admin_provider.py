@@ -24,7 +24,8 @@ from components.removal.node_removal import NodeDrainProvider, NodeObjectProvide
 from components.settings.admin_kubeconfig import CONFIG_KEY
 from components.verification.kubelet_api_check import KubeletApiCheckProvider
 from tests.factories import configured
-from tests.fake_apiserver import FakeApiServer, User
+from tests.fake_apiserver import FakeApiServer
+from tests.fake_http import User
 from tests.provider_host import provider_host
 
 NODE = "kube-node1"

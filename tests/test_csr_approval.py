@@ -39,9 +39,11 @@ from components.approval.csr_policy import APPROVED_REASON, DENIED_REASON
 from components.cluster.kube_client import api_client
 from components.settings.admin_kubeconfig import CONFIG_KEY
 from tests.factories import configured
-from tests.fake_apiserver import CertificateAuthority, FakeApiServer, private_key_pem, utc_now
+from tests.fake_apiserver import FakeApiServer
 from tests.fake_controllers import Signer, clean_csrs
 from tests.fake_kubelet import FakeKubelet
+from tests.fake_pki import CertificateAuthority, private_key_pem
+from tests.fake_store import utc_now
 from tests.kubelet_csrs import (
     SERVING_USAGES_WITH_ENCIPHERMENT,
     hostile_serving_csrs,

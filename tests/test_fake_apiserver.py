@@ -28,8 +28,11 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import ReadTimeoutError
 
-from tests.fake_apiserver import FakeApiServer, User, rfc3339, utc_now, validate_create
+from tests.fake_apiserver import FakeApiServer
 from tests.fake_controllers import Signer, clean_csrs
+from tests.fake_csrs import validate_create
+from tests.fake_http import User
+from tests.fake_store import rfc3339, utc_now
 from tests.kubelet_csrs import (
     CLIENT_SIGNER,
     SERVING_SIGNER,

@@ -29,8 +29,9 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.fake_apiserver import FakeApiServer, rfc3339, utc_now
+from tests.fake_apiserver import FakeApiServer
 from tests.fake_kubelet import FakeKubelet
+from tests.fake_store import rfc3339, utc_now
 from tests.kubelet_csrs import kubelet_serving_csr
 
 KUBELET_API_TEST_SUBJECT = "system:serviceaccount:default:kubelet-api-test"
