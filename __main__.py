@@ -4,6 +4,8 @@ Reads like the tutorial: settings, then one bootstrap token per node and the boo
 then per node its files, its preparation and its kubelet start.
 """
 
+import os
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -16,6 +18,7 @@ from components.node.kubelet_node import KubeletNode
 from components.node.rollout import batches, describe, waits_for
 from components.node.ssh import node_connection
 from components.removal.node_removal import NodeRemoval
+from components.settings.admin_kubeconfig import kubeconfig_path
 from components.settings.model import SettingsError, load_settings
 from components.settings.secret_config import keep_secret, secret_strings
 from components.settings.stack_config import misplaced_keys, read_stack_config
@@ -33,8 +36,12 @@ if secrets:
     pulumi.runtime.register_stack_transformation(keep_secret(secrets))
 
 # The dynamic providers read the admin credential from the stack's configuration when they act
-# (`admin_provider`); only the kubernetes provider, which makes the RBAC objects, holds it.
-admin_kubeconfig = pulumi.Output.secret(settings.kubeconfig.get_secret_value())
+# (`cluster.admin_provider`). The kubernetes provider, which makes the RBAC objects, is given
+# the file's path when the stack names one (it reads it when configured, so the state holds no
+# credential and a rotated file is used at once), else the content, as a secret.
+admin_kubeconfig = kubeconfig_path(raw_config.get("kubeconfig"), os.environ) or (
+    pulumi.Output.secret(settings.kubeconfig.get_secret_value())
+)
 # An object that already exists is taken over only when the stack says so
 # (docs/approval-and-security.md, "Adopting RBAC that already exists").
 cluster = pulumi.ResourceOptions(

@@ -411,15 +411,30 @@ def test_provider_kubeconfig_is_secret_when_configured(
     assert is_secret_path(provider, "kubeconfig")
 
 
-def test_provider_kubeconfig_from_the_environment_is_secret(
-    config: Callable, run: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, admin: str
+@pytest.mark.parametrize("where", ["setting", "environment"])
+def test_a_kubeconfig_file_reaches_the_provider_as_its_path_and_no_credential_is_recorded(
+    config: Callable,
+    run: Callable,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    admin: str,
+    where: str,
 ) -> None:
+    """The kubernetes provider reads the file when configured: a rotated file is what every
+    later command uses, and no input anywhere holds the credential."""
     path = tmp_path / "admin.kubeconfig"
     path.write_text(admin)
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    provider = run(config(nodes=1, kubeconfig=None)).named("cluster")
-    assert provider.inputs["kubeconfig"] == admin
-    assert is_secret_path(provider, "kubeconfig")
+    if where == "environment":
+        monkeypatch.setenv("KUBECONFIG", str(path))
+    recording = run(config(nodes=1, kubeconfig=str(path) if where == "setting" else None))
+
+    assert recording.named("cluster").inputs["kubeconfig"] == str(path)
+    assert not [
+        (registration.name, key)
+        for registration in recording.resources
+        for key, value in leaves(registration.inputs)
+        if isinstance(value, str) and ADMIN_TOKEN in value
+    ]
 
 
 def test_without_any_kubeconfig_the_program_registers_nothing(

@@ -11,20 +11,21 @@ recorded yet).
 which runs just before the kubelet stops, marks the Node it judged this stack's
 (`REMOVAL_ANNOTATION` = the Node's UID), and the Node's deletion takes that as its record.
 Without either, the Node is left, saying so. A decommissioned node, which no drain precedes,
-has its Node deleted once no kubelet holds it: its Lease not renewed for a lease duration.
+has its Node deleted once no kubelet holds it: its Lease not renewed while watched for a lease
+duration.
 Every deletion carries the UID as a precondition, so a Node re-created meanwhile is never
 the one deleted.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
+
+from components.cluster.node_identity import DEFAULT_LEASE_SECONDS
 
 REMOVAL_ANNOTATION = "kubelet-bootstrap.io/removal"
 """Set by a node's drain on the Node it judged this stack's: its UID."""
 NODE_LEASE_NAMESPACE = "kube-node-lease"
-DEFAULT_LEASE_SECONDS = 40
 REQUEST_SECONDS = 30
 
 
@@ -76,26 +77,37 @@ def mark_for_removal(api: Any, live: dict[str, Any]) -> None:
     )
 
 
-def held_by_a_kubelet(api: Any, name: str, now: datetime | None = None) -> str | None:
-    """Why a kubelet still holds Node `name` (its Lease renewed within a lease duration), or
-    None when none does."""
+def renewed_while_watched(api: Any, name: str, grace: float, poll: float) -> str | None:
+    """Why a kubelet still holds Node `name`: its Lease renewed while watched for a lease
+    duration and `grace` (a live kubelet renews it every quarter duration), or None when it
+    was not renewed, or there is none. Watched rather than compared with this machine's clock,
+    which may not be the kubelet's, as the node lifecycle controller watches it."""
+    import time
+
+    first = _lease(api, name)
+    if first is None:
+        return None
+    duration = first.spec.lease_duration_seconds or DEFAULT_LEASE_SECONDS
+    deadline = time.monotonic() + duration + grace
+    while time.monotonic() < deadline:
+        time.sleep(poll)
+        now = _lease(api, name)
+        if now is None:
+            return None
+        if now.spec.renew_time != first.spec.renew_time:
+            return f"its Lease was renewed while watched (a lease lasts {duration}s)"
+    return None
+
+
+def _lease(api: Any, name: str) -> Any:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    leases = client.CoordinationV1Api(api)
     try:
-        lease = leases.read_namespaced_lease(
+        return client.CoordinationV1Api(api).read_namespaced_lease(
             name, NODE_LEASE_NAMESPACE, _request_timeout=REQUEST_SECONDS
         )
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    renewed = lease.spec.renew_time
-    if renewed is None:
-        return None
-    duration = lease.spec.lease_duration_seconds or DEFAULT_LEASE_SECONDS
-    age = ((now or datetime.now(timezone.utc)) - renewed).total_seconds()
-    if age >= duration:
-        return None
-    return f"its Lease was renewed {age:.0f}s ago (a lease lasts {duration}s)"

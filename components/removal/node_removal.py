@@ -10,8 +10,8 @@ each as a delete of that node, and a Node registered again under its name is lef
 A decommissioned node (`nodes[].decommissioned`) cannot be reached: its NodeObject, told so
 by an input, deletes its Node object at once, when no kubelet holds it (the pod garbage
 collector then deletes its pods, as no kubelet will), and its drain is kept in the state
-without running (`retainOnDelete`, and `ignoreChanges: ["*"]` so a settings change updates
-nothing).
+without running (`retainOnDelete`, and `ignoreChanges` on each of its inputs, so a settings
+change updates nothing).
 
 The providers are pickled by dill: clients are imported inside their methods.
 """
@@ -109,13 +109,13 @@ class NodeObjectProvider(_RecordingProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         created = super().create(props)
         if props.get("decommissioned"):
-            self._retire(created.outs)
+            return CreateResult(id_=created.id, outs=self._retire(created.outs or props))
         return created
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         updated = super().update(id_, olds, news)
         if news.get("decommissioned") and not olds.get("decommissioned"):
-            self._retire(updated.outs or news)
+            return UpdateResult(outs=self._retire(updated.outs or news))
         return updated
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -145,30 +145,22 @@ class NodeObjectProvider(_RecordingProvider):
             return
         _delete_node(api, live)
 
-    def _retire(self, props: dict[str, Any]) -> None:
+    def _retire(self, props: dict[str, Any]) -> dict[str, Any]:
         """A decommissioned node's Node, which no drain precedes: deleted once no kubelet
-        holds it (its machine is gone, so its Lease goes stale within a lease duration)."""
-        import time
-
-        from components.cluster.node_uid import (
-            DEFAULT_LEASE_SECONDS,
-            held_by_a_kubelet,
-            read_node,
-            stranger,
-        )
+        holds it (its machine is gone, so nothing renews its Lease). Returns the outputs, with
+        no UID on record once that Node is gone: a Node registered later is another one."""
+        from components.cluster.node_uid import read_node, renewed_while_watched, stranger
 
         node, api = props["node_name"], self.admin_client()
         live = read_node(api, node)
         if live is None:
             _log(f"{node}: no Node object to delete")
-            return
+            return {**props, "node_uid": None}
         why = stranger(node, live, props.get("node_uid"))
         if why:
             _log(f"{why}; it is left alone")
-            return
-        deadline = time.monotonic() + DEFAULT_LEASE_SECONDS + LEASE_GRACE_SECONDS
-        while (held := held_by_a_kubelet(api, node)) and time.monotonic() < deadline:
-            time.sleep(LEASE_POLL_SECONDS)
+            return props
+        held = renewed_while_watched(api, node, LEASE_GRACE_SECONDS, LEASE_POLL_SECONDS)
         if held:
             raise RuntimeError(
                 f"{node}: decommissioned, but a kubelet still holds its Node ({held}): is the "
@@ -176,6 +168,7 @@ class NodeObjectProvider(_RecordingProvider):
                 "`decommissioned` and remove the node as usual"
             )
         _delete_node(api, live)
+        return {**props, "node_uid": None}
 
 
 def _delete_node(api: Any, live: dict[str, Any]) -> None:
@@ -257,7 +250,13 @@ class NodeRemoval(pulumi.ComponentResource):
             pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[start],
-                **(frozen() if self._node.decommissioned else {}),
+                # Its inputs by name, not "*": an input an earlier version stored (the admin
+                # credential) is dropped by an update, which runs nothing on the machine.
+                **(
+                    {"retain_on_delete": True, "ignore_changes": list(DRAIN_INPUTS)}
+                    if self._node.decommissioned
+                    else {}
+                ),
             ),
         )
         self.register_outputs({})

@@ -60,3 +60,15 @@ def configured_kubeconfig(config: Mapping[str, Any], environ: Mapping[str, str])
         return read_kubeconfig(value)
     except ValueError as error:
         raise ValueError(f"{where} {error}") from None
+
+
+def kubeconfig_path(value: Any, environ: Mapping[str, str]) -> str | None:
+    """The absolute path of the admin kubeconfig when the stack names a file (or leaves it to
+    `$KUBECONFIG`), else None (the stack holds the content). A provider given the path reads
+    the file each time it is configured, so the state records no credential and a rotated
+    file is what every later command uses."""
+    if value is None:
+        value = environ.get("KUBECONFIG")
+    if not isinstance(value, str) or not value.strip() or "\n" in value.strip():
+        return None
+    return os.path.abspath(os.path.expanduser(value.strip()))

@@ -2,11 +2,11 @@
 
 The stack is deployed with an admin credential that RBAC can revoke: a client certificate of
 its own user, bound to cluster-admin by its own ClusterRoleBinding (the lab's admin is in
-system:masters, which no binding grants). A second credential is made and set as the stack's
-`kubeconfig`, and the first one's binding deleted, so the API server refuses it from then on.
-Then a node is removed (drained, its Node and its token deleted: the dynamic providers act with
-the credential configured now, not a stored one), refresh works, no state holds the old
-credential, and destroy succeeds.
+system:masters, which no binding grants), in a file the stack names by its path. A second
+credential replaces the file's content and the first one's binding is deleted, so the API
+server refuses it from then on. Then refresh works at once (before any update), a node is
+removed (drained, its Node and its token deleted with the new credential), no state holds
+either credential, and destroy succeeds.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client, config
 
-from lab import cluster
+from lab import cluster, paths
 from lab.stack import LabStack
 from tests.e2e.world import World, new_stack
 
@@ -44,26 +45,42 @@ def _refused(kubeconfig: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def rotation(world: World) -> Iterator[tuple[LabStack, str]]:
-    """The stack on the three nodes and the spare, deployed with the old credential."""
+def rotation(world: World) -> Iterator[tuple[LabStack, Path, str]]:
+    """The stack on the three nodes and the spare, deployed with the old credential in a file
+    the stack names by its path (as docs/approval-and-security.md recommends)."""
     old = cluster.bound_admin(world.plane, OLD)
+    path = paths.lab_dir() / "rotation-admin.kubeconfig"
+    path.write_text(old)
+    path.chmod(0o600)
     with new_stack(world, "rotation") as stack:
-        stack.set("kubeconfig", old, secret=True)
+        stack.set("kubeconfig", str(path))
         world.add_to_stack(stack, world.spare_node, world.spare_node)
         stack.pulumi("up", "--yes", "--skip-preview")
         assert world.joined([*world.stack_nodes, world.spare_node]) == {}
-        yield stack, old
+        yield stack, path, old
     cluster.unbind_admin(world.plane, NEW)
+    path.unlink(missing_ok=True)
+
+
+def test_after_rotation_refresh_works_before_any_update(
+    world: World, rotation: tuple[LabStack, Path, str]
+) -> None:
+    """The providers read the file when the engine configures them, refresh included (the
+    program does not run): no `pulumi up` is needed first."""
+    stack, path, old = rotation
+    path.write_text(cluster.bound_admin(world.plane, NEW))
+    cluster.unbind_admin(world.plane, OLD)
+    assert _refused(old) == 403
+
+    stack.pulumi("refresh", "--yes", "--skip-preview")
+
+    assert {name: op for name, op in stack.planned().items() if op != "same"} == {}
 
 
 def test_after_rotation_a_removal_acts_with_the_new_credential(
-    world: World, rotation: tuple[LabStack, str]
+    world: World, rotation: tuple[LabStack, Path, str]
 ) -> None:
-    stack, old = rotation
-    new = cluster.bound_admin(world.plane, NEW)
-    stack.set("kubeconfig", new, secret=True)
-    cluster.unbind_admin(world.plane, OLD)
-    assert _refused(old) == 403
+    stack, _, _ = rotation
     world.remove_from_stack(stack, world.spare_node)
 
     up = stack.pulumi("up", "--yes", "--skip-preview")
@@ -80,29 +97,20 @@ def test_after_rotation_a_removal_acts_with_the_new_credential(
     assert world.joined(world.stack_nodes) == {}
 
 
-def test_after_rotation_refresh_reads_with_the_new_credential(
-    rotation: tuple[LabStack, str],
-) -> None:
-    stack, _ = rotation
-
-    stack.pulumi("refresh", "--yes", "--skip-preview")
-
-    assert {name: op for name, op in stack.planned().items() if op != "same"} == {}
-
-
-def test_after_rotation_no_state_holds_the_old_credential(
-    rotation: tuple[LabStack, str],
-) -> None:
-    stack, old = rotation
+def test_with_a_path_no_state_holds_a_credential(rotation: tuple[LabStack, Path, str]) -> None:
+    stack, path, old = rotation
 
     state = stack.pulumi("stack", "export", "--show-secrets").stdout
 
     assert json.loads(state)["deployment"]["resources"]
     assert _client_key(old) not in state
+    assert _client_key(path.read_text()) not in state
 
 
-def test_after_rotation_destroy_succeeds(world: World, rotation: tuple[LabStack, str]) -> None:
-    stack, _ = rotation
+def test_after_rotation_destroy_succeeds(
+    world: World, rotation: tuple[LabStack, Path, str]
+) -> None:
+    stack, _, _ = rotation
 
     stack.pulumi("destroy", "--yes", "--skip-preview")
 
