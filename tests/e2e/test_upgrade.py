@@ -81,7 +81,7 @@ def test_upgrade_replaces_deletes_and_restarts_nothing(world: World, deployed: L
     assert _kubelets(world) == before, "a kubelet restarted when the program was upgraded"
     assert world.joined(world.stack_nodes) == {}
     world.measure(
-        "upgrade from v0.1.0: resources updated",
+        "upgrade from v0.1.0: resources updated (a count)",
         sum(op == "update" for op in operations.values()),
     )
 
