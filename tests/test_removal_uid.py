@@ -57,6 +57,21 @@ def test_the_uid_is_recorded_once_the_node_is_registered(server: FakeApiServer) 
     assert refreshed_again["node_uid"] == refreshed["node_uid"], "a refresh adopted a stranger"
 
 
+def test_the_drain_waits_a_little_for_its_node_to_record_its_uid(
+    server: FakeApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made once its kubelet passed the gate, a moment before that kubelet registers."""
+    monkeypatch.setattr(node_removal, "POLL_SECONDS", 0.05)
+    registering = threading.Timer(0.3, lambda: server.add_node(NODE, ready=True))
+    registering.start()
+    try:
+        created = drain_provider(server).create(DRAIN).outs
+    finally:
+        registering.join()
+
+    assert created["node_uid"] == uid(server)
+
+
 def test_a_node_registered_again_is_neither_drained_nor_marked(
     server: FakeApiServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -141,7 +156,7 @@ def test_after_the_drain_left_a_node_alone_its_deletion_leaves_it_too(
 def short_lease_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     """A decommissioned node's Node waits for its Lease to go stale: not for 45 s here."""
     monkeypatch.setattr(node_removal, "LEASE_GRACE_SECONDS", -39.5)  # 40 s lease: 0.5 s
-    monkeypatch.setattr(node_removal, "LEASE_POLL_SECONDS", 0.1)
+    monkeypatch.setattr(node_removal, "POLL_SECONDS", 0.1)
 
 
 def lease_renewed(server: FakeApiServer, seconds_ago: float) -> None:

@@ -30,7 +30,8 @@ from components.settings.removal import RemovalSettings
 DRAIN_INPUTS = ("node_name", "drain", "timeout_seconds")
 NODE_INPUTS = ("node_name",)
 LEASE_GRACE_SECONDS = 5
-LEASE_POLL_SECONDS = 2
+POLL_SECONDS = 2
+REGISTRATION_SECONDS = 30
 
 
 def frozen() -> dict[str, Any]:
@@ -44,9 +45,12 @@ class _RecordingProvider(AdminProvider):
     (`node_uid`): the work is in `delete`, which acts on that Node only."""
 
     inputs: tuple[str, ...] = ()
+    registration_seconds: float = 0
+    """How long create waits for the Node to be registered, to record its UID."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=props["node_name"], outs=self._seen(props, {}))
+        outs = self._seen(props, {}, wait=self.registration_seconds)
+        return CreateResult(id_=props["node_name"], outs=outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=self._seen(without_credential(news), olds))
@@ -59,13 +63,22 @@ class _RecordingProvider(AdminProvider):
         changed += stored_credential(olds)
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
-    def _seen(self, props: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
-        """`props` with the UID on record, or else the live Node's (None before it exists)."""
+    def _seen(
+        self, props: dict[str, Any], before: dict[str, Any], wait: float = 0
+    ) -> dict[str, Any]:
+        """`props` with the UID on record, or else the live Node's, waited for `wait`
+        seconds (None when it is not registered by then)."""
+        import time
+
         from components.cluster.node_uid import read_node, uid_of
 
         recorded = before.get("node_uid")
-        if recorded is None:
+        deadline = time.monotonic() + wait
+        while recorded is None:
             recorded = uid_of(read_node(self.admin_client(), props["node_name"]))
+            if recorded is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
         return {**props, "node_uid": recorded}
 
 
@@ -76,6 +89,8 @@ class NodeDrainProvider(_RecordingProvider):
     __module__ = "components.node_removal"  # its stable path in existing state (see there)
 
     inputs = DRAIN_INPUTS
+    # Made once its kubelet passed the start's gate: it registers its Node within seconds.
+    registration_seconds = REGISTRATION_SECONDS
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from components.cluster.node_uid import mark_for_removal, read_node, stranger
@@ -160,7 +175,7 @@ class NodeObjectProvider(_RecordingProvider):
         if why:
             _log(f"{why}; it is left alone")
             return props
-        held = renewed_while_watched(api, node, LEASE_GRACE_SECONDS, LEASE_POLL_SECONDS)
+        held = renewed_while_watched(api, node, LEASE_GRACE_SECONDS, POLL_SECONDS)
         if held:
             raise RuntimeError(
                 f"{node}: decommissioned, but a kubelet still holds its Node ({held}): is the "
