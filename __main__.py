@@ -19,7 +19,7 @@ from components.node.rollout import batches, describe, waits_for
 from components.node.ssh import node_connection
 from components.removal.node_removal import NodeRemoval
 from components.settings.admin_kubeconfig import kubeconfig_path
-from components.settings.model import SettingsError, load_settings
+from components.settings.loading import SettingsError, load_settings
 from components.settings.secret_config import keep_secret, secret_strings
 from components.settings.stack_config import misplaced_keys, read_stack_config
 from components.verification.kubelet_api_check import KubeletApiVerification

@@ -12,7 +12,8 @@ import yaml
 from kubernetes import client
 
 from components.cluster.kube_client import api_client
-from components.settings.model import Settings, load_settings
+from components.settings.loading import load_settings
+from components.settings.model import Settings
 from offline import plan
 from offline.engine import Recording, run_program
 from tests.factories import (

@@ -19,7 +19,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from components.settings.model import SettingsError, load_settings
+from components.settings.loading import SettingsError, load_settings
 from offline import engine
 from tests.factories import ADMIN_TOKEN, FIXED_CLOCK, NS, make_certificate, stack_config
 

@@ -21,7 +21,7 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import ConcurrentUpdateError
 
 from components.node import rendering
-from components.settings.model import load_settings
+from components.settings.loading import load_settings
 from tests.factories import NS, make_certificate, make_ssh_key, stack_config
 from tools.fleet import main
 from tools.fleet_display import Display, StackRun

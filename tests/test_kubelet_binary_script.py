@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from components.node import kubelet_binary, rendering
-from components.settings.model import Settings, load_settings
+from components.settings.loading import load_settings
+from components.settings.model import Settings
 from offline.engine import run_program
 from tests.factories import CLUSTER_CA, FIXED_CLOCK, HOST_KEY, admin_kubeconfig
 from tests.node_root import NodeRoot

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from components.node import rendering
-from components.settings.model import Settings, load_settings
+from components.settings.loading import load_settings
+from components.settings.model import Settings
 from tests.factories import CLUSTER_CA, HOST_KEY, ClusterCa, admin_kubeconfig
 from tests.node_root import (
     NodeRoot,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.settings.model import SettingsError
+from components.settings.loading import SettingsError
 from tests.factories import BuildSettings
 
 REFUSED = {

@@ -19,7 +19,7 @@ from components.cluster.node_metadata import ConflictError, metadata_patch, reco
 from components.node import rendering
 from components.settings.kubelet_fields import default_catalog
 from components.settings.kubelet_types import type_errors
-from components.settings.model import load_settings
+from components.settings.loading import load_settings
 from offline.engine import Recording
 from tests.factories import HOST_KEY, admin_kubeconfig, node_list
 from tests.test_artifacts import exec_start, parse_unit, systemd_verify

@@ -22,7 +22,8 @@ import pytest
 
 from components.node import rendering
 from components.node.preflight import CHECKS, preflight_script
-from components.settings.model import Settings, load_settings
+from components.settings.loading import load_settings
+from components.settings.model import Settings
 from tests.factories import HOST_KEY, admin_kubeconfig
 from tests.test_artifacts import shellcheck
 from tests.tools import require_tool

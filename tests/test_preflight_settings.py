@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from components.node.preflight import CHECKS, node_checks
-from components.settings.model import SettingsError, load_settings
+from components.settings.loading import SettingsError, load_settings
 from offline import engine
 from tests.factories import FIXED_CLOCK, NS
 

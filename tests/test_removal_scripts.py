@@ -17,7 +17,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from components.node import rendering
-from components.settings.model import Settings, load_settings
+from components.settings.loading import load_settings
+from components.settings.model import Settings
 from tests.factories import CLUSTER_CA, HOST_KEY, admin_kubeconfig
 from tests.node_root import NodeRoot, kubelet_scripts, path_without
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.settings.model import SettingsError, load_settings
+from components.settings.loading import SettingsError, load_settings
 from tests.factories import NS, stack_config
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from components.node import rendering
 from components.settings.extra_config import PROTECTED_KUBELET_FIELDS
-from components.settings.model import load_settings
+from components.settings.loading import load_settings
 from tests.factories import HOST_KEY, admin_kubeconfig
 from tools import running_kubelet
 from tools.from_tutorial import main

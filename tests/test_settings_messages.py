@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.settings.model import SettingsError
+from components.settings.loading import SettingsError
 from components.settings.stack_config import misplaced_keys
 from offline.engine import run_program
 from tests.factories import FIXED_CLOCK, HOST_KEY, BuildSettings

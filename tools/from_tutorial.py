@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from components.settings.model import NAMESPACE, KubeletSettings, SettingsError, load_settings
+from components.settings.loading import SettingsError, load_settings
+from components.settings.model import NAMESPACE, KubeletSettings
 from tools import environment_sh, running_kubelet
 
 TUTORIAL_CA = "/etc/kubernetes/cert/ca.pem"

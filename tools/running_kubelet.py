@@ -23,7 +23,8 @@ import yaml
 from components.node import rendering
 from components.settings.extra_config import DOCUMENT_IDENTITY, PROTECTED_KUBELET_FIELDS
 from components.settings.kubelet_fields import default_catalog
-from components.settings.model import ClusterSettings, KubeletSettings, owned_kubelet_fields
+from components.settings.loading import owned_kubelet_fields
+from components.settings.model import ClusterSettings, KubeletSettings
 
 # Flags whose config field is not their name in camelCase.
 _FLAG_FIELDS = {

@@ -73,9 +73,10 @@ class _RecordingProvider(AdminProvider):
         from components.cluster.node_uid import read_node, uid_of
 
         recorded = before.get("node_uid")
+        api = None if recorded is not None else self.admin_client()
         deadline = time.monotonic() + wait
         while recorded is None:
-            recorded = uid_of(read_node(self.admin_client(), props["node_name"]))
+            recorded = uid_of(read_node(api, props["node_name"]))
             if recorded is not None or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_SECONDS)
@@ -93,17 +94,14 @@ class NodeDrainProvider(_RecordingProvider):
     registration_seconds = REGISTRATION_SECONDS
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from components.cluster.node_uid import mark_for_removal, read_node, stranger
+        from components.cluster.node_uid import mark_for_removal
         from components.removal.node_drain import drain
 
         node, api = props["node_name"], self.admin_client()
-        live = read_node(api, node)
+        live = _seen_node(
+            api, props, "no Node object, nothing to drain", "neither drained nor deleted"
+        )
         if live is None:
-            _log(f"{node}: no Node object, nothing to drain")
-            return
-        why = stranger(node, live, props.get("node_uid"))
-        if why:
-            _log(f"{why}; it is left alone: neither drained nor deleted")
             return
         mark_for_removal(api, live)
         if not props["drain"]:
@@ -140,16 +138,11 @@ class NodeObjectProvider(_RecordingProvider):
         return result
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from components.cluster.node_uid import marked_for_removal, read_node, stranger
+        from components.cluster.node_uid import marked_for_removal
 
         node, api = props["node_name"], self.admin_client()
-        live = read_node(api, node)
+        live = _seen_node(api, props, "no Node object to delete", "not deleted")
         if live is None:
-            _log(f"{node}: no Node object to delete")
-            return
-        why = stranger(node, live, props.get("node_uid"))
-        if why:
-            _log(f"{why}; it is left alone")
             return
         if props.get("node_uid") is None and not marked_for_removal(live):
             _log(
@@ -184,6 +177,23 @@ class NodeObjectProvider(_RecordingProvider):
             )
         _delete_node(api, live)
         return {**props, "node_uid": None}
+
+
+def _seen_node(api: Any, props: dict[str, Any], absent: str, spared: str) -> dict[str, Any] | None:
+    """The live Node of `props["node_name"]` when it is the one this stack saw; else None,
+    having said why: `absent` (no Node), or that it was left alone (`spared`)."""
+    from components.cluster.node_uid import read_node, stranger
+
+    node = props["node_name"]
+    live = read_node(api, node)
+    if live is None:
+        _log(f"{node}: {absent}")
+        return None
+    why = stranger(node, live, props.get("node_uid"))
+    if why:
+        _log(f"{why}; it is left alone: {spared}")
+        return None
+    return live
 
 
 def _delete_node(api: Any, live: dict[str, Any]) -> None:

@@ -26,7 +26,8 @@ import pytest
 
 from components.node import rendering
 from components.node.rendering import NodeFile
-from components.settings.model import Settings, load_settings
+from components.settings.loading import load_settings
+from components.settings.model import Settings
 from lab import node_network, node_teardown, nodes
 from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
 from tests.factories import CLUSTER_CA, HOST_KEY, make_ssh_key, stack_config
