@@ -1,5 +1,6 @@
 // Command pulumi-resource-command is the lab's stand-in for the pulumi-command plugin
-// (command:remote:Command only), because the module proxy here does not serve the real one.
+// (command:remote:Command and command:remote:CopyToRemote only), because the module proxy
+// here does not serve the real one.
 package main
 
 import (

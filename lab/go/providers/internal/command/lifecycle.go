@@ -18,12 +18,19 @@ type runner func(ctx context.Context, spec Spec, cmd string, log Logger) (Result
 // is: pulumi-go-provider's infer flows secretness only from an input to the output of
 // the same name. Secret output therefore needs additionalSecretOutputs in the program.
 func outputs(inputs resource.PropertyMap, stdout, stderr resource.PropertyValue) resource.PropertyMap {
-	out := inputs.Copy()
+	out := withSecretConnection(inputs)
+	out["stdout"] = stdout
+	out["stderr"] = stderr
+	return out
+}
+
+// withSecretConnection copies props with the connection marked secret, as infer does for
+// an input tagged `provider:"secret"` when it flows to the output of the same name.
+func withSecretConnection(props resource.PropertyMap) resource.PropertyMap {
+	out := props.Copy()
 	if c, ok := out["connection"]; ok && !c.IsSecret() && !c.IsComputed() {
 		out["connection"] = resource.MakeSecret(c)
 	}
-	out["stdout"] = stdout
-	out["stderr"] = stderr
 	return out
 }
 

@@ -12,12 +12,14 @@ import (
 	"kubelet-bootstrap.lab/providers/internal/shape"
 )
 
-// Provider serves command:remote:Command over the provider gRPC protocol.
+// Provider serves command:remote:Command and command:remote:CopyToRemote over the
+// provider gRPC protocol.
 type Provider struct {
 	rpc.Base
 	// logger returns where to report for one resource (the engine, in production).
 	logger func(ctx context.Context, urn string) Logger
 	run    runner
+	copy   copier
 }
 
 // New returns the provider; logger may be nil (nothing is reported).
@@ -29,56 +31,90 @@ func New(version string, logger func(ctx context.Context, urn string) Logger) (*
 	if logger == nil {
 		logger = func(context.Context, string) Logger { return NopLogger{} }
 	}
-	return &Provider{Base: rpc.NewBase(version, schema), logger: logger, run: Run}, nil
+	return &Provider{Base: rpc.NewBase(version, schema), logger: logger, run: Run, copy: Copy}, nil
 }
 
 // Schema is the package schema for version.
 func Schema(version string) ([]byte, error) {
 	return shape.PackageSchema("command", version,
-		"Stand-in for the Pulumi Command provider (remote.Command only), built for the kubelet-bootstrap lab.",
-		[]shape.Resource{{Token: Token, Description: "A command to run on a remote host over SSH.",
-			Inputs: Inputs, Outputs: Outputs}})
+		"Stand-in for the Pulumi Command provider (remote.Command and remote.CopyToRemote only), "+
+			"built for the kubelet-bootstrap lab.",
+		[]shape.Resource{
+			{Token: Token, Description: "A command to run on a remote host over SSH.",
+				Inputs: Inputs, Outputs: Outputs},
+			{Token: CopyToRemoteToken, Description: "Copy a FileAsset to a remote host over SFTP.",
+				Inputs: CopyInputs},
+		})
 }
 
-func checkType(typ, urn string) error {
-	if t := rpc.ResourceType(typ, urn); t != Token {
-		return fmt.Errorf("command stand-in: unknown resource type %q (only %s is implemented)", t, Token)
+// checkType returns the resource type a request is about, or an error for a type the
+// stand-in does not serve.
+func checkType(typ, urn string) (string, error) {
+	switch t := rpc.ResourceType(typ, urn); t {
+	case Token, CopyToRemoteToken:
+		return t, nil
+	default:
+		return "", fmt.Errorf("command stand-in: unknown resource type %q (only %s and %s are implemented)",
+			t, Token, CopyToRemoteToken)
 	}
-	return nil
 }
 
 // Check validates the inputs and fills in the defaults; unknowns pass through.
 func (p *Provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
+	typ, err := checkType(req.GetType(), req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	news, err := rpc.Unmarshal(req.GetNews())
 	if err != nil {
 		return nil, err
 	}
+	if typ == CopyToRemoteToken {
+		checked, failures := shape.Check(CopyInputs, news)
+		if len(failures) == 0 { // as infer: the resource's own rules run once the inputs decode
+			failures = checkSource(checked)
+		}
+		return rpc.CheckResponse(checked, failures)
+	}
 	checked, failures := shape.Check(Inputs, news)
 	return rpc.CheckResponse(checked, failures)
 }
 
-// Diff: a change of triggers replaces, any other input change is an update.
+// Diff: for both types a change of triggers replaces, any other input change is an update.
 func (p *Provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
+	typ, err := checkType(req.GetType(), req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	olds, news, err := rpc.UnmarshalPair(req.GetOlds(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	return diff(olds, news, req.GetIgnoreChanges()), nil
+	keys := inputKeys()
+	if typ == CopyToRemoteToken {
+		keys = copyInputKeys()
+	}
+	return diff(olds, news, keys, req.GetIgnoreChanges()), nil
 }
 
-func diff(olds, news resource.PropertyMap, ignore []string) *pulumirpc.DiffResponse {
-	return rpc.Diff(olds, news, inputKeys(), ignore, func(key string) bool { return key == "triggers" })
+// diff compares inputs as infer does. A source asset compares by its hash alone
+// (resource.Asset.Equals): the same bytes under another path are no change.
+//
+// Replacement on triggers: the real provider marks a detailed-diff path as a replace
+// when the schema says replaceOnChanges for that exact path, so "triggers" (added or
+// removed) replaces there and "triggers[0]" (an element changed) is reported as an
+// update, which the engine turns into a replace through the SDKs' replaceOnChanges
+// ["triggers[*]"]. The stand-in marks every triggers path a replace: the same outcome.
+func diff(olds, news resource.PropertyMap, keys, ignore []string) *pulumirpc.DiffResponse {
+	return rpc.Diff(olds, news, keys, ignore, func(key string) bool { return key == "triggers" })
 }
 
-// Create runs the create command; the id is the resource name plus 8 hex digits.
+// Create runs the create command, or copies the file. A Command's id is the resource
+// name plus 8 hex digits, a CopyToRemote's 8 hex digits alone (NewUniqueHex("", 8, 0)
+// in the real copyController.go).
 func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
+	typ, err := checkType(req.GetType(), req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	inputs, err := rpc.Unmarshal(req.GetProperties())
@@ -87,11 +123,19 @@ func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 	}
 	ctx, cancel := p.Bound(ctx)
 	defer cancel()
-	outs, err := create(ctx, p.run, inputs, req.GetPreview(), p.logger(ctx, req.GetUrn()))
+	log := p.logger(ctx, req.GetUrn())
+	var outs resource.PropertyMap
+	prefix := resource.URN(req.GetUrn()).Name()
+	if typ == CopyToRemoteToken {
+		outs, err = createCopy(ctx, p.copy, inputs, req.GetPreview(), log)
+		prefix = ""
+	} else {
+		outs, err = create(ctx, p.run, inputs, req.GetPreview(), log)
+	}
 	if err != nil {
 		return nil, err
 	}
-	id, err := resource.NewUniqueHex(resource.URN(req.GetUrn()).Name(), 8, 0)
+	id, err := resource.NewUniqueHex(prefix, 8, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -102,9 +146,10 @@ func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }
 
-// Update runs update (or create) with the new inputs.
+// Update runs update (or create) with the new inputs, or copies the file again.
 func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
+	typ, err := checkType(req.GetType(), req.GetUrn())
+	if err != nil {
 		return nil, err
 	}
 	olds, news, err := rpc.UnmarshalPair(req.GetOlds(), req.GetNews())
@@ -120,7 +165,13 @@ func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*p
 	}
 	ctx, cancel := p.Bound(ctx)
 	defer cancel()
-	outs, err := update(ctx, p.run, olds, news, req.GetPreview(), p.logger(ctx, req.GetUrn()))
+	log := p.logger(ctx, req.GetUrn())
+	var outs resource.PropertyMap
+	if typ == CopyToRemoteToken {
+		outs, err = updateCopy(ctx, p.copy, olds, news, req.GetPreview(), log)
+	} else {
+		outs, err = update(ctx, p.run, olds, news, req.GetPreview(), log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -131,10 +182,16 @@ func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*p
 	return &pulumirpc.UpdateResponse{Properties: props}, nil
 }
 
-// Delete runs the delete command stored in state.
+// Delete runs the delete command stored in state. Deleting a CopyToRemote does nothing:
+// the real one has no Delete (infer then succeeds without a call), so the copied file
+// stays on the host.
 func (p *Provider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
-	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
+	typ, err := checkType(req.GetType(), req.GetUrn())
+	if err != nil {
 		return nil, err
+	}
+	if typ == CopyToRemoteToken {
+		return &emptypb.Empty{}, nil
 	}
 	state, err := rpc.Unmarshal(req.GetProperties())
 	if err != nil {
@@ -148,9 +205,11 @@ func (p *Provider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*e
 	return &emptypb.Empty{}, nil
 }
 
-// Read returns the state as it is: a command cannot be read back from the host.
+// Read returns the state as it is, for both types: neither real resource implements
+// Read (infer's default returns state and inputs unchanged), so a refresh never looks
+// at the host, and a copied file changed or removed there goes unnoticed.
 func (p *Provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	if err := checkType(req.GetType(), req.GetUrn()); err != nil {
+	if _, err := checkType(req.GetType(), req.GetUrn()); err != nil {
 		return nil, err
 	}
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil

@@ -1,10 +1,11 @@
-// Package command is a stand-in for the command:remote:Command resource of
-// pulumi-command 1.2.1: a command run over SSH on create, update and delete.
+// Package command is a stand-in for the command:remote:Command and
+// command:remote:CopyToRemote resources of pulumi-command 1.2.1: a command run over SSH
+// on create, update and delete, and a file copied over SFTP.
 package command
 
 import "kubelet-bootstrap.lab/providers/internal/shape"
 
-// Token is the only resource type this provider serves.
+// Token is the command resource type.
 const Token = "command:remote:Command"
 
 // Defaults of pulumi-command 1.2.1 (schema and SDK: port 22, user root,

@@ -15,11 +15,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
 // sshServer is an in-process SSH server on loopback that runs exec requests with
-// /bin/sh, like sshd would, so tests can watch files the commands write.
+// /bin/sh, like sshd would, so tests can watch files the commands write, and serves the
+// "sftp" subsystem with pkg/sftp's server on the local file system (new files 0644 and
+// directories 0755 less the umask, as OpenSSH's sftp-server gives under umask 022).
 type sshServer struct {
 	addr       string
 	hostKey    string // authorized_keys line of the host key
@@ -28,6 +31,7 @@ type sshServer struct {
 	mu         sync.Mutex
 	envs       []string // names of env requests received
 	commands   []string
+	sftps      int // sftp subsystem sessions served
 	hostSigner ssh.Signer
 }
 
@@ -211,6 +215,19 @@ func (s *sshServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				env = append(env, kv.Name+"="+kv.Value)
 			}
 			_ = req.Reply(s.acceptEnv, nil)
+		case "subsystem":
+			var payload struct{ Name string }
+			if err := ssh.Unmarshal(req.Payload, &payload); err != nil || payload.Name != "sftp" {
+				_ = req.Reply(false, nil)
+				continue
+			}
+			_ = req.Reply(true, nil)
+			s.mu.Lock()
+			s.sftps++
+			s.mu.Unlock()
+			go ssh.DiscardRequests(reqs)
+			serveSFTP(ch)
+			return
 		case "exec":
 			var payload struct{ Command string }
 			if err := ssh.Unmarshal(req.Payload, &payload); err != nil {
@@ -230,6 +247,16 @@ func (s *sshServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			_ = req.Reply(false, nil)
 		}
 	}
+}
+
+// serveSFTP serves one SFTP session until the client closes it.
+func serveSFTP(ch ssh.Channel) {
+	server, err := sftp.NewServer(ch)
+	if err != nil {
+		return
+	}
+	_ = server.Serve()
+	_ = server.Close()
 }
 
 func runShell(ch ssh.Channel, command string, env []string) int {
@@ -255,6 +282,12 @@ func (s *sshServer) envRequests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.envs...)
+}
+
+func (s *sshServer) sftpSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sftps
 }
 
 func (s *sshServer) executed() []string {

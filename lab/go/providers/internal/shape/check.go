@@ -117,6 +117,10 @@ func checkValue(path string, f Field, v resource.PropertyValue) (resource.Proper
 		if !v.IsArray() {
 			return fail("expected an array, got %s", v.TypeString())
 		}
+	case AssetOrArchive:
+		if !v.IsAsset() && !v.IsArchive() {
+			return fail("expected an asset or an archive, got %s", v.TypeString())
+		}
 	}
 	return v, nil
 }

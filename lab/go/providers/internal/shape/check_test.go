@@ -109,3 +109,20 @@ func TestPackageSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAssetOrArchive(t *testing.T) {
+	o := &Object{Fields: map[string]Field{"source": {Kind: AssetOrArchive, Required: true}}}
+	a := &resource.Asset{Sig: resource.AssetSig, Path: "bin/kubelet", Hash: "aaaa"}
+	got, failures := Check(o, resource.PropertyMap{"source": resource.NewAssetProperty(a)})
+	if len(failures) != 0 || !got["source"].IsAsset() || got["source"].AssetValue().Hash != "aaaa" {
+		t.Fatalf("asset: %v %v", got, failures)
+	}
+	ar := &resource.Archive{Sig: resource.ArchiveSig, Path: "dir"}
+	if _, failures := Check(o, resource.PropertyMap{"source": resource.NewArchiveProperty(ar)}); len(failures) != 0 {
+		t.Fatalf("archive: %v", failures)
+	}
+	_, failures = Check(o, resource.PropertyMap{"source": resource.NewStringProperty("bin/kubelet")})
+	if len(failures) != 1 || !strings.Contains(failures[0].Reason, "expected an asset or an archive") {
+		t.Fatalf("string: %v", failures)
+	}
+}

@@ -104,6 +104,23 @@ func (r *Reader) StringMap(key string) map[string]string {
 	return out
 }
 
+// AssetOrArchive returns the asset or the archive at key (the other nil), or two nils
+// when it is absent. Assets arrive as the engine sent them: path relative to the program
+// directory and the hash the engine computed, nothing read by the provider.
+func (r *Reader) AssetOrArchive(key string) (*resource.Asset, *resource.Archive) {
+	v, ok := r.get(key)
+	switch {
+	case !ok:
+		return nil, nil
+	case v.IsAsset():
+		return v.AssetValue(), nil
+	case v.IsArchive():
+		return nil, v.ArchiveValue()
+	}
+	r.fail(key, "expected an asset or an archive")
+	return nil, nil
+}
+
 // Object returns a Reader for the object at key, or nil when it is absent.
 func (r *Reader) Object(key string) *Reader {
 	v, ok := r.get(key)

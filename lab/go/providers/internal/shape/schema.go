@@ -108,6 +108,9 @@ func property(f Field, types map[string]any) map[string]any {
 	case AnyArray:
 		p["type"] = "array"
 		p["items"] = map[string]any{"$ref": "pulumi.json#/Any"}
+	case AssetOrArchive:
+		// pulumi.json#/Asset is the union of both, as in pulumi-command's own schema.
+		p["$ref"] = "pulumi.json#/Asset"
 	}
 	return p
 }

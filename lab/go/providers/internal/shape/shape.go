@@ -8,13 +8,14 @@ import "github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 type Kind int
 
 const (
-	String    Kind = iota // a string
-	Bool                  // a boolean
-	Number                // any number
-	Integer               // a number without a fractional part
-	Nested                // a nested object described by Field.Object
-	StringMap             // an object whose values are strings
-	AnyArray              // an array of values of any type
+	String         Kind = iota // a string
+	Bool                       // a boolean
+	Number                     // any number
+	Integer                    // a number without a fractional part
+	Nested                     // a nested object described by Field.Object
+	StringMap                  // an object whose values are strings
+	AnyArray                   // an array of values of any type
+	AssetOrArchive             // an asset or an archive (schema pulumi.json#/Asset)
 )
 
 // Field describes one property.
