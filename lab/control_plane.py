@@ -7,6 +7,7 @@ tokencleaner and bootstrapsigner. It creates no bootstrap RBAC of its own: the p
 `BootstrapRbac` is what must make client-certificate auto-approval work.
 
     python -m lab.control_plane up [--address 10.77.0.1]
+    python -m lab.control_plane restart kube-controller-manager [--signing-duration 4m]
     python -m lab.control_plane down
 """
 
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import json
+import re
 import shutil
 import ssl
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,9 @@ ETCD_CLIENT_URL = "http://127.0.0.1:23790"
 ETCD_PEER_URL = "http://127.0.0.1:23800"
 CONTROLLERS = "*,bootstrapsigner,tokencleaner"
 DAEMONS = ("etcd", "kube-apiserver", "kube-controller-manager")
+READY_TIMEOUT_SECONDS = 120
+# Go's time.ParseDuration syntax, which --cluster-signing-duration takes ("4m", "1h30m").
+GO_DURATION = re.compile(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+")
 
 
 @dataclass(frozen=True)
@@ -203,12 +210,27 @@ def _argv(plane: ControlPlane, files: dict[str, Path]) -> dict[str, list[str]]:
     }
 
 
-def _get(url: str, context: ssl.SSLContext | None = None) -> bool:
+def _get_text(url: str, context: ssl.SSLContext | None = None) -> str | None:
+    """The body of a 200 answer; None for any other answer or none."""
     try:
         with urllib.request.urlopen(url, timeout=2, context=context) as response:
-            return response.status == 200
+            return response.read().decode() if response.status == 200 else None
     except (urllib.error.URLError, OSError):
-        return False
+        return None
+
+
+def _get(url: str, context: ssl.SSLContext | None = None) -> bool:
+    return _get_text(url, context) is not None
+
+
+def _controllers_started() -> bool:
+    """Whether kube-controller-manager has started all its controllers: it adds their checks
+    to /healthz only then, and answers a bare `ping` before. Until then it dies (klog.Fatal
+    in its client builder) if the API server cannot be reached, so a restart of the API
+    server must not come sooner."""
+    body = _get_text("https://127.0.0.1:10257/healthz?verbose", _loopback_health_context())
+    checks = [line for line in (body or "").splitlines() if line.startswith("[+]")]
+    return any(line != "[+]ping ok" for line in checks)
 
 
 def _admin_context(plane: ControlPlane) -> ssl.SSLContext:
@@ -227,25 +249,88 @@ def _loopback_health_context() -> ssl.SSLContext:
     return context
 
 
+def _readiness_checks(plane: ControlPlane) -> dict[str, Callable[[], bool]]:
+    """What says each daemon serves: etcd's /health, the API server's /readyz (as the admin),
+    kube-controller-manager's /healthz on loopback, listing its controllers."""
+    return {
+        "etcd": lambda: _get(f"{ETCD_CLIENT_URL}/health"),
+        "kube-apiserver": lambda: _get(f"{plane.api_server}/readyz", _admin_context(plane)),
+        "kube-controller-manager": _controllers_started,
+    }
+
+
+def _wait_ready(plane: ControlPlane, daemon: str) -> None:
+    check = _readiness_checks(plane)[daemon]
+    log = plane.run_dir / f"{daemon}.log"
+    processes.wait_until(daemon, check, READY_TIMEOUT_SECONDS, log)
+
+
 def up(plane: ControlPlane) -> ControlPlane:
     """Start whatever of etcd, kube-apiserver and kube-controller-manager is not running."""
     for binary in DAEMONS:
         if not (paths.bin_dir() / binary).exists():
             raise processes.LabError(f"{binary} is not built: run `make lab` first")
-    files = _prepare(plane)
-    argv = _argv(plane, files)
-    checks = {
-        "etcd": lambda: _get(f"{ETCD_CLIENT_URL}/health"),
-        "kube-apiserver": lambda: _get(f"{plane.api_server}/readyz", _admin_context(plane)),
-        "kube-controller-manager": lambda: _get(
-            "https://127.0.0.1:10257/healthz", _loopback_health_context()
-        ),
-    }
+    argv = _argv(plane, _prepare(plane))
     for daemon in DAEMONS:
         if processes.running(daemon, plane.run_dir) is None:
             processes.start(daemon, argv[daemon], plane.run_dir)
-        processes.wait_until(daemon, checks[daemon], 120, plane.run_dir / f"{daemon}.log")
+        _wait_ready(plane, daemon)
     return plane
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A daemon's restart as its clients saw it: from the moment its stop began to the moment
+    it answered its readiness check again. Wall-clock UTC times, so that a scenario can set
+    them beside what a watcher logged while the daemon was away."""
+
+    daemon: str
+    stopped_at: datetime.datetime
+    ready_at: datetime.datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.ready_at - self.stopped_at).total_seconds()
+
+
+def restart_daemon(plane: ControlPlane, daemon: str, extra_args: Sequence[str] = ()) -> Outage:
+    """Stop one daemon of a running control plane, start it again with its usual arguments
+    and `extra_args`, and wait until it is ready. The extra arguments are not recorded
+    anywhere: they hold for this process only, and the next restart without them (or `up`
+    after `down`) brings the daemon back as `up` makes it."""
+    if daemon not in DAEMONS:
+        raise processes.LabError(f"{daemon!r} is not a daemon of the lab: {', '.join(DAEMONS)}")
+    if processes.running(daemon, plane.run_dir) is None:
+        raise processes.LabError(f"{daemon} is not running: run `python -m lab.control_plane up`")
+    argv = [*_argv(plane, _prepare(plane))[daemon], *extra_args]
+    stopped_at = datetime.datetime.now(datetime.timezone.utc)
+    processes.stop(daemon, plane.run_dir)
+    processes.start(daemon, argv, plane.run_dir)
+    _wait_ready(plane, daemon)
+    ready_at = datetime.datetime.now(datetime.timezone.utc)
+    _check_running(plane)
+    return Outage(daemon, stopped_at, ready_at)
+
+
+def _check_running(plane: ControlPlane) -> None:
+    """Raises, with its log's tail, if a daemon died while another restarted (nothing here
+    starts a crashed daemon again, as systemd or the kubelet would)."""
+    for daemon in DAEMONS:
+        if processes.running(daemon, plane.run_dir) is None:
+            log = plane.run_dir / f"{daemon}.log"
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
+            raise processes.LabError(f"{daemon} died; last lines of {log}:\n{tail}")
+
+
+def set_signing_duration(plane: ControlPlane, duration: str | None) -> Outage:
+    """Restart kube-controller-manager so that it signs certificates for `duration` (Go's
+    syntax, "4m") instead of its default year, which lets a scenario watch kubelets rotate
+    within minutes; None restarts it with the default again. kube-controller-manager enforces
+    no minimum; see docs/lab.md for what a short duration means for a kubelet's rotation."""
+    if duration is not None and not GO_DURATION.fullmatch(duration):
+        raise processes.LabError(f"{duration!r} is not a Go duration such as 4m or 1h30m")
+    extra = [] if duration is None else [f"--cluster-signing-duration={duration}"]
+    return restart_daemon(plane, "kube-controller-manager", extra)
 
 
 def down(plane: ControlPlane, *, wipe: bool = False) -> None:
@@ -257,13 +342,32 @@ def down(plane: ControlPlane, *, wipe: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.control_plane", description=__doc__)
-    parser.add_argument("action", choices=("up", "down", "wipe"))
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.control_plane",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", choices=("up", "restart", "down", "wipe"))
+    parser.add_argument("daemon", nargs="?", choices=DAEMONS, help="the daemon to restart")
     parser.add_argument("--address", default=paths.HOST_ADDRESS)
+    parser.add_argument(
+        "--signing-duration",
+        help="restart kube-controller-manager with --cluster-signing-duration (e.g. 4m)",
+    )
     args = parser.parse_args(argv)
+    if args.action == "restart" and args.daemon is None:
+        parser.error("restart needs the daemon to restart")
+    if args.signing_duration and args.daemon != "kube-controller-manager":
+        parser.error("--signing-duration is kube-controller-manager's")
     plane = control_plane(args.address)
     try:
-        if args.action == "up":
+        if args.action == "restart":
+            if args.daemon == "kube-controller-manager":
+                outage = set_signing_duration(plane, args.signing_duration)
+            else:
+                outage = restart_daemon(plane, args.daemon)
+            print(f"{outage.daemon} was down {outage.seconds:.1f}s")
+        elif args.action == "up":
             up(plane)
             print(
                 json.dumps(

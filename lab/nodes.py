@@ -6,9 +6,10 @@ into that root. The program's remote commands thus run as they would on a worker
 can look at what they left behind in the node's upper dir.
 
 This module is the host side: it builds the nodes' roots and sshd, brings the lab up and down
-(`python -m lab.nodes up --count 3` / `down`) and offers helpers for tests; the network comes
-from lab/node_network.py, the removal of leftovers from lab/node_teardown.py. Into each node it
-installs the stand-ins of lab/node_services.py as its systemctl, journalctl, swapoff and swapon.
+(`python -m lab.nodes up --count 3` / `down`), restarts a node as its host would (`reboot
+NAME`) and offers helpers for tests; the network comes from lab/node_network.py, the removal
+of leftovers from lab/node_teardown.py. Into each node it installs the stand-ins of
+lab/node_services.py as its systemctl, journalctl, swapoff and swapon.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lab import paths
@@ -29,6 +31,7 @@ from lab.node_network import (
     BRIDGE,
     HOST_ADDRESS,
     MAX_NODES,
+    NETNS_PREFIX,
     LabError,
     Node,
     create_bridge,
@@ -39,11 +42,14 @@ from lab.node_services import CALL_LOG
 from lab.node_teardown import (
     SSHD,
     mount_points_under,
+    netns_pids,
+    pids_rooted_under,
     read_pid,
     remove_leftovers,
+    send_signal,
     stop_processes,
 )
-from lab.unit_processes import SERVICE_PATH, is_alive
+from lab.unit_processes import PROCESS_STOP_TIMEOUT, SERVICE_PATH, is_alive, wait_gone
 
 # The nodes live in the lab directory's `nodes/` (`LAB_DIR` moves it) unless --state-dir says
 # otherwise.
@@ -418,6 +424,92 @@ def down(state_dir: Path = DEFAULT_STATE_DIR, *, purge: bool = False) -> None:
         shutil.rmtree(state_dir)
 
 
+# --- reboot ---------------------------------------------------------------------------------------
+
+# Run in the node by `reboot`: what systemd does at boot for the units of multi-user.target.
+BOOT_CODE = (
+    f"import json, sys; sys.path.insert(0, {str(STAND_IN_DIR)!r}); "
+    "from lab.unit_processes import start_at_boot; print(json.dumps(start_at_boot()))"
+)
+
+
+def running_node(name: str, state_dir: Path) -> Node:
+    """The node of that name, which must be one `up` made and recorded."""
+    if not state_file(state_dir).exists():
+        raise LabError(f"no lab nodes are up in {state_dir}: run `python -m lab.nodes up`")
+    if name not in {record["name"] for record in load_state(state_dir)["nodes"]}:
+        raise LabError(f"{name} is not a running lab node (see {state_file(state_dir)})")
+    return Node(int(name.removeprefix(NETNS_PREFIX)))
+
+
+def node_pids(node: Node, state_dir: Path) -> list[int]:
+    """Every process of the node: in its network namespace (sshd, sessions, units) or chrooted
+    into its root; not the container runtime, which runs on the host (lab/workers.py)."""
+    found = set(netns_pids(node.netns)) | set(pids_rooted_under(node_root(node.name, state_dir)))
+    return sorted(found - {os.getpid()})
+
+
+def kill_node_processes(node: Node, state_dir: Path) -> None:
+    """KILLs every process of the node, with no stop of any unit, as a power cut would; lists
+    again until none is left, since a supervisor may have started a service meanwhile."""
+    for _ in range(5):
+        pids = node_pids(node, state_dir)
+        if not pids:
+            return
+        send_signal(pids, signal.SIGKILL)
+        wait_gone(pids, PROCESS_STOP_TIMEOUT)
+    raise LabError(f"processes of {node.name} survive SIGKILL: {node_pids(node, state_dir)}")
+
+
+def clear_run(root: Path) -> None:
+    """Empties the node's /run as a boot does (it is a tmpfs): the units' pid files and
+    restart counts, sockets, locks. The contents go, not the mount, which a socket bound in it
+    from the host (the container runtime's) would keep busy."""
+    run_dir = root / "run"
+    for point in reversed(mount_points_under(run_dir)):
+        if point != str(run_dir):
+            run(["umount", "-l", point])
+    for entry in run_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    make_dir(run_dir / "lock", 0o1777)
+
+
+def boot_units(name: str, state_dir: Path) -> list[str]:
+    """Starts the node's units enabled for multi-user.target inside the node, as its systemd
+    would at boot, and returns their names."""
+    result = node_exec(name, ["python3", "-I", "-B", "-c", BOOT_CODE], state_dir=state_dir)
+    if result.returncode != 0:
+        raise LabError(f"the units of {name} did not start at boot: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def reboot(
+    name: str,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    *,
+    at_boot: Callable[[], None] | None = None,
+) -> list[str]:
+    """Restarts the node as its host would restart: every process of it KILLed (sshd, unit
+    supervisors and their services), its /run emptied, then its sshd started again and every
+    unit enabled for multi-user.target started as systemd starts it at boot; units not enabled
+    stay down. `at_boot` runs before the units start, for what a boot starts first (the
+    container runtime, which the lab runs on the host). Returns the units started, once sshd
+    answers; the node keeps its disk (upper dir), host key, address and network."""
+    state_dir = Path(state_dir).resolve()
+    node = running_node(name, state_dir)
+    base = node_dir(name, state_dir)
+    kill_node_processes(node, state_dir)
+    clear_run(node_root(name, state_dir))
+    (base / "sshd.pid").unlink(missing_ok=True)
+    start_sshd(node, state_dir, state_dir / "authorized_keys")
+    if at_boot is not None:
+        at_boot()
+    return boot_units(name, state_dir)
+
+
 # --- helpers for tests ----------------------------------------------------------------------------
 
 
@@ -457,19 +549,25 @@ def print_nodes(state: dict[str, object], state_dir: Path) -> None:
 
 
 def main(args: list[str] | None = None) -> int:
-    """`python -m lab.nodes up --count N [--state-dir DIR]` / `down [--state-dir DIR] [--purge]`."""
+    """`python -m lab.nodes up --count N` / `reboot NAME` / `down [--purge]`, each with
+    `[--state-dir DIR]`."""
     parser = argparse.ArgumentParser(prog="python -m lab.nodes", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="create fresh lab nodes (removing old ones)")
     up_parser.add_argument("--count", type=int, default=3)
+    reboot_parser = commands.add_parser("reboot", help="restart one node as its host would")
+    reboot_parser.add_argument("name")
     down_parser = commands.add_parser("down", help="remove the lab nodes, leftovers included")
     down_parser.add_argument("--purge", action="store_true", help="also delete the state dir")
-    for sub in (up_parser, down_parser):
+    for sub in (up_parser, reboot_parser, down_parser):
         sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     options = parser.parse_args(args)
     try:
         if options.command == "up":
             print_nodes(up(options.count, options.state_dir), options.state_dir)
+        elif options.command == "reboot":
+            started = reboot(options.name, options.state_dir)
+            print(f"{options.name} rebooted; started at boot: {', '.join(started) or 'nothing'}")
         else:
             down(options.state_dir, purge=options.purge)
     except LabError as error:

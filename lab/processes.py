@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lab.unit_processes import is_alive
+from lab.unit_processes import is_alive, wait_gone
 
 
 class LabError(RuntimeError):
@@ -52,7 +52,8 @@ def running(name: str, run_dir: Path) -> int | None:
 
 
 def stop(name: str, run_dir: Path, grace_seconds: float = 10) -> None:
-    """Stop `name`'s whole process group: TERM, then KILL after the grace period."""
+    """Stop `name`'s whole process group: TERM, then KILL after the grace period. Returns once
+    the process is gone, so that a restart finds its ports free."""
     pid = running(name, run_dir)
     if pid is not None:
         _signal_group(pid, signal.SIGTERM)
@@ -60,6 +61,7 @@ def stop(name: str, run_dir: Path, grace_seconds: float = 10) -> None:
         while time.monotonic() < deadline and is_alive(pid):
             time.sleep(0.1)
         _signal_group(pid, signal.SIGKILL)
+        wait_gone([pid], grace_seconds)
     (run_dir / f"{name}.pid").unlink(missing_ok=True)
 
 

@@ -184,6 +184,13 @@ def wants_links(name: str) -> list[Path]:
     return sorted(UNIT_DIR.glob(f"*.wants/{name}"))
 
 
+def wanted_units(target: str) -> list[str]:
+    """The units enabled for a target: the links `systemctl enable` made in its `.wants`
+    directory, which is all systemd reads at boot to know what the target pulls in."""
+    wants = UNIT_DIR / f"{target}.wants"
+    return sorted(link.name for link in wants.iterdir()) if wants.is_dir() else []
+
+
 def disable_unit(name: str) -> None:
     """`systemctl disable`: removes the unit's WantedBy links."""
     links = wants_links(name)

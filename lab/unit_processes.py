@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab.unit_files import Unit, UnitError, load_unit
+from lab.unit_files import Unit, UnitError, load_unit, wanted_units
 
 # In the node's root: the running units' pid files and their output.
 SERVICE_RUN_DIR = Path("/run/lab-systemd")
@@ -312,3 +312,18 @@ def restart_unit(name: str) -> None:
     load_unit(name)
     stop_unit(name)
     start_unit(name)
+
+
+def start_at_boot(target: str = "multi-user.target") -> list[str]:
+    """Starts every unit enabled for `target`, as systemd does at boot (no systemctl call, so
+    none is logged); a unit that cannot start is noted in its own log and holds no other
+    back. Returns the units started."""
+    started = []
+    for name in wanted_units(target):
+        try:
+            start_unit(name)
+        except UnitError as error:
+            append_unit_log(name, f"Failed to start at boot: {error}")
+            continue
+        started.append(name)
+    return started

@@ -3,12 +3,16 @@
 Each check goes through the real OpenSSH client and server, as pulumi-command does: the
 session is root on its own node, writes stay in that node, the systemd stand-ins run units
 that outlive the session, and the project's own scripts (rendered from `templates/`) work on
-a node. The last test removes the lab after a simulated crash, checks that nothing is left,
-and brings it back with the same host keys for whatever runs next.
+a node; a node restarts as its host would, its enabled units only coming back; and the control
+plane's daemons restart, kube-controller-manager with a short signing duration and without it.
+The last test removes the lab after a simulated crash, checks that nothing is left, and brings
+it back with the same host keys for whatever runs next.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime
 import hashlib
 import http.server
 import json
@@ -23,18 +27,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from kubernetes import client
 
 from components.node import rendering
 from components.node.rendering import NodeFile
 from components.settings.loading import load_settings
 from components.settings.model import Settings
-from lab import node_network, node_teardown, nodes
+from lab import cluster, control_plane, node_network, node_teardown, nodes, processes
 from tests.e2e.lab_client import NODE_COUNT, Lab, assert_nothing_left
 from tests.factories import CLUSTER_CA, HOST_KEY, make_ssh_key, stack_config
 
 pytestmark = pytest.mark.e2e
 
-NODE1, NODE2, NODE3 = (f"{node_network.NETNS_PREFIX}{i}" for i in (1, 2, 3))
+NODE1, NODE2, NODE3, NODE4 = (f"{node_network.NETNS_PREFIX}{i}" for i in (1, 2, 3, 4))
 
 # Stands in for the kubelet binary: answers /healthz on 127.0.0.1:10248 and serves on the
 # node address's port 10250, which is all the start script and the host look at.
@@ -389,6 +398,155 @@ def test_a_kubelet_that_cannot_start_shows_its_journal(lab: Lab, tmp_path: Path)
     ) in result.stderr
     assert "status=203/EXEC" in result.stderr
     assert calls_matching(NODE1, lab, *journal) == before + 1
+
+
+def test_a_reboot_brings_back_the_enabled_units_and_only_those(lab: Lab) -> None:
+    """The fourth node, which no other test here uses: one unit enabled (WantedBy=
+    multi-user.target), one only started. After the reboot every old process is gone, sshd
+    answers with the same host key, /run is empty and the disk is kept; the enabled unit runs
+    again under a new MainPID, started without a systemctl call, and the other stays down."""
+    for unit in ("booted.service", "manual.service"):
+        path = f"/etc/systemd/system/{unit}"
+        lab.ssh_ok(NODE4, f"cat > {path}", stdin=unit_file("/bin/sleep 900"))
+    lab.ssh_ok(NODE4, "systemctl enable --now booted.service && systemctl start manual.service")
+    lab.ssh_ok(NODE4, "touch /run/lab-reboot-probe /var/lib/lab-reboot-probe")
+    before = {unit: main_pid(lab, NODE4, unit) for unit in ("booted.service", "manual.service")}
+    sshd = nodes.sshd_pid(NODE4, lab.state_dir)
+    start = ("systemctl", "start", "booted.service")
+    starts = calls_matching(NODE4, lab, *start)
+
+    started = nodes.reboot(NODE4, lab.state_dir)
+
+    try:
+        assert "booted.service" in started and "manual.service" not in started
+        assert not any(nodes.is_alive(pid) for pid in (sshd, *before.values()))
+        assert nodes.sshd_pid(NODE4, lab.state_dir) != sshd
+        assert lab.ssh_ok(NODE4, "hostname").strip() == NODE4
+        booted = show(lab, NODE4, "booted.service")
+        assert booted["ActiveState"] == "active" and booted["NRestarts"] == "0"
+        pid = int(booted["MainPID"])
+        assert pid not in (0, before["booted.service"])
+        assert pid in node_teardown.netns_pids(NODE4)
+        assert Path(f"/proc/{pid}/root").resolve() == nodes.node_root(NODE4, lab.state_dir)
+        assert show(lab, NODE4, "manual.service") == {
+            "MainPID": "0",
+            "NRestarts": "0",
+            "ActiveState": "inactive",
+        }
+        assert lab.ssh(NODE4, "test -e /run/lab-reboot-probe").returncode == 1
+        assert lab.ssh_ok(NODE4, "ls /run/lock /var/lib/lab-reboot-probe")
+        assert calls_matching(NODE4, lab, *start) == starts
+    finally:
+        lab.ssh(NODE4, "systemctl disable --now booted.service; systemctl stop manual.service")
+
+
+@pytest.fixture(scope="module")
+def plane(lab: Lab) -> Iterator[control_plane.ControlPlane]:
+    """The lab's control plane, on the nodes' bridge address; stopped again afterwards unless
+    it ran before (the scenarios' `world` starts its own anew)."""
+    plane = control_plane.control_plane()
+    ran = all(processes.running(daemon, plane.run_dir) for daemon in control_plane.DAEMONS)
+    control_plane.up(plane)
+    yield plane
+    if not ran:
+        control_plane.down(plane)
+
+
+def signed_client_certificate(
+    plane: control_plane.ControlPlane,
+) -> tuple[x509.Certificate, datetime.datetime, datetime.datetime]:
+    """A kube-apiserver-client CSR without expirationSeconds (as a kubelet's), approved with the
+    lab's admin credential; returns the certificate kube-controller-manager issued, and the
+    times just before the approval and just after the certificate was seen: it was signed
+    between them."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lab-signing-probe")])
+    request = (
+        x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    )
+    pem = request.public_bytes(serialization.Encoding.PEM)
+    certificates = client.CertificatesV1Api(cluster.api(plane))
+    name = f"lab-signing-probe-{uuid.uuid4().hex[:8]}"
+    body = client.V1CertificateSigningRequest(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1CertificateSigningRequestSpec(
+            request=base64.b64encode(pem).decode(),
+            signer_name="kubernetes.io/kube-apiserver-client",
+            usages=["client auth"],
+        ),
+    )
+    csr = certificates.create_certificate_signing_request(body)
+    try:
+        approved = client.V1CertificateSigningRequestCondition(
+            type="Approved", status="True", reason="LabTest", message="lab signing probe"
+        )
+        csr.status = client.V1CertificateSigningRequestStatus(conditions=[approved])
+        approved_at = datetime.datetime.now(datetime.timezone.utc)
+        certificates.replace_certificate_signing_request_approval(name, csr)
+        issued: list[str] = []
+
+        def issue() -> bool:
+            status = certificates.read_certificate_signing_request(name).status
+            issued[:] = [status.certificate] if status and status.certificate else []
+            return bool(issued)
+
+        assert _eventually(issue, 60), f"CSR {name} was approved but not signed in 60 s"
+        seen_at = datetime.datetime.now(datetime.timezone.utc)
+    finally:
+        certificates.delete_certificate_signing_request(name)
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(issued[0]))
+    return certificate, approved_at, seen_at
+
+
+def lifetime(certificate: x509.Certificate) -> datetime.timedelta:
+    return certificate.not_valid_after_utc - certificate.not_valid_before_utc
+
+
+def test_a_short_signing_duration_holds_until_kube_controller_manager_restarts_without_it(
+    plane: control_plane.ControlPlane,
+) -> None:
+    """--cluster-signing-duration=4m: kube-controller-manager backdates notBefore by 5 min and,
+    below 8 h, leaves notAfter at signing + 4 min (k8s.io/kubernetes pkg/controller/
+    certificates/signer/signer.go, authority/policies.go): 9 min from notBefore to notAfter.
+    Restarted without the flag, it signs for its default year again, which the lab CA's own
+    end (30 days away) cuts short."""
+    before = processes.running("kube-controller-manager", plane.run_dir)
+    outage = control_plane.set_signing_duration(plane, "4m")
+    try:
+        short, approved_at, seen_at = signed_client_certificate(plane)
+    finally:
+        control_plane.set_signing_duration(plane, None)
+    default, _, _ = signed_client_certificate(plane)
+    ca = x509.load_pem_x509_certificate(plane.ca_cert.read_bytes())
+
+    assert processes.running("kube-controller-manager", plane.run_dir) not in (None, before)
+    assert 0 < outage.seconds < control_plane.READY_TIMEOUT_SECONDS
+    assert lifetime(short) == datetime.timedelta(minutes=9)
+    signed_at = short.not_valid_after_utc - datetime.timedelta(minutes=4)
+    second = datetime.timedelta(seconds=1)  # the certificate's times are in whole seconds
+    assert approved_at - second <= signed_at <= seen_at
+    assert default.not_valid_after_utc == ca.not_valid_after_utc
+    assert lifetime(default) > datetime.timedelta(days=1)
+
+
+def test_an_api_server_restart_reports_how_long_it_was_down(
+    plane: control_plane.ControlPlane,
+) -> None:
+    """Right after the previous test restarted kube-controller-manager, which dies if the API
+    server goes away before its controllers have started: it must have been waited for."""
+    before = processes.running("kube-apiserver", plane.run_dir)
+    controller_manager = processes.running("kube-controller-manager", plane.run_dir)
+    outage = control_plane.restart_daemon(plane, "kube-apiserver")
+
+    assert processes.running("kube-apiserver", plane.run_dir) not in (None, before)
+    assert processes.running("kube-controller-manager", plane.run_dir) == controller_manager
+    assert outage.daemon == "kube-apiserver"
+    assert 0 < outage.seconds < control_plane.READY_TIMEOUT_SECONDS
+    assert outage.ready_at <= datetime.datetime.now(datetime.timezone.utc)
+    assert "default" in {
+        namespace.metadata.name
+        for namespace in client.CoreV1Api(cluster.api(plane)).list_namespace().items
+    }
 
 
 def test_down_cleans_up_after_a_crash_and_up_keeps_the_host_keys(lab: Lab) -> None:

@@ -131,6 +131,18 @@ class World:
                 return problems
             time.sleep(1)
 
+    def reboot(self, name: str, *, network_ready: bool = True) -> list[str]:
+        """Restart machine `name` as its host would (lab/nodes.py `reboot`): its container
+        runtime is started again at boot, before its enabled units, since the boot emptied
+        the /run that held its socket (`workers.equip` again, which also copies the lab's
+        kubelet binary and, on the first node, the CA anew). Returns the units started."""
+        ca = self.plane.ca_cert if name == self.records[0]["name"] else None
+
+        def runtime() -> None:
+            workers.equip(name, self.root(name), ca_cert=ca, network_ready=network_ready)
+
+        return nodes.reboot(name, self.lab.state_dir, at_boot=runtime)
+
     def holds(self, name: str, path: str) -> bool:
         """Whether the node's root has `path`."""
         return (self.root(name) / path.lstrip("/")).exists()
