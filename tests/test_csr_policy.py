@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from components.approval.csr_policy import (
@@ -35,6 +35,7 @@ from tests.kubelet_csrs import (
     kubelet_serving_csr,
     legitimate_serving_csrs,
     make_key,
+    request_of,
 )
 
 NODE, IP = "node-0", "10.0.0.1"
@@ -506,6 +507,50 @@ def test_request_with_two_san_extensions_is_denied_not_a_crash() -> None:
 
     assert (verdict.action, verdict.node) == (Action.DENY, NODE)
     assert "2.5.29.17" in verdict.message or "extension" in verdict.message
+
+
+# sha1WithRSAEncryption, and RSASSA-PSS with its default parameters: SHA-1, MGF1 over SHA-1,
+# a 20-byte salt.
+_RSA_WITH_SHA1 = _tlv(0x30, _tlv(0x06, bytes.fromhex("2a864886f70d010105")) + b"\x05\x00")
+_RSA_PSS_DEFAULTS = _tlv(0x30, _tlv(0x06, bytes.fromhex("2a864886f70d01010a")) + _tlv(0x30, b""))
+
+
+def sha1_signed_request(node: str, ip: str, *, pss: bool) -> dict[str, Any]:
+    """The kubelet's RSA request for `node`, signed again over SHA-1 (PKCS#1 v1.5, or RSA-PSS).
+
+    cryptography's builder refuses SHA-1, so the request is assembled by hand.
+    """
+    key = make_key("rsa-2048")
+    tbs = request_of(kubelet_serving_csr(node, ips=(ip,), key=key)).tbs_certrequest_bytes
+    if pss:
+        algorithm = _RSA_PSS_DEFAULTS
+        signature = key.sign(tbs, padding.PSS(padding.MGF1(hashes.SHA1()), 20), hashes.SHA1())
+    else:
+        algorithm, signature = _RSA_WITH_SHA1, key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    der = _tlv(0x30, tbs + algorithm + _tlv(0x03, b"\x00" + signature))
+    return csr_object(
+        x509.load_der_x509_csr(der).public_bytes(serialization.Encoding.PEM),
+        signer=SERVING_SIGNER,
+        usages=SERVING_USAGES_WITH_ENCIPHERMENT,
+        username=f"system:node:{node}",
+        groups=NODE_GROUPS,
+    )
+
+
+@pytest.mark.parametrize(
+    ("pss", "fragment"),
+    [
+        pytest.param(True, "the request is signed with sha1, a broken hash", id="rsa-pss"),
+        pytest.param(False, "signature does not verify", id="pkcs1-v1.5"),
+    ],
+)
+def test_a_request_signed_over_sha1_is_refused(pss: bool, fragment: str) -> None:
+    """cryptography 50 fails a PKCS#1 v1.5 signature over SHA-1 but verifies one made with
+    RSA-PSS; the policy refuses that one too, naming the hash. Go's approver refuses both."""
+    verdict = evaluate(sha1_signed_request(NODE, IP, pss=pss), INVENTORY)
+
+    assert (verdict.action, verdict.node, verdict.rule) == (Action.DENY, NODE, "signature")
+    assert fragment in verdict.message
 
 
 # --- NodeIdentity ---------------------------------------------------------------------------------

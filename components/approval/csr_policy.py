@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -33,6 +34,9 @@ DENIED_REASON = "KubeletBootstrapDenied"
 _USAGES = frozenset({"digital signature", "server auth"})
 _USAGES_WITH_ENCIPHERMENT = _USAGES | {"key encipherment"}
 _CURVES = (ec.SECP256R1, ec.SECP384R1)
+# Collisions are practical for both; cryptography already refuses them in PKCS#1 v1.5 and
+# ECDSA signatures, but verifies an RSA-PSS signature over SHA-1.
+_BROKEN_HASHES = (hashes.SHA1, hashes.MD5)
 _MIN_RSA_BITS = 2048
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]+)-----")
 _ALLOWED_EXTENSIONS = frozenset(
@@ -139,6 +143,11 @@ def _check(spec: Mapping[str, Any], node: NodeIdentity, max_expiration_seconds: 
     request = _parse_request(spec.get("request"))
     if not request.is_signature_valid:
         raise _RefusalError("signature", "the request's signature does not verify with its own key")
+    algorithm = request.signature_hash_algorithm
+    if isinstance(algorithm, _BROKEN_HASHES):
+        raise _RefusalError(
+            "signature", f"the request is signed with {algorithm.name}, a broken hash"
+        )
     _check_subject(request, expected_user)
     _check_extensions(request)
     _check_names(request, node)

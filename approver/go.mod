@@ -1,0 +1,3 @@
+module kubelet-bootstrap/approver
+
+go 1.22

@@ -1,0 +1,299 @@
+// Package approver judges every kubelet serving CSR the API server holds, and each new one as
+// it comes, and approves the genuine ones of the inventory's nodes (denies the forged ones).
+//
+// One cycle lists the CSRs, judges each, then watches from the list's resourceVersion until
+// the watch ends (the server ends it after the resync period), the inventory changes, or an
+// error; the next cycle lists again. Relisting judges again what an older inventory ignored,
+// and a failed cycle is retried with a growing pause, so an API server restart costs a few
+// retries and no state.
+package approver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"kubelet-bootstrap/approver/internal/inventory"
+	"kubelet-bootstrap/approver/internal/kube"
+	"kubelet-bootstrap/approver/policy"
+)
+
+const (
+	conflictRetries = 5
+	requestTimeout  = 30 * time.Second
+	firstPause      = time.Second
+	longestPause    = 30 * time.Second
+)
+
+// API is what the approver asks of the API server (kube.Client, or a test's fake).
+type API interface {
+	List(ctx context.Context) ([]kube.CSR, string, error)
+	Get(ctx context.Context, name string) (kube.CSR, error)
+	Decide(ctx context.Context, csr kube.CSR) error
+	Watch(ctx context.Context, resourceVersion string, timeout time.Duration, onEvent func(kube.Event)) error
+}
+
+// Approver holds the current inventory and what its health reports.
+type Approver struct {
+	API           API
+	InventoryPath string
+	Log           *slog.Logger
+	// Resync is how long one watch lasts before the CSRs are listed again.
+	Resync time.Duration
+	// InventoryPoll is how often the inventory file is read again.
+	InventoryPoll time.Duration
+
+	mu         sync.Mutex
+	inventory  inventory.Inventory
+	status     Status
+	unmanaged  map[string]bool
+	invChanged chan struct{}
+	now        func() time.Time
+}
+
+// Status is what the health endpoint reports.
+type Status struct {
+	Nodes           int       `json:"nodes"`
+	InventoryDigest string    `json:"inventoryDigest"`
+	InventoryError  string    `json:"inventoryError,omitempty"`
+	Approved        int       `json:"approved"`
+	Denied          int       `json:"denied"`
+	LastContact     time.Time `json:"lastContact"`
+	LastError       string    `json:"lastError,omitempty"`
+}
+
+// Run loads the inventory and approves until ctx ends. It fails only when the inventory
+// cannot be loaded at the start: without it nothing can be judged.
+func (a *Approver) Run(ctx context.Context) error {
+	loaded, err := inventory.Load(a.InventoryPath)
+	if err != nil {
+		return err
+	}
+	a.now = time.Now
+	a.unmanaged = map[string]bool{}
+	a.invChanged = make(chan struct{}, 1)
+	a.setInventory(loaded)
+	a.Log.Info("started", "nodes", len(loaded.Nodes), "inventoryDigest", loaded.Digest)
+	go a.followInventory(ctx)
+	pause := firstPause
+	for ctx.Err() == nil {
+		err := a.cycle(ctx)
+		if err == nil || ctx.Err() != nil {
+			pause = firstPause
+			continue
+		}
+		a.mu.Lock()
+		a.status.LastError = err.Error()
+		a.mu.Unlock()
+		a.Log.Error("talking to the API server failed; retrying", "error", err.Error(), "retryIn", pause.String())
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, longestPause)
+	}
+	return nil
+}
+
+// Snapshot is the current status, for the health endpoint.
+func (a *Approver) Snapshot() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
+func (a *Approver) cycle(ctx context.Context) error {
+	listCtx, cancelList := context.WithTimeout(ctx, requestTimeout)
+	csrs, resourceVersion, err := a.API.List(listCtx)
+	cancelList()
+	if err != nil {
+		return err
+	}
+	a.contact()
+	for _, csr := range csrs {
+		a.consider(ctx, csr)
+	}
+	watchCtx, cancelWatch := context.WithTimeout(ctx, a.Resync+requestTimeout)
+	defer cancelWatch()
+	go func() {
+		select {
+		case <-a.invChanged:
+			cancelWatch()
+		case <-watchCtx.Done():
+		}
+	}()
+	err = a.API.Watch(watchCtx, resourceVersion, a.Resync, func(event kube.Event) {
+		a.contact()
+		if event.Type == "ADDED" || event.Type == "MODIFIED" {
+			a.consider(ctx, event.Object)
+		}
+	})
+	switch {
+	case err == nil, kube.IsGone(err):
+		a.contact()
+		return nil
+	case errors.Is(err, context.Canceled) && ctx.Err() == nil:
+		return nil // the inventory changed: list again
+	default:
+		return err
+	}
+}
+
+// consider judges one CSR and writes the verdict, judging again after a conflict.
+func (a *Approver) consider(ctx context.Context, csr kube.CSR) {
+	name, _ := kube.Field(csr, "metadata", "name").(string)
+	for try := 0; try < conflictRetries; try++ {
+		current := a.currentInventory()
+		verdict := policy.Evaluate(csr, current.Nodes, current.MaxExpirationSeconds)
+		if verdict.Action == policy.Ignore {
+			a.noteIgnored(name, verdict)
+			return
+		}
+		err := a.request(ctx, func(ctx context.Context) error {
+			return a.API.Decide(ctx, withCondition(csr, verdict, a.now()))
+		})
+		if err == nil {
+			a.noteDecided(name, csr, verdict)
+			return
+		}
+		if kube.IsConflict(err) {
+			err = a.request(ctx, func(ctx context.Context) (err error) {
+				csr, err = a.API.Get(ctx, name)
+				return err
+			})
+		}
+		if err != nil {
+			a.Log.Error("writing the decision failed; the next list judges the CSR again",
+				"csr", name, "node", verdict.Node, "action", string(verdict.Action), "error", err.Error())
+			return
+		}
+	}
+	a.Log.Error("the CSR kept changing; the next list judges it again", "csr", name, "tries", conflictRetries)
+}
+
+func (a *Approver) request(ctx context.Context, call func(context.Context) error) error {
+	requestCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return call(requestCtx)
+}
+
+// withCondition is csr with the verdict's condition appended to its status, csr untouched.
+func withCondition(csr kube.CSR, verdict policy.Verdict, now time.Time) kube.CSR {
+	kind, reason := "Approved", policy.ApprovedReason
+	if verdict.Action == policy.Deny {
+		kind, reason = "Denied", policy.DeniedReason
+	}
+	condition := map[string]any{
+		"type":           kind,
+		"status":         "True",
+		"reason":         reason,
+		"message":        "kubelet-bootstrap-approver: " + verdict.Message,
+		"lastUpdateTime": now.UTC().Format(time.RFC3339),
+	}
+	status := map[string]any{}
+	if old, ok := csr["status"].(map[string]any); ok {
+		for key, value := range old {
+			status[key] = value
+		}
+	}
+	conditions, _ := status["conditions"].([]any)
+	status["conditions"] = append(append([]any{}, conditions...), condition)
+	copied := make(kube.CSR, len(csr))
+	for key, value := range csr {
+		copied[key] = value
+	}
+	copied["status"] = status
+	return copied
+}
+
+func (a *Approver) noteDecided(name string, csr kube.CSR, verdict policy.Verdict) {
+	requestor, _ := kube.Field(csr, "spec", "username").(string)
+	a.mu.Lock()
+	if verdict.Action == policy.Approve {
+		a.status.Approved++
+	} else {
+		a.status.Denied++
+	}
+	a.mu.Unlock()
+	level := slog.LevelInfo
+	if verdict.Action == policy.Deny {
+		level = slog.LevelWarn
+	}
+	a.Log.Log(context.Background(), level, string(verdict.Action)+"d", "csr", name, "node", verdict.Node,
+		"requestor", requestor, "rule", verdict.Rule, "reason", verdict.Message)
+}
+
+// noteIgnored logs, once per CSR, a serving request of no node of the inventory: the one
+// ignored request an operator may be looking for (a node the program does not know yet).
+func (a *Approver) noteIgnored(name string, verdict policy.Verdict) {
+	if verdict.Rule != "unmanaged" {
+		return
+	}
+	a.mu.Lock()
+	seen := a.unmanaged[name]
+	a.unmanaged[name] = true
+	a.mu.Unlock()
+	if !seen {
+		a.Log.Info("ignored", "csr", name, "rule", verdict.Rule, "reason", verdict.Message)
+	}
+}
+
+func (a *Approver) contact() {
+	a.mu.Lock()
+	a.status.LastContact = a.now()
+	a.status.LastError = ""
+	a.mu.Unlock()
+}
+
+func (a *Approver) currentInventory() inventory.Inventory {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inventory
+}
+
+func (a *Approver) setInventory(loaded inventory.Inventory) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inventory = loaded
+	a.status.Nodes = len(loaded.Nodes)
+	a.status.InventoryDigest = loaded.Digest
+	a.status.InventoryError = ""
+}
+
+// followInventory reads the inventory file again every InventoryPoll; a new content replaces
+// the inventory and ends the current watch, so the next list judges every CSR by it. A file
+// that does not load keeps the last good inventory, and the health endpoint reports it.
+func (a *Approver) followInventory(ctx context.Context) {
+	ticker := time.NewTicker(a.InventoryPoll)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		loaded, err := inventory.Load(a.InventoryPath)
+		if err != nil {
+			a.mu.Lock()
+			changed := a.status.InventoryError != err.Error()
+			a.status.InventoryError = err.Error()
+			a.mu.Unlock()
+			if changed {
+				a.Log.Error("the inventory does not load; judging by the last one that did", "error", err.Error())
+			}
+			continue
+		}
+		if loaded.Digest == a.currentInventory().Digest {
+			a.setInventory(loaded) // clears an error of a version that did not load
+			continue
+		}
+		a.setInventory(loaded)
+		a.Log.Info("inventory changed", "nodes", len(loaded.Nodes), "inventoryDigest", loaded.Digest)
+		select {
+		case a.invChanged <- struct{}{}:
+		default:
+		}
+	}
+}
