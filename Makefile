@@ -14,18 +14,21 @@ plan: $(VENV)/.installed
 	$(PY) -m offline.plan --stack $(STACK) --throwaway-ssh-key $(PLAN_ARGS)
 
 test: $(VENV)/.installed tools lint
+	cd approver && go vet ./... && go test ./...
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@unformatted=$$(gofmt -l approver); if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted" >&2; exit 1; fi
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.graph
 	$(PY) -m bench.approver
 
 # The real tools the artifact tests run: shellcheck and systemd-analyze, from Debian as root;
-# anywhere else, what to install.
+# anywhere else, what to install. Go (1.22 or newer) builds and tests the renewal approver;
+# Debian's is older, so it is not installed from there.
 tools:
 	@missing=""; for tool in shellcheck systemd-analyze; do \
 		command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
@@ -38,6 +41,7 @@ tools:
 		echo "Install them (Debian, Ubuntu: apt-get install shellcheck systemd; Fedora: dnf install ShellCheck systemd; Arch: pacman -S shellcheck systemd), or run 'sudo make tools', then make test again." >&2; \
 		exit 1; \
 	fi
+	@command -v go >/dev/null || { echo "make test builds the renewal approver (approver/) with Go 1.22 or newer, which this machine lacks: install it from https://go.dev/dl/" >&2; exit 1; }
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

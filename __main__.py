@@ -13,11 +13,13 @@ from components.approval.csr_approval import ServingCsrApproval
 from components.cluster.bootstrap_rbac import BootstrapRbac
 from components.cluster.bootstrap_token import BootstrapToken
 from components.cluster.node_metadata import node_metadata
-from components.node.inventory import approval_entry, kubelet_target
+from components.node.inventory import approval_entry, inventory_entry, kubelet_target
 from components.node.kubelet_node import KubeletNode
 from components.node.rollout import batches, describe, waits_for
 from components.node.ssh import node_connection
 from components.removal.node_removal import NodeRemoval
+from components.renewal.approver import RenewalApprover
+from components.renewal.binary import ApproverBuildError
 from components.settings.admin_kubeconfig import kubeconfig_path
 from components.settings.loading import SettingsError, load_settings
 from components.settings.secret_config import keep_secret, secret_strings
@@ -109,6 +111,17 @@ if settings.verification.enabled:
         after=[approval],
     )
 
+# 6. Approve serving-certificate renewals as they come: a service on the hosts named, with its
+# own identity and the stack's inventory (the tutorial approved them by hand, again each year).
+renewal_approver = None
+if settings.renewal_approver.active_hosts:
+    try:
+        renewal_approver = RenewalApprover(
+            "renewal-approver", settings, [inventory_entry(node) for node in active], opts=cluster
+        )
+    except ApproverBuildError as error:
+        raise pulumi.RunError(str(error)) from None
+
 pulumi.export(
     "nodes",
     {
@@ -128,3 +141,9 @@ pulumi.export("rbac", rbac.names)
 pulumi.export("rolloutBatches", rollout)
 pulumi.export("decommissioned", [node.name for node in settings.nodes if node.decommissioned])
 pulumi.export("servingCertificates", approval.approved)
+pulumi.export(
+    "renewalApprover",
+    {"hosts": []}
+    if renewal_approver is None
+    else {"account": renewal_approver.account, "hosts": renewal_approver.hosts},
+)

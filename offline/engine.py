@@ -151,6 +151,13 @@ class OfflineMocks(mocks.Mocks):
             )
             self.recording.secret_values.add(outputs["token_secret"])
             return outputs["secret_name"], outputs
+        if args.typ == "pulumi-python:dynamic/kubelet-bootstrap:ApproverIdentity":
+            outputs.update(
+                secret_name=f"{args.inputs['name']}-token",
+                secret_uid=self._fake(f"{args.name}/uid", 12),
+                token=self._fake(f"{args.name}/token", 40),
+            )
+            self.recording.secret_values.add(outputs["token"])
         return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:

@@ -141,6 +141,12 @@ class FakeAccounts:
             self._revision.advance()
             return account
 
+    def uid(self, namespace: str, name: str) -> str | None:
+        """The account's uid, or None when there is no such account."""
+        with self._lock:
+            account = self._accounts.get((namespace, name))
+            return None if account is None else account["metadata"]["uid"]
+
     def names(self) -> list[tuple[str, str]]:
         """(namespace, name) of every ServiceAccount, sorted."""
         with self._lock:

@@ -171,7 +171,7 @@ class FakeApiServer:
         self.node_store = self.nodes.store
         self.accounts = FakeAccounts(clock, self._revision, api_audiences)
         self.rbac = FakeRbac(clock, self._revision)
-        self.tokens = FakeTokens(clock, self._revision)
+        self.tokens = FakeTokens(clock, self._revision, self.accounts.uid)
         self.workloads = FakeWorkloads(self.node_store, self._revision)
         self._users = {self.token: User("kubernetes-admin")}
         self._counts: Counter[str] = Counter()

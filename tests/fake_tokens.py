@@ -13,6 +13,12 @@ What the token issue provider observes, with the real API's semantics:
   it deletes a `bootstrap.kubernetes.io/token` Secret in kube-system as soon as its
   `expiration` is in the past (the real controller re-queues each Secret for its expiration,
   so it acts at once). A Secret without an expiration never expires.
+- kube-controller-manager's service-account token controller: a
+  `kubernetes.io/service-account-token` Secret naming an existing ServiceAccount (annotation
+  `kubernetes.io/service-account.name`) gets its `token`, `ca.crt` and `namespace` data and the
+  account's uid annotation, after its creation (the create answer holds none: the real
+  controller fills it in asynchronously), here when it is next read. Such a token is a random
+  string, not a signed JWT: nothing in the fake authenticates with it.
 
 Not modelled: list and watch of either, updates over HTTP, Secret validation by type.
 """
@@ -23,6 +29,7 @@ import base64
 import copy
 import datetime
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -42,6 +49,9 @@ from tests.fake_store import Revision, rfc3339
 SECRET_TYPE = ResourceType("", "v1", "Secret", "secrets")
 LEASE_TYPE = ResourceType("coordination.k8s.io", "v1", "Lease", "leases")
 BOOTSTRAP_TOKEN_TYPE = "bootstrap.kubernetes.io/token"
+SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
+ACCOUNT_NAME = "kubernetes.io/service-account.name"
+ACCOUNT_UID = "kubernetes.io/service-account.uid"
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40  # the kubelet's nodeLeaseDurationSeconds default
 
@@ -71,9 +81,15 @@ def token_route(method: str, path: str) -> Route | None:
 class FakeTokens:
     """Secrets and Leases of one fake cluster, thread-safe, without HTTP."""
 
-    def __init__(self, clock: Callable[[], datetime.datetime], revision: Revision) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime.datetime],
+        revision: Revision,
+        account_uid: Callable[[str, str], str | None] = lambda namespace, name: None,
+    ) -> None:
         self._clock = clock
         self._revision = revision
+        self._account_uid = account_uid
         self._lock = threading.Lock()
         self._secrets: dict[tuple[str, str], Json] = {}
         self._leases: dict[tuple[str, str], Json] = {}
@@ -119,7 +135,26 @@ class FakeTokens:
         with self._lock:
             if (namespace, name) not in self._secrets:
                 raise not_found(name, SECRET_TYPE)
+            self._fill_account_token(self._secrets[namespace, name])
             return copy.deepcopy(self._secrets[namespace, name])
+
+    def _fill_account_token(self, secret: Json) -> None:
+        """The token controller's work on one Secret, once its account exists."""
+        metadata = secret["metadata"]
+        annotations = metadata.setdefault("annotations", {})
+        if secret["type"] != SERVICE_ACCOUNT_TOKEN_TYPE or secret["data"].get("token"):
+            return
+        uid = self._account_uid(metadata["namespace"], annotations.get(ACCOUNT_NAME, ""))
+        if uid is None:
+            return
+        annotations[ACCOUNT_UID] = uid
+        for key, value in (
+            ("token", secrets.token_urlsafe(32)),
+            ("namespace", metadata["namespace"]),
+            ("ca.crt", "fake CA"),
+        ):
+            secret["data"][key] = base64.b64encode(value.encode()).decode()
+        metadata["resourceVersion"] = str(self._revision.advance())
 
     def secrets(self, namespace: str) -> list[Json]:
         with self._lock:

@@ -369,28 +369,40 @@ def test_node_files_have_the_cis_modes(build: BuildSettings) -> None:
 
 # Units pulled in by a service's default dependencies and its [Install] section; empty stubs
 # in the fake root so that `verify` judges only the kubelet unit.
-STUB_UNITS = ("sysinit.target", "basic.target", "shutdown.target", "multi-user.target")
+STUB_UNITS = (
+    "sysinit.target",
+    "basic.target",
+    "shutdown.target",
+    "multi-user.target",
+    "network-online.target",
+)
 
 
 def systemd_verify(
     root: Path, unit_text: str, kubelet: KubeletSettings, *, with_binary: bool = True
 ) -> str:
-    """Runs `systemd-analyze verify --root=ROOT kubelet.service`; "" when it is clean.
+    """Runs `systemd-analyze verify` on the kubelet's unit at kubelet.unit_file; "" when clean."""
+    binaries = [kubelet.binary] if with_binary else []
+    return verify_unit(root, kubelet.unit_file, unit_text, binaries)
 
-    The root holds the unit at kubelet.unit_file, an executable stub at kubelet.binary (verify
+
+def verify_unit(root: Path, unit_file: str, unit_text: str, binaries: list[str]) -> str:
+    """Runs `systemd-analyze verify --root=ROOT <unit>`; "" when it is clean.
+
+    The root holds the unit at `unit_file`, an executable stub at each of `binaries` (verify
     checks that ExecStart's program exists and is executable) and stub targets. Any output at
     all counts as a problem: unknown keys and unparsable values only warn, exit status 0.
     """
     analyze = require_tool("systemd-analyze")
-    unit_path = root / kubelet.unit_file.lstrip("/")
+    unit_path = root / unit_file.lstrip("/")
     unit_path.parent.mkdir(parents=True, exist_ok=True)
     unit_path.write_text(unit_text)
     library = root / "usr/lib/systemd/system"
     library.mkdir(parents=True, exist_ok=True)
     for unit in STUB_UNITS:
         (library / unit).write_text(f"[Unit]\nDescription=stub {unit}\n")
-    if with_binary:
-        binary = root / kubelet.binary.lstrip("/")
+    for path in binaries:
+        binary = root / path.lstrip("/")
         binary.parent.mkdir(parents=True, exist_ok=True)
         binary.write_text("#!/bin/sh\nexit 0\n")
         binary.chmod(0o755)

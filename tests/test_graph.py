@@ -755,6 +755,7 @@ def test_stack_outputs(config: Callable, run: Callable) -> None:
         "rbac",
         "rolloutBatches",
         "decommissioned",
+        "renewalApprover",
     }
     assert outputs["rolloutBatches"] == [node_names(3)]
     assert outputs["decommissioned"] == []

@@ -98,3 +98,12 @@ def test_make_test_without_its_tools_says_which_to_install(
     ) in result.stderr
     assert "apt-get install shellcheck systemd" in result.stderr
     assert "sudo make tools" in result.stderr
+
+
+def test_make_test_without_go_says_where_to_get_it(tmp_path: Path) -> None:
+    result = make_tools(tmp_path, shellcheck="exit 0", **{"systemd-analyze": "exit 0"})
+
+    assert result.returncode != 0
+    assert "Go 1.22 or newer, which this machine lacks: install it from https://go.dev/dl/" in (
+        result.stderr
+    )

@@ -32,3 +32,7 @@ def cluster_role_binding(
 
 def group(name: str) -> k8s.rbac.v1.SubjectArgs:
     return k8s.rbac.v1.SubjectArgs(api_group=RBAC_API_GROUP, kind="Group", name=name)
+
+
+def service_account(name: str, namespace: str) -> k8s.rbac.v1.SubjectArgs:
+    return k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=name, namespace=namespace)

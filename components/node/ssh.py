@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import pulumi
 from pulumi_command import remote
 
-from components.settings.model import NodeSettings, SshSettings
+from components.settings.model import SshSettings
 
 
-def node_connection(ssh: SshSettings, node: NodeSettings) -> remote.ConnectionArgs:
+class SshTarget(Protocol):
+    """What a connection needs of a machine: a node, or a host of the renewal approver."""
+
+    @property
+    def ssh_target(self) -> str: ...
+
+    @property
+    def host_key(self) -> str | None: ...
+
+
+def node_connection(ssh: SshSettings, node: SshTarget) -> remote.ConnectionArgs:
     """Connect as `ssh.user` to the node's SSH host, with the key marked secret.
 
     The node's own `hostKey` wins over `ssh.hostKey`; without either, pulumi-command does not

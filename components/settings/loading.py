@@ -61,7 +61,7 @@ def load_settings(
             problems.append(f"kubeconfig: {error}")
             data["kubeconfig"] = ""  # reported above; let the rest be validated
     problems += _duplicate_nodes(data.get("nodes"))
-    problems += _unverified_hosts(data.get("ssh"), data.get("nodes"))
+    problems += _unverified_hosts(data.get("ssh"), data.get("nodes"), data.get("renewalApprover"))
     problems += _extra_config(data.get("kubelet"))
     for index, node in enumerate(data.get("nodes") or []):
         if isinstance(node, Mapping):
@@ -75,10 +75,10 @@ def load_settings(
     return settings
 
 
-def _unverified_hosts(ssh: Any, nodes: Any) -> list[str]:
-    """A problem for each node (and bastion) the stack would connect to without checking who
-    answers: anyone on the path could take the node's root shell and its bootstrap token.
-    Checked on the raw settings, so it is reported with every other problem."""
+def _unverified_hosts(ssh: Any, nodes: Any, approver: Any) -> list[str]:
+    """A problem for each node, approver host (and bastion) the stack would connect to without
+    checking who answers: anyone on the path could take its root shell and the credential it
+    is given. Checked on the raw settings, so it is reported with every other problem."""
     ssh = ssh if isinstance(ssh, Mapping) else {}
     if ssh.get("acceptUnverifiedHostKeys") is True:
         return []
@@ -96,6 +96,15 @@ def _unverified_hosts(ssh: Any, nodes: Any) -> list[str]:
         if not is_host(where[0]):
             continue  # its own problem says what is wrong with it
         problems.append(_pin(f"nodes[{index}].hostKey", str(node.get("name")), *where))
+    hosts = approver.get("hosts") if isinstance(approver, Mapping) else None
+    for index, host in enumerate(
+        hosts if isinstance(hosts, list) and not ssh.get("hostKey") else []
+    ):
+        if not isinstance(host, Mapping) or host.get("hostKey") or not is_host(host.get("sshHost")):
+            continue
+        where = (host["sshHost"], ssh.get("port", 22))
+        key = f"renewalApprover.hosts[{index}].hostKey"
+        problems.append(_pin(key, f"approver host {host.get('name')}", *where))
     return problems
 
 

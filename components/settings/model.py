@@ -46,6 +46,7 @@ from components.settings.node_kubelet import merged, node_kubelet_model
 from components.settings.node_labels import LabelKey, LabelValue, Taint, unique_taints
 from components.settings.preflight_checks import PreflightCheck
 from components.settings.removal import RemovalSettings
+from components.settings.renewal_approver import RenewalApproverSettings
 
 NAMESPACE = "kubelet-bootstrap"
 
@@ -228,6 +229,7 @@ class Settings(_Strict):
     rollout: RolloutSettings = RolloutSettings()
     preflight: PreflightSettings = PreflightSettings()
     removal: RemovalSettings = RemovalSettings()
+    renewal_approver: RenewalApproverSettings = RenewalApproverSettings()
     nodes: list[NodeSettings] = Field(min_length=1)
 
     def kubelet_for(self, node: NodeSettings) -> KubeletSettings:

@@ -20,8 +20,6 @@ to start rather than delete it at its end.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -29,6 +27,8 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from components.cluster.stack_names import stack_label
 
 NAMESPACE = "kube-system"
 NAME_PREFIX = "kubelet-api-verification"
@@ -40,11 +40,8 @@ MANAGED_BY = ("app.kubernetes.io/managed-by", "kubelet-bootstrap")
 
 
 def identity_name(stack: str) -> str:
-    """The account's and binding's name for `stack`: readable, a valid DNS label, and apart
-    from any other stack's (the digest tells `a.b` from `a-b`)."""
-    readable = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:24].strip("-")
-    digest = hashlib.sha256(stack.encode()).hexdigest()[:8]
-    return f"{NAME_PREFIX}-{readable}-{digest}" if readable else f"{NAME_PREFIX}-{digest}"
+    """The account's and binding's name for `stack` (`stack_names.stack_label`)."""
+    return f"{NAME_PREFIX}-{stack_label(stack)}"
 
 
 class IdentityError(Exception):

@@ -1,0 +1,223 @@
+"""`RenewalApprover`: the serving-certificate renewal approver of the stack, on the hosts named.
+
+The cluster part is made once: the approver's ClusterRole and binding, and its identity
+(`renewal.identity`). Each host gets, over SSH as the nodes do, the binary (copied, never
+overwritten in place), its JSON kubeconfig (stdin, mode 0600), the inventory and the unit
+(written as every node file is: claimed, removed on delete unless changed by hand), then the
+service is enabled and started, and the update passes only once it reports itself healthy.
+
+A change of the inventory (a node added, removed, or its names changed) rewrites one file:
+the approver reads it again within seconds and restarts for nothing. A new binary, unit or
+token restarts it (the start script compares with its last healthy start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_command import remote
+
+from components.approval.csr_policy import SERVING_SIGNER
+from components.cluster.rbac import cluster_role_binding, service_account
+from components.node.rendering import Scripts, file_scripts, sha256
+from components.node.ssh import as_root, node_connection
+from components.renewal import files
+from components.renewal.binary import PROJECT_DIR, ApproverBinary, build
+from components.renewal.identity import NAMESPACE, ApproverIdentity
+from components.settings.model import Settings
+from components.settings.renewal_approver import ApproverHost
+
+CERTIFICATES_GROUP = "certificates.k8s.io"
+
+
+def approver_rules() -> list[k8s.rbac.v1.PolicyRuleArgs]:
+    """Least privilege: read CSRs, write decisions, approve for the kubelet-serving signer.
+
+    No Secrets, no Nodes (the inventory file says what the stack knows of each node), no CSR
+    creation, and no other signer: the API server refuses its approval of a client CSR.
+    """
+    return [
+        k8s.rbac.v1.PolicyRuleArgs(
+            api_groups=[CERTIFICATES_GROUP],
+            resources=["certificatesigningrequests"],
+            verbs=["get", "list", "watch"],
+        ),
+        k8s.rbac.v1.PolicyRuleArgs(
+            api_groups=[CERTIFICATES_GROUP],
+            resources=["certificatesigningrequests/approval"],
+            verbs=["update"],
+        ),
+        k8s.rbac.v1.PolicyRuleArgs(
+            api_groups=[CERTIFICATES_GROUP],
+            resources=["signers"],
+            resource_names=[SERVING_SIGNER],
+            verbs=["approve"],
+        ),
+    ]
+
+
+class RenewalApprover(pulumi.ComponentResource):
+    """The approver's identity and RBAC, and the service on each of `settings`' hosts."""
+
+    account: str
+    hosts: list[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        inventory_entries: Sequence[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kubelet-bootstrap:index:RenewalApprover", name, None, opts)
+        approver = settings.renewal_approver
+        paths = files.ApproverPaths(pulumi.get_stack())
+        binary = build(approver.arch)
+        child = pulumi.ResourceOptions(parent=self)
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=paths.name),
+            rules=approver_rules(),
+            opts=child,
+        )
+        binding = cluster_role_binding(
+            paths.name,
+            paths.name,
+            service_account(paths.name, NAMESPACE),
+            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role])),
+        )
+        identity = ApproverIdentity(f"{name}-identity", paths.name, opts=child)
+        ca_pem = settings.ca_cert_file.pem
+        kubeconfig = pulumi.Output.secret(
+            identity.token.apply(lambda token: files.kubeconfig(settings.api_server, ca_pem, token))
+        )
+        host_files = _HostFiles(
+            paths=paths,
+            binary=binary,
+            kubeconfig=kubeconfig,
+            inventory=files.inventory(inventory_entries),
+            unit=files.unit(paths, binary.sha256, approver.health_port),
+            credential=identity.secret_uid,
+            health_port=approver.health_port,
+        )
+        for host in approver.active_hosts:
+            ApproverService(
+                host,
+                host_files,
+                node_connection(settings.ssh, host),
+                settings.ssh.become,
+                after=[binding],
+                opts=child,
+            )
+        self.account = f"{NAMESPACE}/{paths.name}"
+        self.hosts = [host.name for host in approver.active_hosts]
+        self.register_outputs({"account": self.account, "hosts": self.hosts})
+
+
+class _HostFiles:
+    """What every host gets: the same files, rendered once."""
+
+    def __init__(
+        self,
+        *,
+        paths: files.ApproverPaths,
+        binary: ApproverBinary,
+        kubeconfig: pulumi.Output[str],
+        inventory: str,
+        unit: str,
+        credential: pulumi.Output[str],
+        health_port: int,
+    ) -> None:
+        self.paths = paths
+        self.binary = binary
+        self.kubeconfig = kubeconfig
+        self.inventory = inventory
+        self.unit = unit
+        self.start = credential.apply(
+            lambda uid: files.start_script(
+                paths, binary.sha256, f"{binary.sha256} {sha256(unit)} {uid}", health_port
+            )
+        )
+
+
+class ApproverService(pulumi.ComponentResource):
+    """The approver on one host: its binary, files and running service."""
+
+    def __init__(
+        self,
+        host: ApproverHost,
+        host_files: _HostFiles,
+        connection: remote.ConnectionArgs,
+        become: str | None,
+        after: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("kubelet-bootstrap:index:ApproverService", host.name, None, opts)
+        self._name = host.name
+        self._connection = connection
+        self._become = become
+        paths = host_files.paths
+        prepare = self._command("prepare", Scripts(files.prepare_script(paths), None, None))
+        binary = remote.CopyToRemote(
+            f"{host.name}-approver-binary",
+            connection=connection,
+            source=pulumi.FileAsset(str(_relative(host_files.binary.path))),
+            remote_path=paths.binary(host_files.binary.sha256),
+            # pulumi-command copies again only for a new file or path, not for a new host.
+            triggers=[host.ssh_target],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[prepare]),
+        )
+        written = [
+            self._file("kubeconfig", paths.kubeconfig, "0600", host_files.kubeconfig),
+            self._file("inventory", paths.inventory, "0644", host_files.inventory),
+            self._file("unit", paths.unit_file, "0644", host_files.unit),
+        ]
+        self.service = self._command(
+            "service",
+            host_files.start.apply(lambda start: Scripts(start, start, files.stop_script(paths))),
+            depends_on=[binary, *written, *after],
+        )
+        self.register_outputs({})
+
+    def _file(self, key: str, path: str, mode: str, content: pulumi.Input[str]) -> remote.Command:
+        owner = f"{self._name}-approver-{key}"
+        return self._command(key, file_scripts(path, mode, owner), stdin=content)
+
+    def _command(
+        self,
+        key: str,
+        scripts: Scripts | pulumi.Output[Scripts],
+        *,
+        stdin: pulumi.Input[str] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> remote.Command:
+        """The host's command `<host>-approver-<key>`: scripts run as root (`ssh.become`)."""
+
+        def script(index: int) -> pulumi.Input[str] | None:
+            def as_root_or_none(known: Scripts) -> str | None:
+                return None if known[index] is None else as_root(known[index], self._become)
+
+            if isinstance(scripts, Scripts):
+                return as_root_or_none(scripts)
+            return scripts.apply(as_root_or_none)
+
+        return remote.Command(
+            f"{self._name}-approver-{key}",
+            connection=self._connection,
+            create=script(0),
+            update=script(1),
+            delete=script(2),
+            stdin=stdin,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
+
+def _relative(path: Path) -> Path:
+    """The binary's path from the project directory, where Pulumi runs the program: the same
+    in every checkout, so another operator's clone copies nothing anew."""
+    return path.relative_to(PROJECT_DIR)
