@@ -156,6 +156,13 @@ class FakeTokens:
             secret["data"][key] = base64.b64encode(value.encode()).decode()
         metadata["resourceVersion"] = str(self._revision.advance())
 
+    def label_secret(self, namespace: str, name: str, key: str, value: str) -> None:
+        """Label a Secret as a controller does (kube-controller-manager's token cleaner)."""
+        with self._lock:
+            metadata = self._secrets[namespace, name]["metadata"]
+            metadata.setdefault("labels", {})[key] = value
+            metadata["resourceVersion"] = str(self._revision.advance())
+
     def secrets(self, namespace: str) -> list[Json]:
         with self._lock:
             found = sorted(self._secrets.items())

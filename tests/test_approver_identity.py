@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from components.renewal.identity import MANAGED_BY, NAMESPACE, ApproverIdentityProvider
+from components.renewal.identity import (
+    INVALID_SINCE,
+    MANAGED_BY,
+    NAMESPACE,
+    ApproverIdentityProvider,
+)
 from components.settings.admin_kubeconfig import CONFIG_KEY
 from tests.factories import configured
 from tests.fake_apiserver import FakeApiServer
@@ -110,3 +115,29 @@ def test_the_provider_host_unpickles_configures_and_creates(server: FakeApiServe
         id_, outs = host.create({"name": ACCOUNT})
     assert id_ == f"{NAMESPACE}/{ACCOUNT}"
     assert outs["token"] == stored_token(server, outs)
+
+
+def test_a_token_marked_invalid_is_seen_by_refresh_and_replaced(server: FakeApiServer) -> None:
+    outs = make(server)
+    server.tokens.label_secret(NAMESPACE, outs["secret_name"], INVALID_SINCE, "2026-12-01")
+
+    read = provider(server).read(f"{NAMESPACE}/{ACCOUNT}", outs).outs
+
+    assert read["missing"].endswith("was marked invalid since 2026-12-01")
+    assert provider(server).diff("", read, {"name": ACCOUNT}).replaces == ["missing"]
+
+
+def test_a_token_secret_left_by_an_interrupted_run_is_used_again(server: FakeApiServer) -> None:
+    first = make(server)
+    server.accounts.delete(NAMESPACE, ACCOUNT)  # as if the run stopped before the account
+    server.accounts.create(NAMESPACE, {"metadata": {"name": ACCOUNT, "labels": MANAGED_BY}})
+    again = make(server)
+    assert again["secret_uid"] == first["secret_uid"] and again["token"] == first["token"]
+
+
+def test_someone_elses_secret_of_that_name_is_refused(server: FakeApiServer) -> None:
+    server.tokens.create_secret(
+        NAMESPACE, {"metadata": {"name": f"{ACCOUNT}-token"}, "type": "Opaque"}
+    )
+    with pytest.raises(RuntimeError, match=f"Secret {NAMESPACE}/{ACCOUNT}-token exists"):
+        make(server)

@@ -1,8 +1,9 @@
 """`RenewalApprover`: the serving-certificate renewal approver of the stack, on the hosts named.
 
 The cluster part is made once: the approver's ClusterRole and binding, and its identity
-(`renewal.identity`). Each host gets, over SSH as the nodes do, the binary (copied, never
-overwritten in place), its JSON kubeconfig (stdin, mode 0600), the inventory and the unit
+(`renewal.identity`). Each host gets, over SSH as the nodes do, the binary (copied by the SSH
+user, installed as root under a path of its own sha256, so the running one is never
+overwritten), its JSON kubeconfig (stdin, mode 0600), the inventory and the unit
 (written as every node file is: claimed, removed on delete unless changed by hand), then the
 service is enabled and started, and the update passes only once it reports itself healthy.
 
@@ -101,6 +102,7 @@ class RenewalApprover(pulumi.ComponentResource):
             kubeconfig=kubeconfig,
             inventory=files.inventory(inventory_entries),
             unit=files.unit(paths, binary.sha256, approver.health_port),
+            endpoint=f"{settings.api_server}\n{ca_pem}",
             credential=identity.secret_uid,
             health_port=approver.health_port,
         )
@@ -119,7 +121,8 @@ class RenewalApprover(pulumi.ComponentResource):
 
 
 class _HostFiles:
-    """What every host gets: the same files, rendered once."""
+    """What every host gets: the same files, rendered once. A service restarts for its
+    binary, its unit, the API server and CA it trusts (`endpoint`), and its token."""
 
     def __init__(
         self,
@@ -129,6 +132,7 @@ class _HostFiles:
         kubeconfig: pulumi.Output[str],
         inventory: str,
         unit: str,
+        endpoint: str,
         credential: pulumi.Output[str],
         health_port: int,
     ) -> None:
@@ -137,11 +141,10 @@ class _HostFiles:
         self.kubeconfig = kubeconfig
         self.inventory = inventory
         self.unit = unit
-        self.start = credential.apply(
-            lambda uid: files.start_script(
-                paths, binary.sha256, f"{binary.sha256} {sha256(unit)} {uid}", health_port
-            )
+        self.restart_for = credential.apply(
+            lambda uid: f"{binary.sha256} {sha256(unit)} {sha256(endpoint)} {uid}"
         )
+        self.health_port = health_port
 
 
 class ApproverService(pulumi.ComponentResource):
@@ -160,15 +163,18 @@ class ApproverService(pulumi.ComponentResource):
         self._name = host.name
         self._connection = connection
         self._become = become
+        # pulumi-command runs a command again on a new connection in place, leaving the old
+        # machine as it was: a new address or host key replaces each command instead (create
+        # on the new, delete on the old; claims keep a same-machine delete from undoing it).
+        self._machine = [connection.host, connection.host_key or ""]
         paths = host_files.paths
         prepare = self._command("prepare", Scripts(files.prepare_script(paths), None, None))
         binary = remote.CopyToRemote(
             f"{host.name}-approver-binary",
             connection=connection,
             source=pulumi.FileAsset(str(_relative(host_files.binary.path))),
-            remote_path=paths.binary(host_files.binary.sha256),
-            # pulumi-command copies again only for a new file or path, not for a new host.
-            triggers=[host.ssh_target],
+            remote_path=paths.upload(host_files.binary.sha256),
+            triggers=self._machine,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[prepare]),
         )
         written = [
@@ -176,9 +182,20 @@ class ApproverService(pulumi.ComponentResource):
             self._file("inventory", paths.inventory, "0644", host_files.inventory),
             self._file("unit", paths.unit_file, "0644", host_files.unit),
         ]
+        owner = f"{host.name}-approver-service"
         self.service = self._command(
             "service",
-            host_files.start.apply(lambda start: Scripts(start, start, files.stop_script(paths))),
+            host_files.restart_for.apply(
+                lambda restart_for: Scripts(
+                    *files.service_scripts(
+                        paths,
+                        owner,
+                        host_files.binary.sha256,
+                        restart_for,
+                        host_files.health_port,
+                    )
+                )
+            ),
             depends_on=[binary, *written, *after],
         )
         self.register_outputs({})
@@ -212,6 +229,7 @@ class ApproverService(pulumi.ComponentResource):
             update=script(1),
             delete=script(2),
             stdin=stdin,
+            triggers=self._machine,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )

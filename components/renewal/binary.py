@@ -45,8 +45,8 @@ def build(arch: str, build_dir: Path = BUILD_DIR) -> ApproverBinary:
     if go is None:
         raise ApproverBuildError(
             "renewalApprover.hosts is set, and the approver is built here from approver/ with "
-            "Go (1.22 or newer), which this machine lacks: install Go (https://go.dev/dl/, or "
-            "apt-get install golang-go), or remove renewalApprover.hosts"
+            "Go (1.22 or newer), which this machine lacks: install Go (https://go.dev/dl/), or "
+            "remove renewalApprover.hosts"
         )
     target = build_dir / f"linux-{arch}" / BINARY_NAME
     target.parent.mkdir(parents=True, exist_ok=True)

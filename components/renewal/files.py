@@ -65,8 +65,22 @@ class ApproverPaths:
         return f"{self.binary_dir}/kubelet-bootstrap-approver-{sha256[:16]}"
 
     @property
+    def upload_dir(self) -> str:
+        """Where the binary is copied to, by the SSH user (who may not be root: the copy runs
+        without `ssh.become`); the start script installs it from there, as root."""
+        return f"{NODE_STATE_DIR}/approver-upload/{self.label}"
+
+    def upload(self, sha256: str) -> str:
+        return f"{self.upload_dir}/kubelet-bootstrap-approver-{sha256[:16]}"
+
+    @property
     def started_record(self) -> str:
         return f"{NODE_STATE_DIR}/approver/{self.label}.started"
+
+    @property
+    def claims_record(self) -> str:
+        """Which of the stack's commands hold the running service (`claims.sh.j2`)."""
+        return f"{NODE_STATE_DIR}/claims/approver/{self.label}"
 
 
 def inventory(entries: Iterable[Mapping[str, Any]]) -> str:
@@ -118,32 +132,41 @@ def unit(paths: ApproverPaths, binary_sha256: str, health_port: int) -> str:
 
 
 def prepare_script(paths: ApproverPaths) -> str:
-    return render("prepare-approver.sh.j2", binary_dir=paths.binary_dir)
-
-
-def start_script(
-    paths: ApproverPaths, binary_sha256: str, restart_for: str, health_port: int
-) -> str:
-    """Start (or restart, when `restart_for` differs from the last healthy start's) and wait
-    for health. `restart_for` names the binary, unit and credential, never a secret."""
     return render(
-        "start-approver.sh.j2",
-        stack=paths.stack,
-        unit=paths.unit,
-        binary=paths.binary(binary_sha256),
-        binary_sha256=binary_sha256,
-        record=paths.started_record,
-        want=restart_for,
-        health_port=health_port,
-        health_timeout_seconds=HEALTH_TIMEOUT_SECONDS,
+        "prepare-approver.sh.j2", binary_dir=paths.binary_dir, upload_dir=paths.upload_dir
     )
 
 
-def stop_script(paths: ApproverPaths) -> str:
-    return render(
-        "stop-approver.sh.j2",
-        stack=paths.stack,
-        unit=paths.unit,
-        record=paths.started_record,
-        binary_dir=paths.binary_dir,
+def service_scripts(
+    paths: ApproverPaths, owner: str, binary_sha256: str, restart_for: str, health_port: int
+) -> tuple[str, str, str]:
+    """Create, update and delete of the service command `owner`.
+
+    Create and update install the binary, start (or restart, when `restart_for` differs from
+    the last healthy start's) and wait for health; `restart_for` names the binary, unit,
+    endpoint and credential, never a secret. Each claims the service, and delete stops it only
+    when no other command of the stack holds it: a replaced host command (a new `sshHost` for
+    the same machine) runs its create before the old one's delete.
+    """
+    values = {
+        "stack": paths.stack,
+        "unit": paths.unit,
+        "owner": owner,
+        "claims": paths.claims_record,
+        "record": paths.started_record,
+    }
+    start = {
+        **values,
+        "binary": paths.binary(binary_sha256),
+        "upload": paths.upload(binary_sha256),
+        "binary_sha256": binary_sha256,
+        "want": restart_for,
+        "health_port": health_port,
+        "health_timeout_seconds": HEALTH_TIMEOUT_SECONDS,
+    }
+    stop = {**values, "binary_dir": paths.binary_dir, "upload_dir": paths.upload_dir}
+    return (
+        render("start-approver.sh.j2", first=True, **start),
+        render("start-approver.sh.j2", first=False, **start),
+        render("stop-approver.sh.j2", **stop),
     )

@@ -12,27 +12,33 @@ Deleting the Secret revokes the token at once. `pulumi refresh` notices a Secret
 or was emptied, and the next update makes a new one (and restarts the approvers with it);
 destroy, or turning the approver off, deletes both.
 
-Pickled by dill into the state: the module has no side effects, and its clients are imported
-inside the methods.
+Pickled by dill into the state, by reference: the module has no side effects.
 """
 
 from __future__ import annotations
 
+import base64
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
+from kubernetes.client.exceptions import ApiException
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource
 
 from components.cluster.admin_provider import AdminProvider
 
 NAMESPACE = "kube-system"
 TOKEN_TYPE = "kubernetes.io/service-account-token"
+ACCOUNT_ANNOTATION = "kubernetes.io/service-account.name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubelet-bootstrap"}
 REQUEST_SECONDS = 30
 TOKEN_WAIT_SECONDS = 60  # kube-controller-manager's token controller fills it in at once
 TOKEN_POLL_SECONDS = 0.5
+# Set by kube-controller-manager's legacy token cleaner (or by hand): the token is refused from
+# then on (k8s.io/kubernetes pkg/serviceaccount/legacy.go).
+INVALID_SINCE = "kubernetes.io/legacy-token-invalid-since"
 
 
 class ApproverIdentityProvider(AdminProvider):
@@ -41,10 +47,27 @@ class ApproverIdentityProvider(AdminProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         core = self._core_api()
         name = props["name"]
-        self._create_account(core, name)
         secret = _token_secret_name(name)
-        _call(core.create_namespaced_secret, f"create Secret {secret}")(
-            NAMESPACE, _secret_body(name), _request_timeout=REQUEST_SECONDS
+        self._create_ours(
+            f"ServiceAccount {NAMESPACE}/{name}",
+            lambda: core.create_namespaced_service_account(
+                NAMESPACE, _account_body(name), _request_timeout=REQUEST_SECONDS
+            ),
+            lambda: core.read_namespaced_service_account(
+                name, NAMESPACE, _request_timeout=REQUEST_SECONDS
+            ),
+            lambda found: True,
+        )
+        self._create_ours(
+            f"Secret {NAMESPACE}/{secret}",
+            lambda: core.create_namespaced_secret(
+                NAMESPACE, _secret_body(name), _request_timeout=REQUEST_SECONDS
+            ),
+            lambda: _read_secret(core, secret),
+            lambda found: (
+                found.type == TOKEN_TYPE
+                and (found.metadata.annotations or {}).get(ACCOUNT_ANNOTATION) == name
+            ),
         )
         token, uid = self._wait_for_token(core, secret)
         outs = {"name": name, "secret_name": secret, "secret_uid": uid, "token": token}
@@ -52,13 +75,18 @@ class ApproverIdentityProvider(AdminProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Whether the token still authenticates as far as the cluster shows: its Secret is
-        there, the same one, with a token. If not, `missing` says why, and diff replaces."""
+        there, the same one, with a token, not marked invalid. If not, `missing` says why, and
+        diff replaces."""
         secret = _read_secret(self._core_api(), props["secret_name"])
+        name = f"Secret {NAMESPACE}/{props['secret_name']}"
+        labels = (secret.metadata.labels or {}) if secret is not None else {}
         missing = None
         if secret is None:
-            missing = f"Secret {NAMESPACE}/{props['secret_name']} is gone"
+            missing = f"{name} is gone"
         elif secret.metadata.uid != props.get("secret_uid") or not (secret.data or {}).get("token"):
-            missing = f"Secret {NAMESPACE}/{props['secret_name']} was replaced or emptied"
+            missing = f"{name} was replaced or emptied"
+        elif INVALID_SINCE in labels:
+            missing = f"{name} was marked invalid since {labels[INVALID_SINCE]}"
         if missing:
             print(f"{missing}: the approver gets a new token", file=sys.stderr, flush=True)
         return ReadResult(id_=id_, outs={**props, "missing": missing})
@@ -76,36 +104,33 @@ class ApproverIdentityProvider(AdminProvider):
             ("Secret", core.delete_namespaced_secret, _token_secret_name(name)),
             ("ServiceAccount", core.delete_namespaced_service_account, name),
         ):
-            _call(remove, f"delete {kind} {object_name}", absent_ok=True)(
-                object_name, NAMESPACE, _request_timeout=REQUEST_SECONDS
-            )
+            try:
+                remove(object_name, NAMESPACE, _request_timeout=REQUEST_SECONDS)
+            except ApiException as error:
+                if error.status != 404:
+                    raise RuntimeError(_message(f"delete {kind} {object_name}", error)) from None
 
-    def _create_account(self, core: Any, name: str) -> None:
-        """The ServiceAccount, or the one a run interrupted after making it left (ours by its
-        label); one of that name without the label is someone else's: refused."""
-        from kubernetes.client.exceptions import ApiException
-
-        body = {"metadata": {"name": name, "namespace": NAMESPACE, "labels": MANAGED_BY}}
+    @staticmethod
+    def _create_ours(
+        what: str, create: Callable[[], Any], read: Callable[[], Any], fits: Callable[[Any], bool]
+    ) -> None:
+        """Create an object, or use the one a run interrupted after making it left: ours by
+        its label, and `fits`. One of that name that is not ours is refused, not taken over."""
         try:
-            core.create_namespaced_service_account(
-                NAMESPACE, body, _request_timeout=REQUEST_SECONDS
-            )
+            create()
         except ApiException as error:
             if error.status != 409:
-                raise RuntimeError(_message(f"create ServiceAccount {name}", error)) from None
-            found = core.read_namespaced_service_account(
-                name, NAMESPACE, _request_timeout=REQUEST_SECONDS
-            )
-            if (found.metadata.labels or {}).items() < MANAGED_BY.items():
+                raise RuntimeError(_message(f"create {what}", error)) from None
+            found = read()
+            labels = (found.metadata.labels or {}) if found is not None else {}
+            if found is None or labels.items() < MANAGED_BY.items() or not fits(found):
                 raise RuntimeError(
-                    f"ServiceAccount {NAMESPACE}/{name} exists and is not kubelet-bootstrap's "
-                    "(no app.kubernetes.io/managed-by: kubelet-bootstrap label): rename or "
+                    f"{what} exists and is not kubelet-bootstrap's (no app.kubernetes.io/"
+                    "managed-by: kubelet-bootstrap label, or made for another account): "
                     "delete it, or give this stack another name"
                 ) from None
 
     def _wait_for_token(self, core: Any, secret: str) -> tuple[str, str]:
-        import base64
-
         deadline = time.monotonic() + TOKEN_WAIT_SECONDS
         while True:
             found = _read_secret(core, secret)
@@ -130,42 +155,29 @@ def _token_secret_name(name: str) -> str:
     return f"{name}-token"
 
 
+def _account_body(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": NAMESPACE, "labels": MANAGED_BY}}
+
+
 def _secret_body(name: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": _token_secret_name(name),
             "namespace": NAMESPACE,
             "labels": MANAGED_BY,
-            "annotations": {"kubernetes.io/service-account.name": name},
+            "annotations": {ACCOUNT_ANNOTATION: name},
         },
         "type": TOKEN_TYPE,
     }
 
 
 def _read_secret(core: Any, name: str) -> Any:
-    from kubernetes.client.exceptions import ApiException
-
     try:
         return core.read_namespaced_secret(name, NAMESPACE, _request_timeout=REQUEST_SECONDS)
     except ApiException as error:
         if error.status == 404:
             return None
         raise RuntimeError(_message(f"read Secret {name}", error)) from None
-
-
-def _call(method: Any, what: str, *, absent_ok: bool = False) -> Any:
-    """`method`, with an API error turned into one that names `what` and never the body."""
-    from kubernetes.client.exceptions import ApiException
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except ApiException as error:
-            if absent_ok and error.status == 404:
-                return None
-            raise RuntimeError(_message(what, error)) from None
-
-    return call
 
 
 def _message(what: str, error: Any) -> str:

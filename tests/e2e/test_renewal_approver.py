@@ -25,8 +25,15 @@ from components.approval.serving_certificate import served_certificate
 from components.renewal.files import ApproverPaths
 from lab import cluster, control_plane
 from lab.stack import LabStack
-from tests.e2e.world import CERT_DIR, World, new_stack
-from tests.kubelet_csrs import generate_name, kubelet_client_csr, kubelet_serving_csr, to_model
+from tests.e2e.world import World, new_stack
+from tests.kubelet_csrs import (
+    csr_object,
+    generate_name,
+    kubelet_serving_csr,
+    make_key,
+    request_pem,
+    to_model,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +114,7 @@ def api_as(world: World, user: dict[str, str]) -> client.ApiClient:
 
 def node_api(world: World, node: str) -> client.ApiClient:
     """An API client with the node's own client certificate, as its kubelet holds it."""
-    pem = (world.root(node) / CERT_DIR.lstrip("/") / "kubelet-client-current.pem").read_text()
+    pem = world.client_certificate(node).read_text()
     data = base64.b64encode(pem.encode()).decode()
     return api_as(world, {"client-certificate-data": data, "client-key-data": data})
 
@@ -203,17 +210,41 @@ def test_the_approver_comes_back_after_its_host_restarts(world: World, approver:
     assert approver.healthy_within(30)["healthy"]
 
 
+def test_a_killed_approver_is_started_again(world: World, approver: Approver) -> None:
+    pid = approver.main_pid()
+    world.lab.ssh_ok(approver.machine, f"kill -9 {pid}")
+
+    deadline = time.monotonic() + 30  # RestartSec=5
+    while approver.main_pid() in (0, pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert approver.main_pid() not in (0, pid)
+    assert approver.healthy_within(30)["healthy"]
+
+
 def test_its_credential_cannot_approve_a_client_request_or_read_secrets(
     world: World, approver: Approver
 ) -> None:
-    api = config.new_client_from_config_dict(approver.kubeconfig())
+    """A request for a cluster-admin client certificate (signer kube-apiserver-client, which
+    nothing approves by itself) stays pending whatever the approver's token tries."""
+    api = api_as(world, approver.kubeconfig()["users"][0]["user"])
     admin = client.CertificatesV1Api(cluster.api(world.plane))
-    client_csr = kubelet_client_csr(world.stack_nodes[0], name=generate_name("client-e2e-"))
-    created = admin.create_certificate_signing_request(to_model(client_csr))
+    pem = request_pem(
+        make_key("ecdsa-p256"), common_name="admin", organizations=("system:masters",)
+    )
+    forged = csr_object(
+        pem,
+        signer="kubernetes.io/kube-apiserver-client",
+        usages=("digital signature", "client auth"),
+        username="",
+        groups=(),
+        name=generate_name("client-e2e-"),
+    )
+    name = admin.create_certificate_signing_request(to_model(forged)).metadata.name
+    pending = admin.read_certificate_signing_request(name)
     approval = client.V1CertificateSigningRequestCondition(
         type="Approved", status="True", reason="NotMine", message="the approver's, it must fail"
     )
-    created.status = client.V1CertificateSigningRequestStatus(conditions=[approval])
+    pending.status = client.V1CertificateSigningRequestStatus(conditions=[approval])
 
     def status_of(call: Any) -> int:
         try:
@@ -225,13 +256,12 @@ def test_its_credential_cannot_approve_a_client_request_or_read_secrets(
     certificates = client.CertificatesV1Api(api)
     core = client.CoreV1Api(api)
     assert status_of(lambda: certificates.list_certificate_signing_request()) == 200
-    approve = lambda: certificates.replace_certificate_signing_request_approval(  # noqa: E731
-        created.metadata.name, created
-    )
+    approve = lambda: certificates.replace_certificate_signing_request_approval(name, pending)  # noqa: E731
     assert status_of(approve) == 403
+    assert not admin.read_certificate_signing_request(name).status.conditions
     assert status_of(lambda: core.list_namespaced_secret("kube-system")) == 403
     assert status_of(lambda: core.read_node(world.stack_nodes[0])) == 403
-    admin.delete_certificate_signing_request(created.metadata.name)
+    admin.delete_certificate_signing_request(name)
 
 
 def test_turned_off_it_is_gone_from_the_host_and_the_cluster(

@@ -85,12 +85,18 @@ class World:
     def stops(self, name: str) -> int:
         return sum(1 for call in nodes.calls(name, self.lab.state_dir) if "--now" in call["argv"])
 
+    def client_certificate(self, name: str, cert_dir: str = CERT_DIR) -> Path:
+        """Where the kubelet of machine `name` keeps its client certificate and key, seen from
+        the host (the kubelet links the file to an absolute path in the node)."""
+        path = self.root(name) / cert_dir.lstrip("/") / "kubelet-client-current.pem"
+        if path.is_symlink():
+            path = self.root(name) / str(path.readlink()).lstrip("/")
+        return path
+
     def client_certificate_holder(self, name: str, cert_dir: str = CERT_DIR) -> str | None:
         """Whom the kubelet of machine `name` is, by its client certificate: the subject's CN if
         the certificate is valid now and issued by the cluster CA, else None."""
-        path = self.root(name) / cert_dir.lstrip("/") / "kubelet-client-current.pem"
-        if path.is_symlink():  # the kubelet links it to an absolute path in the node
-            path = self.root(name) / str(path.readlink()).lstrip("/")
+        path = self.client_certificate(name, cert_dir)
         if not path.exists():
             return None
         certificate = x509.load_pem_x509_certificate(path.read_bytes())

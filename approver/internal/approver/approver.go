@@ -11,7 +11,9 @@ package approver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +35,22 @@ type API interface {
 	Get(ctx context.Context, name string) (kube.CSR, error)
 	Decide(ctx context.Context, csr kube.CSR) error
 	Watch(ctx context.Context, resourceVersion string, timeout time.Duration, onEvent func(kube.Event)) error
+	CanI(ctx context.Context, verb, group, resource, subresource, name string) (bool, string, error)
+}
+
+// permission is one thing the approver's identity must be allowed, and how to ask for it.
+type permission struct {
+	what                                     string
+	verb, group, resource, subresource, name string
+}
+
+// needed is what approving needs: a missing grant makes the approver unhealthy at once, rather
+// than healthy and refused at its first decision.
+var needed = []permission{
+	{"list CSRs", "list", "certificates.k8s.io", "certificatesigningrequests", "", ""},
+	{"watch CSRs", "watch", "certificates.k8s.io", "certificatesigningrequests", "", ""},
+	{"update CSR approvals", "update", "certificates.k8s.io", "certificatesigningrequests", "approval", ""},
+	{"approve for " + policy.SigningSigner, "approve", "certificates.k8s.io", "signers", "", policy.SigningSigner},
 }
 
 // Approver holds the current inventory and what its health reports.
@@ -62,6 +80,10 @@ type Status struct {
 	Denied          int       `json:"denied"`
 	LastContact     time.Time `json:"lastContact"`
 	LastError       string    `json:"lastError,omitempty"`
+	// DecisionError is why the last decision could not be written, until one is.
+	DecisionError string `json:"decisionError,omitempty"`
+	// Forbidden is what its identity may not do of what approving needs.
+	Forbidden string `json:"forbidden,omitempty"`
 }
 
 // Run loads the inventory and approves until ctx ends. It fails only when the inventory
@@ -105,15 +127,24 @@ func (a *Approver) Snapshot() Status {
 }
 
 func (a *Approver) cycle(ctx context.Context) error {
-	listCtx, cancelList := context.WithTimeout(ctx, requestTimeout)
-	csrs, resourceVersion, err := a.API.List(listCtx)
-	cancelList()
+	if err := a.checkPermissions(ctx); err != nil {
+		return err
+	}
+	var csrs []kube.CSR
+	var resourceVersion string
+	err := a.request(ctx, func(ctx context.Context) (err error) {
+		csrs, resourceVersion, err = a.API.List(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	a.contact()
+	a.forgetUnmanagedExcept(csrs)
 	for _, csr := range csrs {
-		a.consider(ctx, csr)
+		if err := a.consider(ctx, csr); err != nil {
+			return err
+		}
 	}
 	watchCtx, cancelWatch := context.WithTimeout(ctx, a.Resync+requestTimeout)
 	defer cancelWatch()
@@ -127,7 +158,9 @@ func (a *Approver) cycle(ctx context.Context) error {
 	err = a.API.Watch(watchCtx, resourceVersion, a.Resync, func(event kube.Event) {
 		a.contact()
 		if event.Type == "ADDED" || event.Type == "MODIFIED" {
-			a.consider(ctx, event.Object)
+			if err := a.consider(ctx, event.Object); err != nil {
+				cancelWatch() // the API server is unreachable: list again after a pause
+			}
 		}
 	})
 	switch {
@@ -141,22 +174,24 @@ func (a *Approver) cycle(ctx context.Context) error {
 	}
 }
 
-// consider judges one CSR and writes the verdict, judging again after a conflict.
-func (a *Approver) consider(ctx context.Context, csr kube.CSR) {
+// consider judges one CSR and writes the verdict, judging again after a conflict. A refusal
+// by the API server is logged and kept for the health report (the next list judges the CSR
+// again); an error reaching it is returned, to end the cycle rather than wait out each CSR.
+func (a *Approver) consider(ctx context.Context, csr kube.CSR) error {
 	name, _ := kube.Field(csr, "metadata", "name").(string)
 	for try := 0; try < conflictRetries; try++ {
 		current := a.currentInventory()
 		verdict := policy.Evaluate(csr, current.Nodes, current.MaxExpirationSeconds)
 		if verdict.Action == policy.Ignore {
 			a.noteIgnored(name, verdict)
-			return
+			return nil
 		}
 		err := a.request(ctx, func(ctx context.Context) error {
 			return a.API.Decide(ctx, withCondition(csr, verdict, a.now()))
 		})
 		if err == nil {
 			a.noteDecided(name, csr, verdict)
-			return
+			return nil
 		}
 		if kube.IsConflict(err) {
 			err = a.request(ctx, func(ctx context.Context) (err error) {
@@ -165,12 +200,67 @@ func (a *Approver) consider(ctx context.Context, csr kube.CSR) {
 			})
 		}
 		if err != nil {
-			a.Log.Error("writing the decision failed; the next list judges the CSR again",
-				"csr", name, "node", verdict.Node, "action", string(verdict.Action), "error", err.Error())
-			return
+			a.noteFailed(name, verdict, err)
+			var refused *kube.StatusError
+			if errors.As(err, &refused) {
+				return nil
+			}
+			return err
 		}
 	}
 	a.Log.Error("the CSR kept changing; the next list judges it again", "csr", name, "tries", conflictRetries)
+	return nil
+}
+
+// checkPermissions asks the API server whether the identity may do what approving needs.
+func (a *Approver) checkPermissions(ctx context.Context) error {
+	var forbidden []string
+	for _, p := range needed {
+		var allowed bool
+		err := a.request(ctx, func(ctx context.Context) (err error) {
+			allowed, _, err = a.API.CanI(ctx, p.verb, p.group, p.resource, p.subresource, p.name)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !allowed {
+			forbidden = append(forbidden, p.what)
+		}
+	}
+	a.mu.Lock()
+	changed := a.status.Forbidden != strings.Join(forbidden, ", ")
+	a.status.Forbidden = strings.Join(forbidden, ", ")
+	a.mu.Unlock()
+	if changed && len(forbidden) > 0 {
+		a.Log.Error("its identity may not do what approving needs: check its ClusterRole and binding",
+			"forbidden", strings.Join(forbidden, ", "))
+	}
+	return nil
+}
+
+func (a *Approver) noteFailed(name string, verdict policy.Verdict, err error) {
+	a.mu.Lock()
+	a.status.DecisionError = fmt.Sprintf("%s of %s: %v", verdict.Action, name, err)
+	a.mu.Unlock()
+	a.Log.Error("writing the decision failed; the next list judges the CSR again",
+		"csr", name, "node", verdict.Node, "action", string(verdict.Action), "error", err.Error())
+}
+
+// forgetUnmanagedExcept keeps the note of ignored CSRs to those still listed.
+func (a *Approver) forgetUnmanagedExcept(csrs []kube.CSR) {
+	listed := make(map[string]bool, len(csrs))
+	for _, csr := range csrs {
+		name, _ := kube.Field(csr, "metadata", "name").(string)
+		listed[name] = true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for name := range a.unmanaged {
+		if !listed[name] {
+			delete(a.unmanaged, name)
+		}
+	}
 }
 
 func (a *Approver) request(ctx context.Context, call func(context.Context) error) error {
@@ -216,12 +306,13 @@ func (a *Approver) noteDecided(name string, csr kube.CSR, verdict policy.Verdict
 	} else {
 		a.status.Denied++
 	}
+	a.status.DecisionError = ""
 	a.mu.Unlock()
-	level := slog.LevelInfo
+	level, event := slog.LevelInfo, "approved"
 	if verdict.Action == policy.Deny {
-		level = slog.LevelWarn
+		level, event = slog.LevelWarn, "denied"
 	}
-	a.Log.Log(context.Background(), level, string(verdict.Action)+"d", "csr", name, "node", verdict.Node,
+	a.Log.Log(context.Background(), level, event, "csr", name, "node", verdict.Node,
 		"requestor", requestor, "rule", verdict.Rule, "reason", verdict.Message)
 }
 

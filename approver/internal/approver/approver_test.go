@@ -1,6 +1,7 @@
 package approver
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +32,8 @@ type fakeAPI struct {
 	listErrs  int               // how many List calls fail first
 	lists     int
 	events    chan kube.Event
+	forbidden map[string]bool // verbs the identity may not use
+	refusal   *kube.StatusError
 }
 
 func newFakeAPI(csrs ...kube.CSR) *fakeAPI {
@@ -61,10 +65,19 @@ func (f *fakeAPI) Get(_ context.Context, name string) (kube.CSR, error) {
 	return f.csrs[name], nil
 }
 
+func (f *fakeAPI) CanI(_ context.Context, verb, _, _, _, _ string) (bool, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.forbidden[verb], "", nil
+}
+
 func (f *fakeAPI) Decide(_ context.Context, csr kube.CSR) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	name := kube.Field(csr, "metadata", "name").(string)
+	if f.refusal != nil {
+		return f.refusal
+	}
 	if f.conflicts > 0 {
 		f.conflicts--
 		// Someone else approved it meanwhile.
@@ -149,10 +162,33 @@ func writeInventory(t *testing.T, path, nodes string) {
 const nodeA = `{"name": "node-a", "ips": ["10.0.0.11"], "dnsNames": []}`
 const nodeB = `{"name": "node-b", "ips": ["10.0.0.12"], "dnsNames": []}`
 
+// syncBuffer is a log sink the test reads while the approver writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func start(t *testing.T, api *fakeAPI, inventoryPath string) (*Approver, context.CancelFunc) {
 	t.Helper()
+	return startLogging(t, api, inventoryPath, io.Discard)
+}
+
+func startLogging(t *testing.T, api *fakeAPI, inventoryPath string, log io.Writer) (*Approver, context.CancelFunc) {
+	t.Helper()
 	a := &Approver{
-		API: api, InventoryPath: inventoryPath, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		API: api, InventoryPath: inventoryPath, Log: slog.New(slog.NewJSONHandler(log, nil)),
 		Resync: time.Minute, InventoryPoll: 20 * time.Millisecond,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,7 +222,8 @@ func TestListedRequestsAreJudged(t *testing.T) {
 		servingCSR(t, "forged", "system:node:node-b", "node-b", "10.9.9.9"),
 		servingCSR(t, "stranger", "system:node:other", "other", "10.0.0.99"),
 	)
-	a, _ := start(t, api, inventory)
+	var log syncBuffer
+	a, _ := startLogging(t, api, inventory, &log)
 	eventually(t, "both decisions", func() bool { return api.decision("genuine") != "" && api.decision("forged") != "" })
 	if got := api.decision("genuine"); got != "Approved" {
 		t.Errorf("genuine: %q, want Approved", got)
@@ -201,6 +238,43 @@ func TestListedRequestsAreJudged(t *testing.T) {
 	if status.Approved != 1 || status.Denied != 1 || status.Nodes != 2 || status.LastContact.IsZero() {
 		t.Errorf("status %+v", status)
 	}
+	for _, want := range []string{
+		`"level":"INFO","msg":"approved","csr":"genuine","node":"node-a","requestor":"system:node:node-a","rule":"genuine"`,
+		`"level":"WARN","msg":"denied","csr":"forged","node":"node-b","requestor":"system:node:node-b","rule":"san-ip"`,
+		`"msg":"ignored","csr":"stranger","rule":"unmanaged"`,
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, log.String())
+		}
+	}
+}
+
+func TestAnIdentityWithoutTheGrantIsUnhealthy(t *testing.T) {
+	inventory := filepath.Join(t.TempDir(), "inventory.json")
+	writeInventory(t, inventory, nodeA)
+	api := newFakeAPI()
+	api.forbidden = map[string]bool{"approve": true}
+	a, _ := start(t, api, inventory)
+	eventually(t, "the missing grant reported", func() bool {
+		return a.Snapshot().Forbidden == "approve for kubernetes.io/kubelet-serving"
+	})
+}
+
+func TestARefusedDecisionIsReportedUntilOneSucceeds(t *testing.T) {
+	inventory := filepath.Join(t.TempDir(), "inventory.json")
+	writeInventory(t, inventory, nodeA)
+	api := newFakeAPI()
+	api.refusal = &kube.StatusError{Code: 403, Message: "forbidden"}
+	a, _ := start(t, api, inventory)
+	api.events <- kube.Event{Type: "ADDED", Object: servingCSR(t, "refused", "system:node:node-a", "node-a", "10.0.0.11")}
+	eventually(t, "the refusal reported", func() bool {
+		return strings.Contains(a.Snapshot().DecisionError, "approve of refused: HTTP 403: forbidden")
+	})
+	api.mu.Lock()
+	api.refusal = nil
+	api.mu.Unlock()
+	api.events <- kube.Event{Type: "ADDED", Object: servingCSR(t, "accepted", "system:node:node-a", "node-a", "10.0.0.11")}
+	eventually(t, "the error cleared", func() bool { return a.Snapshot().DecisionError == "" })
 }
 
 func TestWatchedRequestIsApprovedAsItComes(t *testing.T) {

@@ -23,11 +23,16 @@ func Judge(status approver.Status, staleAfter time.Duration, now time.Time) Repo
 	report := Report{Healthy: true, Status: status}
 	switch {
 	case status.LastContact.IsZero():
-		report.Problem = "the API server has not answered yet"
+		report.Problem = "the API server has not answered yet" + cause(status.LastError)
 	case now.Sub(status.LastContact) > staleAfter:
-		report.Problem = fmt.Sprintf("the API server last answered %s ago", now.Sub(status.LastContact).Round(time.Second))
+		ago := now.Sub(status.LastContact).Round(time.Second)
+		report.Problem = fmt.Sprintf("the API server last answered %s ago", ago) + cause(status.LastError)
+	case status.Forbidden != "":
+		report.Problem = "its identity may not " + status.Forbidden
 	case status.InventoryError != "":
 		report.Problem = "the inventory does not load: " + status.InventoryError
+	case status.DecisionError != "":
+		report.Problem = "the last decision could not be written: " + status.DecisionError
 	}
 	report.Healthy = report.Problem == ""
 	return report
@@ -45,4 +50,11 @@ func Handler(snapshot func() approver.Status, staleAfter time.Duration) http.Han
 		_ = json.NewEncoder(w).Encode(report)
 	})
 	return mux
+}
+
+func cause(lastError string) string {
+	if lastError == "" {
+		return ""
+	}
+	return ": " + lastError
 }

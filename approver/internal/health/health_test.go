@@ -22,6 +22,9 @@ func TestJudge(t *testing.T) {
 		{"never answered", approver.Status{}, "has not answered yet"},
 		{"stale", approver.Status{LastContact: now.Add(-3 * time.Minute)}, "last answered 3m0s ago"},
 		{"bad inventory", approver.Status{LastContact: now, InventoryError: "nodes[0] has no name"}, "inventory does not load: nodes[0] has no name"},
+		{"refused token", approver.Status{LastError: "HTTP 401: Unauthorized"}, "has not answered yet: HTTP 401: Unauthorized"},
+		{"missing grant", approver.Status{LastContact: now, Forbidden: "approve for kubernetes.io/kubelet-serving"}, "identity may not approve for"},
+		{"refused decision", approver.Status{LastContact: now, DecisionError: "approve of x: HTTP 403"}, "last decision could not be written: approve of x"},
 	}
 	for _, c := range cases {
 		report := Judge(c.status, 2*time.Minute, now)

@@ -319,3 +319,31 @@ func Field(object map[string]any, keys ...string) any {
 	}
 	return value
 }
+
+// CanI asks the API server whether this client's user may `verb` the resource
+// (group/resource/subresource, named `name` if not empty): a SelfSubjectAccessReview, which
+// every authenticated user may make. Returns the answer and the authorizer's reason.
+func (c *Client) CanI(ctx context.Context, verb, group, resource, subresource, name string) (bool, string, error) {
+	review := map[string]any{
+		"apiVersion": "authorization.k8s.io/v1",
+		"kind":       "SelfSubjectAccessReview",
+		"spec": map[string]any{"resourceAttributes": map[string]any{
+			"verb": verb, "group": group, "resource": resource, "subresource": subresource, "name": name,
+		}},
+	}
+	body, err := json.Marshal(review)
+	if err != nil {
+		return false, "", err
+	}
+	var answer struct {
+		Status struct {
+			Allowed bool   `json:"allowed"`
+			Reason  string `json:"reason"`
+		} `json:"status"`
+	}
+	path := "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+	if err := c.call(ctx, http.MethodPost, path, body, &answer); err != nil {
+		return false, "", err
+	}
+	return answer.Status.Allowed, answer.Status.Reason, nil
+}

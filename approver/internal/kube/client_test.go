@@ -27,6 +27,15 @@ func apiServer(t *testing.T) *httptest.Server {
 			return
 		}
 		switch {
+		case r.URL.Path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+			var review struct {
+				Spec struct {
+					ResourceAttributes map[string]string `json:"resourceAttributes"`
+				} `json:"spec"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&review)
+			allowed := review.Spec.ResourceAttributes["name"] == "kubernetes.io/kubelet-serving"
+			fmt.Fprintf(w, `{"status":{"allowed":%t,"reason":"by the test"}}`, allowed)
 		case r.URL.Query().Get("watch") == "true":
 			fmt.Fprint(w, `{"type":"ADDED","object":{"metadata":{"name":"a"}}}`+"\n")
 			fmt.Fprint(w, `{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"9"}}}`+"\n")
@@ -77,6 +86,12 @@ func TestCallsAsTheAPIServerAnswers(t *testing.T) {
 	}
 	if err := client.Decide(ctx, CSR{"metadata": map[string]any{"name": "a"}}); !IsConflict(err) {
 		t.Errorf("Decide: %v, want a conflict", err)
+	}
+	for name, want := range map[string]bool{"kubernetes.io/kubelet-serving": true, "kubernetes.io/kube-apiserver-client": false} {
+		allowed, reason, err := client.CanI(ctx, "approve", "certificates.k8s.io", "signers", "", name)
+		if err != nil || allowed != want || reason != "by the test" {
+			t.Errorf("CanI approve %s: %v %q %v", name, allowed, reason, err)
+		}
 	}
 	var seen []string
 	err = client.Watch(ctx, version, time.Minute, func(e Event) { seen = append(seen, e.Type) })
