@@ -140,6 +140,11 @@ def condition(world: World, name: str, timeout: float = DECISION_WAIT_SECONDS) -
     raise AssertionError(f"no decision on {name} within {timeout:g}s")
 
 
+def assert_approved_by_the_approver(decided: Any) -> None:
+    assert decided.type == "Approved", decided
+    assert decided.message.startswith("kubelet-bootstrap-approver: "), decided.message
+
+
 def serving_not_before(world: World, node: str) -> datetime.datetime:
     return served_certificate(world.address(node), KUBELET_PORT, 5).not_valid_before_utc
 
@@ -191,7 +196,7 @@ def test_the_approver_outlives_an_api_server_restart(world: World, approver: App
     name = file_request(world, node, ips=[world.address(node)])
     filed = time.monotonic()
 
-    assert condition(world, name).type == "Approved"
+    assert_approved_by_the_approver(condition(world, name))
     world.measure("renewal: approval after an API server restart (s)", time.monotonic() - filed)
     assert approver.main_pid() == pid, "it restarted instead of reconnecting"
     assert approver.healthy_within(30)["healthy"]
@@ -206,7 +211,7 @@ def test_the_approver_comes_back_after_its_host_restarts(world: World, approver:
     assert approver.main_pid() not in (0, pid)
     node = world.stack_nodes[2]
     name = file_request(world, node, ips=[world.address(node)])
-    assert condition(world, name).type == "Approved"
+    assert_approved_by_the_approver(condition(world, name))
     assert approver.healthy_within(30)["healthy"]
 
 
