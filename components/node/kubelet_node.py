@@ -25,7 +25,7 @@ from pulumi_command import remote
 from components.cluster.bootstrap_token import BootstrapToken
 from components.node import kubelet_binary, rendering
 from components.node.preflight import preflight_script
-from components.node.ssh import as_root
+from components.node.ssh import as_root, script_as_root
 from components.removal.node_removal import frozen
 from components.settings.model import KubeletSettings, NodeSettings, Settings
 
@@ -168,10 +168,6 @@ class KubeletNode(pulumi.ComponentResource):
         Its previous output is not put in its environment: sshd refuses those variables unless
         its AcceptEnv allows them, and pulumi-command then warns on every update.
         """
-        become = self._become
-
-        def as_root_or_none(script: str | None) -> str | None:
-            return as_root(script, become) if script is not None else None
 
         def command(index: int) -> pulumi.Input[str] | None:
             """Script `index` (create, update, delete) as root; the start's is known once the
@@ -180,10 +176,8 @@ class KubeletNode(pulumi.ComponentResource):
             if self._frozen:
                 return None
             if isinstance(scripts, str):
-                return as_root(scripts, become) if index == 0 else None
-            if isinstance(scripts, rendering.Scripts):
-                return as_root_or_none(scripts[index])
-            return scripts.apply(lambda known: as_root_or_none(known[index]))
+                return as_root(scripts, self._become) if index == 0 else None
+            return script_as_root(scripts, index, self._become)
 
         return remote.Command(
             f"{self._name}-{key}",

@@ -7,6 +7,7 @@ from typing import Protocol
 import pulumi
 from pulumi_command import remote
 
+from components.node.rendering import Scripts
 from components.settings.model import SshSettings
 
 
@@ -64,3 +65,15 @@ def as_root(script: str, become: str | None) -> str:
     if _END_OF_SCRIPT in script.splitlines():
         raise ValueError(f"a script holds the line {_END_OF_SCRIPT} that ends it")
     return f"sudo -n sh -c \"$(cat <<'{_END_OF_SCRIPT}'\n{script}\n{_END_OF_SCRIPT}\n)\""
+
+
+def script_as_root(
+    scripts: Scripts | pulumi.Output[Scripts], index: int, become: str | None
+) -> pulumi.Input[str] | None:
+    """Script `index` (create, update, delete) of `scripts` as root; None where there is none
+    (pulumi-command then runs nothing, and opens no connection)."""
+
+    def known(script: Scripts) -> str | None:
+        return None if script[index] is None else as_root(script[index], become)
+
+    return known(scripts) if isinstance(scripts, Scripts) else scripts.apply(known)

@@ -25,7 +25,7 @@ from pulumi_command import remote
 from components.approval.csr_policy import SERVING_SIGNER
 from components.cluster.rbac import cluster_role_binding, service_account
 from components.node.rendering import Scripts, file_scripts, sha256
-from components.node.ssh import as_root, node_connection
+from components.node.ssh import node_connection, script_as_root
 from components.renewal import files
 from components.renewal.binary import PROJECT_DIR, ApproverBinary, build
 from components.renewal.identity import NAMESPACE, ApproverIdentity
@@ -214,20 +214,12 @@ class ApproverService(pulumi.ComponentResource):
     ) -> remote.Command:
         """The host's command `<host>-approver-<key>`: scripts run as root (`ssh.become`)."""
 
-        def script(index: int) -> pulumi.Input[str] | None:
-            def as_root_or_none(known: Scripts) -> str | None:
-                return None if known[index] is None else as_root(known[index], self._become)
-
-            if isinstance(scripts, Scripts):
-                return as_root_or_none(scripts)
-            return scripts.apply(as_root_or_none)
-
         return remote.Command(
             f"{self._name}-approver-{key}",
             connection=self._connection,
-            create=script(0),
-            update=script(1),
-            delete=script(2),
+            create=script_as_root(scripts, 0, self._become),
+            update=script_as_root(scripts, 1, self._become),
+            delete=script_as_root(scripts, 2, self._become),
             stdin=stdin,
             triggers=self._machine,
             add_previous_output_in_env=False,
