@@ -15,6 +15,7 @@ token restarts it (the start script compares with its last healthy start).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +97,17 @@ class RenewalApprover(pulumi.ComponentResource):
         kubeconfig = pulumi.Output.secret(
             identity.token.apply(lambda token: files.kubeconfig(settings.api_server, ca_pem, token))
         )
+        unit = files.unit(paths, binary.sha256, approver.health_port)
+        endpoint = f"{settings.api_server}\n{ca_pem}"
         host_files = _HostFiles(
             paths=paths,
             binary=binary,
             kubeconfig=kubeconfig,
             inventory=files.inventory(inventory_entries),
-            unit=files.unit(paths, binary.sha256, approver.health_port),
-            endpoint=f"{settings.api_server}\n{ca_pem}",
-            credential=identity.secret_uid,
+            unit=unit,
+            restart_for=identity.secret_uid.apply(
+                lambda uid: f"{binary.sha256} {sha256(unit)} {sha256(endpoint)} {uid}"
+            ),
             health_port=approver.health_port,
         )
         for host in approver.active_hosts:
@@ -120,31 +124,18 @@ class RenewalApprover(pulumi.ComponentResource):
         self.register_outputs({"account": self.account, "hosts": self.hosts})
 
 
+@dataclass(frozen=True)
 class _HostFiles:
-    """What every host gets: the same files, rendered once. A service restarts for its
-    binary, its unit, the API server and CA it trusts (`endpoint`), and its token."""
+    """What every host gets: the same files, rendered once, and what its service restarts for
+    (binary, unit, the API server and CA it trusts, and its token's Secret; no secret)."""
 
-    def __init__(
-        self,
-        *,
-        paths: files.ApproverPaths,
-        binary: ApproverBinary,
-        kubeconfig: pulumi.Output[str],
-        inventory: str,
-        unit: str,
-        endpoint: str,
-        credential: pulumi.Output[str],
-        health_port: int,
-    ) -> None:
-        self.paths = paths
-        self.binary = binary
-        self.kubeconfig = kubeconfig
-        self.inventory = inventory
-        self.unit = unit
-        self.restart_for = credential.apply(
-            lambda uid: f"{binary.sha256} {sha256(unit)} {sha256(endpoint)} {uid}"
-        )
-        self.health_port = health_port
+    paths: files.ApproverPaths
+    binary: ApproverBinary
+    kubeconfig: pulumi.Output[str]
+    inventory: str
+    unit: str
+    restart_for: pulumi.Output[str]
+    health_port: int
 
 
 class ApproverService(pulumi.ComponentResource):
@@ -182,8 +173,8 @@ class ApproverService(pulumi.ComponentResource):
             self._file("inventory", paths.inventory, "0644", host_files.inventory),
             self._file("unit", paths.unit_file, "0644", host_files.unit),
         ]
-        owner = f"{host.name}-approver-service"
-        self.service = self._command(
+        owner = self._named("service")
+        self._command(
             "service",
             host_files.restart_for.apply(
                 lambda restart_for: Scripts(
@@ -200,9 +191,12 @@ class ApproverService(pulumi.ComponentResource):
         )
         self.register_outputs({})
 
+    def _named(self, key: str) -> str:
+        """The name of the host's command `key`: what its scripts' claims call it too."""
+        return f"{self._name}-approver-{key}"
+
     def _file(self, key: str, path: str, mode: str, content: pulumi.Input[str]) -> remote.Command:
-        owner = f"{self._name}-approver-{key}"
-        return self._command(key, file_scripts(path, mode, owner), stdin=content)
+        return self._command(key, file_scripts(path, mode, self._named(key)), stdin=content)
 
     def _command(
         self,
@@ -213,9 +207,8 @@ class ApproverService(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> remote.Command:
         """The host's command `<host>-approver-<key>`: scripts run as root (`ssh.become`)."""
-
         return remote.Command(
-            f"{self._name}-approver-{key}",
+            self._named(key),
             connection=self._connection,
             create=script_as_root(scripts, 0, self._become),
             update=script_as_root(scripts, 1, self._become),

@@ -159,7 +159,7 @@ func (a *Approver) cycle(ctx context.Context) error {
 		a.contact()
 		if event.Type == "ADDED" || event.Type == "MODIFIED" {
 			if err := a.consider(ctx, event.Object); err != nil {
-				cancelWatch() // the API server is unreachable: list again after a pause
+				cancelWatch() // unreachable: list again, which fails into the pause if it still is
 			}
 		}
 	})
