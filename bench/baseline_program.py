@@ -17,6 +17,7 @@ from pulumi_command import remote
 
 from components.approval.csr_approval import ServingCsrApproval
 from components.cluster.token_issue import TokenIssue
+from components.node.drift import NodeDrift
 from components.node.rollout import batches, waits_for
 from components.removal.node_removal import NodeDrain, NodeObject
 from components.verification.kubelet_api_check import KubeletApiCheck
@@ -76,6 +77,10 @@ for name in names:
         create="true",
         opts=pulumi.ResourceOptions(parent=node),
     )
+    # Its inputs hold the bootstrap kubeconfig's sha256, so it waits for the token.
+    drift = NodeDrift(
+        f"{name}-drift", {"node": name}, pulumi.ResourceOptions(parent=node, depends_on=[secret])
+    )
     writes = [
         remote.Command(
             f"{name}-{key}",
@@ -83,7 +88,7 @@ for name in names:
             create="true",
             opts=pulumi.ResourceOptions(
                 parent=node,
-                depends_on=[preflight, secret] if key == "bootstrap-kubeconfig" else [preflight],
+                depends_on=[preflight, drift, *([secret] if key == "bootstrap-kubeconfig" else [])],
             ),
         )
         for key in WRITES
@@ -110,6 +115,7 @@ for name in names:
             parent=node,
             depends_on=[
                 preflight,
+                drift,
                 start,
                 *writes,
                 *(restarts[other] for other in restart_after[name]),

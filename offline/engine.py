@@ -158,6 +158,8 @@ class OfflineMocks(mocks.Mocks):
                 token=self._fake(f"{args.name}/token", 40),
             )
             self.recording.secret_values.add(outputs["token"])
+        if args.typ == "pulumi-python:dynamic/kubelet-bootstrap:NodeDrift":
+            outputs.update(generation=0, drift="")
         return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:

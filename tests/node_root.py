@@ -111,7 +111,9 @@ class NodeRoot:
             f"  start | restart) touch {self.active} ;;\n"
             f"  stop) rm -f {self.active} ;;\n"
             f'  disable) [ "$2" != --now ] || rm -f {self.active} ;;\n'
-            f"  is-active) [ -f {self.active} ] || exit 3 ;;\n"
+            # As systemd's: the state printed unless --quiet, exit 3 when not active.
+            f"  is-active) state=inactive; [ ! -f {self.active} ] || state=active\n"
+            '    [ "$2" = --quiet ] || echo "$state"; [ "$state" = active ] || exit 3 ;;\n'
             "esac"
         )
 
@@ -197,6 +199,17 @@ def write_files(node: NodeRoot, settings: Settings, field: str) -> dict[str, str
         assert result.stdout.strip() == file.sha256
         said[file.key] = result.stderr
     return said
+
+
+def started_node(root: Path, settings: Settings) -> NodeRoot:
+    """A node in `root` whose kubelet the stack started healthy: files written, then the
+    start, as the node's commands run them at the first `pulumi up`."""
+    node = NodeRoot(root)
+    node.bootstrapped()
+    write_files(node, settings, "create")
+    result = node.sh(kubelet_scripts(settings).create)
+    assert result.returncode == 0, result.stderr
+    return node
 
 
 def start_script(settings: Settings) -> str:

@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client
 from kubernetes.config import kube_config
 
-from components.node import rendering
+from components.node import drift_check, rendering
 from components.settings.kubelet_fields import default_catalog
 from components.settings.model import KubeletSettings, NodeSettings, Settings
 from offline.engine import run_program
@@ -570,6 +570,8 @@ SCRIPT_NAMES = (
     "restart",
     "restart-created",
     "install-staged",
+    "restart-repair",
+    "drift-probe",
 )
 
 
@@ -587,6 +589,20 @@ def render_script(name: str, build: BuildSettings) -> str:
         "stop": lambda: kubelet_scripts(settings).delete,
         "restart": lambda: restart_script(settings),
         "restart-created": lambda: restart_script(settings, created=True),
+        "restart-repair": lambda: (
+            rendering.restart_scripts(
+                settings,
+                settings.nodes[0],
+                rendering.node_files(settings, settings.nodes[0]),
+                repair=3,
+            ).update
+        ),
+        "drift-probe": lambda: drift_check.probe_script(
+            "node-0",
+            [settings.kubelet.ca_file, settings.kubelet.config_file],
+            rendering.started_record(settings.kubelet),
+            settings.kubelet.unit_name,
+        ),
         "install-staged": lambda: (
             rendering.file_scripts(
                 settings.kubelet.config_file,

@@ -172,11 +172,11 @@ def test_baseline_registers_what_the_program_registers_for_two_nodes(
 
 def test_baseline_reads_its_node_count_from_config() -> None:
     assert baseline_config(3) == {"bench:nodes": 3}
-    assert len(run_baseline(3).resources) - len(run_baseline(1).resources) == 2 * 14
+    assert len(run_baseline(3).resources) - len(run_baseline(1).resources) == 2 * 15
 
 
 def test_shape_mismatch_is_loud(
     config: Callable[..., dict[str, Any]], run: Callable[[dict[str, Any]], Recording]
 ) -> None:
-    with pytest.raises(ShapeMismatchError, match=r"resources: program 38, baseline 24"):
+    with pytest.raises(ShapeMismatchError, match=r"resources: program 40, baseline 25"):
         check_same_shape(run(config(nodes=2)), run_baseline(1), 2)

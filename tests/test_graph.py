@@ -48,6 +48,7 @@ VERIFICATION = "kubelet-bootstrap:index:KubeletApiVerification"
 REMOVAL = "kubelet-bootstrap:index:NodeRemoval"
 DRAIN = "pulumi-python:dynamic/kubelet-bootstrap:NodeDrain"
 NODE_OBJECT = "pulumi-python:dynamic/kubelet-bootstrap:NodeObject"
+DRIFT = "pulumi-python:dynamic/kubelet-bootstrap:NodeDrift"
 
 FILE_KEYS = ("bootstrap-kubeconfig", "ca", "kubelet-config", "kubelet-unit")
 RBAC_API_GROUP = "rbac.authorization.k8s.io"
@@ -108,6 +109,7 @@ def expected_node_resources(node: str) -> set[tuple[str, str]]:
         (REMOVAL, node),
         (DRAIN, f"{node}-drain"),
         (NODE_OBJECT, f"{node}-node-object"),
+        (DRIFT, f"{node}-drift"),
     }
 
 
@@ -227,7 +229,7 @@ def test_exactly_the_expected_resources_per_node_and_per_stack(
 def test_resource_counts_scale_exactly_with_nodes(config: Callable, run: Callable) -> None:
     counts = {n: len(run(config(nodes=n)).resources) for n in (1, 2, 5)}
     per_node = len(expected_node_resources("n"))
-    assert per_node == 14
+    assert per_node == 15
     assert counts == {n: len(SHARED_RESOURCES) + per_node * n for n in (1, 2, 5)}
     by_type = {
         n: {t: len(run(config(nodes=n)).of_type(t)) for t in (COMMAND, TOKEN_ISSUE, BINDING, RBAC)}
@@ -357,7 +359,7 @@ def test_no_node_depends_on_another_node_even_transitively(config: Callable, run
         assert direct <= {mine, None}, registration.name
         assert closure <= {mine, None}, registration.name
         checked += 1
-    assert checked == 5 * 14
+    assert checked == 5 * 15
 
 
 # --- secrets ----------------------------------------------------------------------------------

@@ -181,9 +181,11 @@ def test_each_node_installs_the_binary_before_its_start(config: Config, run: Run
         assert binary.type == COMMAND
         assert by_urn[binary.parent].name == node
         assert binary.urn in recording.named(f"{node}-start-kubelet").dependencies
-        # It waits for the node's preflight only (a fetch runs beside the file writes), and no
-        # other node's resource waits for it.
-        assert binary.dependencies == [recording.named(f"{node}-preflight").urn]
+        # It waits for the node's preflight and what refresh found there (its repairs) only (a
+        # fetch runs beside the file writes), and no other node's resource waits for it.
+        assert sorted(binary.dependencies) == sorted(
+            recording.named(f"{node}-{key}").urn for key in ("preflight", "drift")
+        )
         waiting = {r.name for r in recording.resources if binary.urn in r.dependencies}
         assert waiting == {f"{node}-start-kubelet", f"{node}-restart-kubelet"}
         # Its stdin is the cluster CA, public: the install reads the API server's version.

@@ -703,7 +703,7 @@ def test_a_passed_recording_sees_what_a_good_run_registers(files: Files) -> None
         settings_for(files, {}), "test", clock=FIXED_CLOCK, recording=recording
     )
     assert returned is recording
-    assert len(recording.resources) == 10 + 3 * 14
+    assert len(recording.resources) == 10 + 3 * 15
 
 
 def test_known_extra_config_is_merged_into_the_kubelet_config(files: Files) -> None:

@@ -19,7 +19,7 @@ from components.node import rendering
 from components.settings.loading import load_settings
 from components.settings.model import Settings
 from tests.factories import CLUSTER_CA, HOST_KEY, admin_kubeconfig
-from tests.node_root import NodeRoot, kubelet_scripts, restart_script, write_files
+from tests.node_root import NodeRoot, kubelet_scripts, restart_script, started_node, write_files
 
 BuildSettings = Callable[..., Settings]
 
@@ -56,12 +56,7 @@ def staged(node: NodeRoot, path: str) -> Path:
 def started(tmp_path: Path, build: BuildSettings) -> tuple[NodeRoot, Settings]:
     """A node whose kubelet the stack started healthy with maxPods 220."""
     settings = build()
-    node = NodeRoot(tmp_path / "node")
-    node.bootstrapped()
-    write_files(node, settings, "create")
-    result = node.sh(kubelet_scripts(settings).create)
-    assert result.returncode == 0, result.stderr
-    return node, settings
+    return started_node(tmp_path / "node", settings), settings
 
 
 def test_files_go_live_on_a_node_whose_kubelet_the_stack_has_not_started(

@@ -54,6 +54,9 @@ def test_a_reissue_changes_that_nodes_token_kubeconfig_and_start_only(
         f"{REISSUED}-bootstrap-token",
         f"{REISSUED}-bootstrap-kubeconfig",
         f"{REISSUED}-start-kubelet",
+        # Refresh compares the new kubelet's bootstrap kubeconfig with the new sha256; it
+        # connects to nothing when updated.
+        f"{REISSUED}-drift",
     }
     token = f"{REISSUED}-bootstrap-token"
     # Its inputs are the same: only what create drew differs, and the replacement is the

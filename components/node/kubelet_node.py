@@ -23,11 +23,13 @@ import pulumi
 from pulumi_command import remote
 
 from components.cluster.bootstrap_token import BootstrapToken
-from components.node import kubelet_binary, rendering
+from components.node import drift, kubelet_binary, rendering
 from components.node.preflight import preflight_script
-from components.node.ssh import as_root, script_as_root
+from components.node.ssh import as_root, bastion_endpoint, script_as_root, ssh_endpoint
 from components.removal.node_removal import frozen
 from components.settings.model import KubeletSettings, NodeSettings, Settings
+
+BINARY = "kubelet-binary"
 
 
 class KubeletNode(pulumi.ComponentResource):
@@ -79,6 +81,10 @@ class KubeletNode(pulumi.ComponentResource):
         if script is not None:
             # The cluster CA on stdin: versionSkew reads the API server's version with it.
             self._preflight = [self._command("preflight", script, stdin=settings.ca_cert_file.pem)]
+        # What refresh finds changed on the node (none on a decommissioned one, left as it is).
+        self._repairs: pulumi.Output[dict[str, int]] = pulumi.Output.from_input({})
+        if not node.decommissioned:
+            self._repairs = self._drift(node, settings, started_files, bootstrap).repairs
         # A new version of a file the kubelet restarts for waits for the node's rollout batch.
         writes = [
             self._write(
@@ -89,8 +95,11 @@ class KubeletNode(pulumi.ComponentResource):
             owner = f"{node.name}-kubelet-binary"
             writes.append(
                 self._command(
-                    "kubelet-binary",
-                    kubelet_binary.binary_scripts(kubelet, node, owner, settings.api_server),
+                    BINARY,
+                    self._repaired(
+                        BINARY,
+                        kubelet_binary.binary_scripts(kubelet, node, owner, settings.api_server),
+                    ),
                     # The cluster CA: the install reads the API server's version with it.
                     stdin=settings.ca_cert_file.pem,
                 )
@@ -117,9 +126,14 @@ class KubeletNode(pulumi.ComponentResource):
             ],
         )
         # Created, it acts only on files staged before the start (see restart_scripts).
+        restart_keys = [f.key for f in restart_files] + ([BINARY] if fetched else [])
         self.restart = self._command(
             "restart-kubelet",
-            rendering.restart_scripts(settings, node, started_files),
+            self._repairs.apply(
+                lambda repairs: rendering.restart_scripts(
+                    settings, node, started_files, drift.restart_repair(repairs, restart_keys)
+                )
+            ),
             depends_on=[self.start, *writes, *after],
         )
         self.files_sha256 = {f.path: f.sha256 for f in started_files}
@@ -144,10 +158,54 @@ class KubeletNode(pulumi.ComponentResource):
         """
         return self._command(
             key,
-            rendering.file_scripts(path, mode, f"{self._name}-{key}", kubelet=restarts),
+            self._repaired(
+                key, rendering.file_scripts(path, mode, f"{self._name}-{key}", kubelet=restarts)
+            ),
             stdin=content,
             logging=remote.Logging.STDERR if secret else remote.Logging.STDOUT_AND_STDERR,
             additional_secret_outputs=["stdout"] if secret else None,
+        )
+
+    def _drift(
+        self,
+        node: NodeSettings,
+        settings: Settings,
+        started_files: Sequence[rendering.RestartFile],
+        bootstrap: pulumi.Output[str],
+    ) -> drift.NodeDrift:
+        """The node's `<node>-drift`, which refresh reads (`components.node.drift`)."""
+        kubelet = settings.kubelet_for(node)
+        keys = {f.path: getattr(f, "key", BINARY) for f in started_files}
+        bootstrap_file = bootstrap.apply(
+            lambda content: vars(
+                drift.WrittenFile(
+                    drift.BOOTSTRAP_KUBECONFIG,
+                    kubelet.bootstrap_kubeconfig,
+                    rendering.sha256(content),
+                    secret=True,
+                    may_be_missing=settings.bootstrap_token.remove_kubeconfig,
+                )
+            )
+        )
+        return drift.NodeDrift(
+            f"{node.name}-drift",
+            drift.probe_inputs(
+                node.name,
+                target=ssh_endpoint(settings.ssh, node),
+                bastion=bastion_endpoint(settings.ssh),
+                become=self._become,
+                files=[drift.WrittenFile(keys[f.path], f.path, f.sha256) for f in started_files],
+                bootstrap=bootstrap_file,
+                started=rendering.started_record(kubelet),
+                unit=kubelet.unit_name,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _repaired(self, key: str, scripts: rendering.Scripts) -> pulumi.Output[rendering.Scripts]:
+        """`scripts`, run again by the last repair refresh asked of command `key`."""
+        return self._repairs.apply(
+            lambda repairs: drift.with_repair(scripts, drift.repair_line(repairs, [key]))
         )
 
     def _command(

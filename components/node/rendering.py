@@ -317,16 +317,23 @@ def kubelet_scripts(
 
 
 def restart_scripts(
-    settings: Settings, node: NodeSettings, restart_files: Sequence[RestartFile]
+    settings: Settings,
+    node: NodeSettings,
+    restart_files: Sequence[RestartFile],
+    repair: int | None = None,
 ) -> Scripts:
     """Put the staged versions of `restart_files` in place and restart the kubelet when the
     sha256 of one of them, which the script names, differs from those of its last healthy
     start; then wait for its health gate. Created, it does so only when something is staged:
-    the start just started the kubelet with the files in place."""
+    the start just started the kubelet with the files in place. Updated with a `repair`
+    (`components.node.drift`), it restarts once for that repair whatever the files say."""
     values = {"files": restart_files, **_kubelet_values(settings, node)}
+    repaired = f"{NODE_STATE_DIR}/repaired/{settings.kubelet_for(node).unit_name}"
     return Scripts(
-        create=render("restart-kubelet.sh.j2", first=True, **values),
-        update=render("restart-kubelet.sh.j2", first=False, **values),
+        create=render("restart-kubelet.sh.j2", first=True, repair=None, **values),
+        update=render(
+            "restart-kubelet.sh.j2", first=False, repair=repair, repaired=repaired, **values
+        ),
         delete=None,
     )
 

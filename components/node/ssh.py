@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import pulumi
 from pulumi_command import remote
@@ -21,30 +21,39 @@ class SshTarget(Protocol):
     def host_key(self) -> str | None: ...
 
 
+def ssh_endpoint(ssh: SshSettings, node: SshTarget) -> dict[str, Any]:
+    """Where `ssh.user` logs in to the node: host, port, user and the pinned host key (the
+    node's own `hostKey` wins over `ssh.hostKey`)."""
+    return {
+        "host": node.ssh_target,
+        "port": ssh.port,
+        "user": ssh.user,
+        "host_key": node.host_key or ssh.host_key,
+    }
+
+
+def bastion_endpoint(ssh: SshSettings) -> dict[str, Any] | None:
+    """Where the bastion is, as `ssh_endpoint` says of a node; None without one."""
+    if ssh.bastion is None:
+        return None
+    return {
+        "host": ssh.bastion.host,
+        "port": ssh.bastion.port,
+        "user": ssh.bastion.user or ssh.user,
+        "host_key": ssh.bastion.host_key,
+    }
+
+
 def node_connection(ssh: SshSettings, node: SshTarget) -> remote.ConnectionArgs:
     """Connect as `ssh.user` to the node's SSH host, with the key marked secret.
 
-    The node's own `hostKey` wins over `ssh.hostKey`; without either, pulumi-command does not
-    check the host key: docs/settings.md (`ssh.acceptUnverifiedHostKeys`) says so.
+    Without a pinned host key, pulumi-command does not check it: docs/settings.md
+    (`ssh.acceptUnverifiedHostKeys`) says so.
     """
     key = pulumi.Output.secret(ssh.key.get_secret_value())
-    proxy = None
-    if ssh.bastion is not None:
-        proxy = remote.ProxyConnectionArgs(
-            host=ssh.bastion.host,
-            port=ssh.bastion.port,
-            user=ssh.bastion.user or ssh.user,
-            private_key=key,
-            host_key=ssh.bastion.host_key,
-        )
-    return remote.ConnectionArgs(
-        host=node.ssh_target,
-        port=ssh.port,
-        user=ssh.user,
-        private_key=key,
-        host_key=node.host_key or ssh.host_key,
-        proxy=proxy,
-    )
+    bastion = bastion_endpoint(ssh)
+    proxy = None if bastion is None else remote.ProxyConnectionArgs(**bastion, private_key=key)
+    return remote.ConnectionArgs(**ssh_endpoint(ssh, node), private_key=key, proxy=proxy)
 
 
 # Ends the script's here-document in a command run through sudo; no script has this line.
