@@ -29,7 +29,6 @@ from kubernetes import client
 
 from lab import cluster, control_plane, nodes, paths
 from lab.stack import LabStack
-from lab.unit_processes import proc_stat
 from tests.e2e.world import World
 
 pytestmark = pytest.mark.e2e
@@ -198,14 +197,6 @@ def _write(world: World, node: str, path: str, content: str) -> None:
     target.write_text(content)
 
 
-def _kubelet_process(world: World, node: str) -> tuple[str, str]:
-    """The node's kubelet: its MainPID and that process's start time (in clock ticks)."""
-    pid = world.lab.ssh_ok(node, "systemctl show -p MainPID --value kubelet.service").strip()
-    stat = proc_stat(int(pid))
-    assert stat is not None, f"the kubelet of {node} (pid {pid}) does not run"
-    return pid, stat[19]  # starttime, field 22 of stat
-
-
 def _restart_times(world: World, name: str) -> list[datetime.datetime]:
     return [
         datetime.datetime.fromisoformat(str(call["time"]).replace("Z", "+00:00"))
@@ -332,12 +323,12 @@ def test_adoption_restarts_one_batch_after_the_other_and_spares_a_matching_node(
     world: World, stack: LabStack, tokens: dict[str, str]
 ) -> None:
     first, second, matching = world.stack_nodes
-    before = {name: _kubelet_process(world, name) for name in world.stack_nodes}
+    before = {name: world.kubelet_process(name) for name in world.stack_nodes}
 
     stack.pulumi("up", "--yes", "--skip-preview")
 
     assert world.joined(world.stack_nodes) == {}
-    after = {name: _kubelet_process(world, name) for name in world.stack_nodes}
+    after = {name: world.kubelet_process(name) for name in world.stack_nodes}
     assert after[matching] == before[matching], "the node whose files matched was restarted"
     for name in (first, second):
         assert after[name] != before[name], f"{name} still runs its hand-made files"
@@ -360,14 +351,14 @@ def test_adoption_restarts_one_batch_after_the_other_and_spares_a_matching_node(
 def test_adoption_a_second_update_changes_nothing(
     world: World, stack: LabStack, tokens: dict[str, str]
 ) -> None:
-    before = {name: _kubelet_process(world, name) for name in world.stack_nodes}
+    before = {name: world.kubelet_process(name) for name in world.stack_nodes}
     preview = json.loads(stack.pulumi("preview", "--json").stdout)
     changed = [s["urn"] for s in preview["steps"] if s["op"] != "same"]
     assert changed == [], changed
 
     stack.pulumi("up", "--yes", "--skip-preview")
 
-    assert {name: _kubelet_process(world, name) for name in world.stack_nodes} == before
+    assert {name: world.kubelet_process(name) for name in world.stack_nodes} == before
     assert all(_token_works(world, token) for token in tokens.values())
 
 

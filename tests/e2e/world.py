@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from lab import cluster, control_plane, nodes, workers
 from lab.stack import LabStack
+from lab.unit_processes import proc_stat
 from tests.e2e.lab_client import NODE_COUNT, Lab
 
 STACK_NODES = 3
@@ -81,6 +82,14 @@ class World:
             for call in nodes.calls(name, self.lab.state_dir)
             if call["argv"][:2] in (["systemctl", "restart"], ["systemctl", "start"])
         )
+
+    def kubelet_process(self, name: str) -> tuple[str, str]:
+        """The node's kubelet: its MainPID and that process's start time (in clock ticks), so
+        "restarted nothing" is the process itself, not a command's word."""
+        pid = self.lab.ssh_ok(name, "systemctl show -p MainPID --value kubelet.service").strip()
+        stat = proc_stat(int(pid))
+        assert stat is not None, f"the kubelet of {name} (pid {pid}) does not run"
+        return pid, stat[19]  # starttime, field 22 of stat
 
     def stops(self, name: str) -> int:
         return sum(1 for call in nodes.calls(name, self.lab.state_dir) if "--now" in call["argv"])
