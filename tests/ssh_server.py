@@ -75,7 +75,9 @@ def _run(channel: Any, command: str) -> None:
     channel.sendall(result.stdout)
     channel.sendall_stderr(result.stderr)
     channel.send_exit_status(result.returncode)
-    channel.close()
+    # EOF, not close: a close can reach the client before the server's reply to its exec
+    # request (paramiko answers once check_channel_exec_request returns), failing the exec.
+    channel.shutdown_write()
 
 
 def _pipe(source: Any, sink: Any) -> None:
@@ -111,6 +113,7 @@ def _forward_channels(transport: paramiko.Transport, server: SshServer) -> None:
         if channel is None or channel.get_id() not in server.forwarded:
             continue
         upstream = socket.create_connection(server.forwarded[channel.get_id()], timeout=10)
+        upstream.settimeout(None)  # a quiet tunnel stays open
         threading.Thread(target=_pipe, args=(channel, upstream), daemon=True).start()
         threading.Thread(target=_pipe, args=(upstream, channel), daemon=True).start()
 

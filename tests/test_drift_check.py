@@ -139,14 +139,11 @@ def test_a_secret_files_sha256_is_never_said() -> None:
     assert SHA_A[:12] not in drift_check.describe("node-0", found)
 
 
-def test_a_file_the_stack_removes_itself_may_be_missing() -> None:
-    removable = WrittenFile("bootstrap-kubeconfig", "/etc/b", SHA_A, may_be_missing=True)
-    kept = WrittenFile("bootstrap-kubeconfig", "/etc/b", SHA_A)
-    observed = Observation({"/etc/b": None}, {}, "active")
+def test_a_missing_file_is_found() -> None:
+    observed = Observation({"/etc/b": None}, {"/etc/b": SHA_A}, "active")
 
-    assert drift_check.findings([removable], observed, "k") == []
-    assert drift_check.findings([kept], observed, "k") == [
-        Finding("bootstrap-kubeconfig", "/etc/b is missing")
+    assert drift_check.findings([WrittenFile("ca", "/etc/b", SHA_A)], observed, "k") == [
+        Finding("ca", "/etc/b is missing")
     ]
 
 

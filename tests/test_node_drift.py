@@ -9,6 +9,7 @@ what a refresh recorded, and each command's scripts are checked as pulumi-comman
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,20 +46,13 @@ def props_for(settings: Settings) -> dict[str, Any]:
         WrittenFile(f.key, f.path, f.sha256)
         for f in rendering.node_files(settings, settings.nodes[0])
     ]
-    bootstrap = WrittenFile(
-        "bootstrap-kubeconfig",
-        kubelet.bootstrap_kubeconfig,
-        "0" * 64,
-        secret=True,
-        may_be_missing=True,
-    )
     inputs = drift.probe_inputs(
         "node-0",
         target={"host": "10.0.0.1", "port": 22, "user": "root", "host_key": None},
         bastion=None,
         become=None,
         files=files,
-        bootstrap=vars(bootstrap),
+        bootstrap=None,  # as with bootstrapToken.removeKubeconfig: the node root has none
         started=rendering.started_record(kubelet),
         unit=kubelet.unit_name,
     )
@@ -115,16 +109,22 @@ def test_an_edit_bumps_the_generation_and_asks_its_command_and_the_restart_to_re
     root, settings = node
     edit_config(root, settings)
 
-    first = configured.read("node-0-drift", props_for(settings))
+    created = props_for(settings)
+    first = configured.read("node-0-drift", created)
     again = configured.read("node-0-drift", first.outs)
 
-    assert first.outs["generation"] == 1
-    assert first.outs["repairs"] == first.inputs["repairs"] == {"kubelet-config": 1}
+    base = created["generation"]
+    assert abs(base - time.time()) < 60, "a new probe's generation is the time it was made"
+    assert first.outs["generation"] == base + 1
+    assert first.outs["repairs"] == first.inputs["repairs"] == {"kubelet-config": base + 1}
     assert first.outs["drift"].startswith(
         f"node-0: {settings.kubelet.config_file} was changed on the node (sha256 "
     )
     # Still there at the next refresh: a newer repair, so an up that failed runs again.
-    assert (again.outs["generation"], again.outs["repairs"]) == (2, {"kubelet-config": 2})
+    assert (again.outs["generation"], again.outs["repairs"]) == (
+        base + 2,
+        {"kubelet-config": base + 2},
+    )
     assert "generation" not in again.inputs and "drift" not in again.inputs
 
 
@@ -133,7 +133,9 @@ def test_repairs_once_asked_stay_and_a_clean_refresh_keeps_the_generation(
 ) -> None:
     root, settings = node
     edit_config(root, settings)
-    found = configured.read("node-0-drift", props_for(settings))
+    created = props_for(settings)
+    base = created["generation"]
+    found = configured.read("node-0-drift", created)
     root.write(rendering.node_files(settings, settings.nodes[0]))  # put back by hand
     root.active.unlink()  # and the kubelet stopped by hand
 
@@ -142,12 +144,12 @@ def test_repairs_once_asked_stay_and_a_clean_refresh_keeps_the_generation(
     root.active.touch()
     clean = configured.read("node-0-drift", clean_props)
 
-    assert later.outs["repairs"] == {"kubelet-config": 1, "kubelet": 2}
+    assert later.outs["repairs"] == {"kubelet-config": base + 1, "kubelet": base + 2}
     assert later.outs["drift"] == (
         "node-0: the kubelet the stack started (kubelet.service) is inactive: "
         "the next `pulumi up` puts it back"
     )
-    assert (clean.outs["generation"], clean.outs["repairs"]) == (2, later.outs["repairs"])
+    assert (clean.outs["generation"], clean.outs["repairs"]) == (base + 2, later.outs["repairs"])
     assert clean.outs["drift"] == ""
 
 
@@ -165,7 +167,7 @@ def test_a_node_out_of_reach_is_said_so_and_repairs_nothing(
     assert result.outs["drift"] == (
         "node-0: not checked: ssh root@10.0.0.1:22: [Errno 111] Connection refused"
     )
-    assert (result.outs["generation"], result.outs["repairs"]) == (0, {})
+    assert (result.outs["generation"], result.outs["repairs"]) == (props["generation"], {})
 
 
 def test_a_provider_without_a_usable_key_says_which_setting_and_never_the_key(
@@ -199,6 +201,10 @@ def test_check_carries_the_repairs_refresh_wrote_and_diff_sees_only_real_changes
     assert provider.diff("id", olds, checked).changes is False
     moved = {**checked, "target": {**checked["target"], "host": "10.0.0.9"}}
     assert provider.diff("id", olds, moved).changes is True
+    # An input that became None is left out by the SDK: a bastion no longer used is a change.
+    through_bastion = {**olds, "bastion": {"host": "b", "port": 22, "user": "u", "host_key": None}}
+    without = {k: v for k, v in checked.items() if k != "bastion"}
+    assert provider.diff("id", through_bastion, without).changes is True
     # What the last refresh said is cleared by the update that puts it back.
     assert provider.diff("id", {**olds, "drift": "node-0: ..."}, checked).changes is True
     updated = provider.update("id", {**olds, "generation": 3, "drift": "node-0: ..."}, checked)
@@ -330,3 +336,20 @@ def test_the_repair_puts_an_edited_file_back_through_the_rollout(
     assert Path(root.moved(config_file.path)).read_text() == config_file.content
     assert root.restarts() == 2
     assert configured.read("node-0-drift", props_for(settings)).outs["drift"] == ""
+
+
+def test_the_bootstrap_kubeconfig_is_checked_as_a_secret_unless_the_stack_removes_it(
+    config: Callable[..., dict[str, Any]], run: Run
+) -> None:
+    kept = run(config(nodes=1)).named("node-0-drift")
+    removed = run(config(nodes=1, bootstrapToken={"removeKubeconfig": True})).named("node-0-drift")
+
+    bootstrap = kept.inputs["bootstrap"]
+    assert (bootstrap["key"], bootstrap["path"], bootstrap["secret"]) == (
+        "bootstrap-kubeconfig",
+        "/etc/kubernetes/kubelet-bootstrap.kubeconfig",
+        True,
+    )
+    assert "bootstrap" in {path.split(".")[0] for path in kept.secret_paths}
+    assert kept.additional_secret_outputs == ["bootstrap"]
+    assert removed.inputs.get("bootstrap") is None

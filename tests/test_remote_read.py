@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import re
+import socket
+import threading
 from collections.abc import Iterator
 
 import paramiko
@@ -94,3 +96,23 @@ def test_a_key_the_node_does_not_know_and_a_closed_port_are_errors(
 
     assert "PRIVATE KEY" not in str(denied.value)
     assert node.commands == []
+
+
+def test_a_server_that_hangs_up_during_the_handshake_is_an_error_not_a_crash(
+    ssh_key: str,
+) -> None:
+    """paramiko raises EOFError there; the refresh must say "not checked", not fail."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up() -> None:
+        connection, _ = listener.accept()
+        connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    port = listener.getsockname()[1]
+    try:
+        with pytest.raises(RemoteReadError, match=re.escape(f"ssh root@127.0.0.1:{port}: ")):
+            read_as_root(Endpoint("127.0.0.1", port, "root", None), None, ssh_key, "true")
+    finally:
+        listener.close()

@@ -27,6 +27,7 @@ Pickled by dill into the state, by reference: the module has no side effects.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,15 +79,18 @@ class NodeDriftProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """A change when the inputs changed, or when `drift` says something: the update clears
         it, as the node's commands put back what it names in the same run."""
-        changed = any(
-            olds.get(key) != value
-            for key, value in news.items()
-            if key not in (*CARRIED, *OUTPUT_ONLY, "__provider")
-        )
+        # Over both sides' keys: the SDK leaves out an input that became None (`bastion`).
+        compared = (olds.keys() | news.keys()) - {*CARRIED, *OUTPUT_ONLY, "__provider"}
+        changed = any(olds.get(key) != news.get(key) for key in compared)
         return DiffResult(changes=changed or bool(olds.get("drift")), replaces=[])
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(f"{props['node']}-drift", {**props, "generation": 0, "drift": ""})
+        """Connects to nothing. Its generation starts at the time it was made: the node records
+        the last repair its kubelet restarted for, and a probe made again for the same machine
+        (a rename, destroy and up) must not ask for a repair number the node already holds."""
+        return CreateResult(
+            f"{props['node']}-drift", {**props, "generation": int(time.time()), "drift": ""}
+        )
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult({**news, "generation": olds.get("generation", 0), "drift": ""})
@@ -118,7 +122,9 @@ class NodeDriftProvider(ResourceProvider):
 
         if self._private_key is None:
             raise RuntimeError(self._problem)
-        written = [WrittenFile(**file) for file in [*props["files"], props["bootstrap"]]]
+        written = [WrittenFile(**file) for file in props["files"]]
+        if props.get("bootstrap"):
+            written.append(WrittenFile(**props["bootstrap"]))
         script = drift_check.probe_script(
             props["node"], [f.path for f in written], props["started"], props["unit"]
         )
@@ -170,12 +176,13 @@ def probe_inputs(
     bastion: Mapping[str, Any] | None,
     become: str | None,
     files: Sequence[WrittenFile],
-    bootstrap: pulumi.Input[Mapping[str, Any]],
+    bootstrap: pulumi.Input[Mapping[str, Any]] | None,
     started: str,
     unit: str,
 ) -> dict[str, Any]:
     """What the resource holds to read `node`, never the private key: `bootstrap`, the
-    bootstrap kubeconfig's WrittenFile fields, is a secret input of its own."""
+    bootstrap kubeconfig's WrittenFile fields, is a secret input of its own (None where the
+    stack removes that file itself: what was there is no longer the stack's)."""
     return {
         "node": node,
         "target": dict(target),

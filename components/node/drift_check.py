@@ -30,8 +30,6 @@ class WrittenFile:
     sha256: str
     secret: bool = False
     """Its sha256 is derived from a secret (the bootstrap kubeconfig): never printed."""
-    may_be_missing: bool = False
-    """The stack itself removes it once it is no longer needed (bootstrapToken.removeKubeconfig)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +90,7 @@ def findings(written: Sequence[WrittenFile], observed: Observation, unit: str) -
         live = observed.files[file.path]
         started = (observed.started or {}).get(file.path)
         if live is None:
-            if not file.may_be_missing:
-                found.append(Finding(file.key, f"{file.path} is missing"))
+            found.append(Finding(file.key, f"{file.path} is missing"))
         elif live in (file.sha256, started):
             continue
         elif file.secret:

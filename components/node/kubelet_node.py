@@ -176,17 +176,19 @@ class KubeletNode(pulumi.ComponentResource):
         """The node's `<node>-drift`, which refresh reads (`components.node.drift`)."""
         kubelet = settings.kubelet_for(node)
         keys = {f.path: getattr(f, "key", BINARY) for f in started_files}
-        bootstrap_file = bootstrap.apply(
-            lambda content: vars(
-                drift.WrittenFile(
-                    drift.BOOTSTRAP_KUBECONFIG,
-                    kubelet.bootstrap_kubeconfig,
-                    rendering.sha256(content),
-                    secret=True,
-                    may_be_missing=settings.bootstrap_token.remove_kubeconfig,
+        # With bootstrapToken.removeKubeconfig the start removes it: not checked, not put back.
+        bootstrap_file = None
+        if not settings.bootstrap_token.remove_kubeconfig:
+            bootstrap_file = bootstrap.apply(
+                lambda content: vars(
+                    drift.WrittenFile(
+                        drift.BOOTSTRAP_KUBECONFIG,
+                        kubelet.bootstrap_kubeconfig,
+                        rendering.sha256(content),
+                        secret=True,
+                    )
                 )
             )
-        )
         return drift.NodeDrift(
             f"{node.name}-drift",
             drift.probe_inputs(

@@ -19,9 +19,6 @@ from typing import Any
 CONNECT_SECONDS = 20
 COMMAND_SECONDS = 60
 
-# Host key algorithms that prove a pinned key of each type (an RSA key signs with SHA-2).
-_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
-
 
 class RemoteReadError(Exception):
     """The node could not be read; the message names the host and never holds a secret."""
@@ -43,6 +40,7 @@ def read_as_root(target: Endpoint, bastion: Endpoint | None, private_key: str, c
     import paramiko
 
     key = _private_key(private_key)
+    where = _where(target) + (f" (through {_where(bastion)})" if bastion else "")
     try:
         with _transport(target, bastion, key) as transport:
             channel = transport.open_session(timeout=CONNECT_SECONDS)
@@ -50,12 +48,15 @@ def read_as_root(target: Endpoint, bastion: Endpoint | None, private_key: str, c
             channel.exec_command(command)
             stdout = channel.makefile("rb").read().decode(errors="replace")
             stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
+            if not channel.status_event.wait(COMMAND_SECONDS):
+                raise RemoteReadError(f"{where}: no exit status within {COMMAND_SECONDS} s")
             status = channel.recv_exit_status()
-    except (OSError, paramiko.SSHException) as error:
-        raise RemoteReadError(f"{_where(target)}: {error}") from None
+    # paramiko raises EOFError for a server that closed the connection during the handshake.
+    except (OSError, EOFError, paramiko.SSHException) as error:
+        raise RemoteReadError(f"{where}: {str(error) or type(error).__name__}") from None
     if status != 0:
         last = stderr.strip().splitlines()[-1:] or ["no error output"]
-        raise RemoteReadError(f"{_where(target)}: the check exited {status}: {last[0]}")
+        raise RemoteReadError(f"{where}: the check exited {status}: {last[0]}")
     return stdout
 
 
@@ -86,8 +87,8 @@ def _logged_in(sock: Any, endpoint: Endpoint, key: Any) -> Iterator[Any]:
         transport.auth_timeout = CONNECT_SECONDS
         pinned = _pinned(endpoint.host_key)
         if pinned is not None:
-            kind = pinned[0]
-            transport.get_security_options().key_types = _ALGORITHMS.get(kind, (kind,))
+            # Settings pin ed25519 or ecdsa keys only (an ssh-rsa key is refused there).
+            transport.get_security_options().key_types = (pinned[0],)
         transport.start_client(timeout=CONNECT_SECONDS)
         offered = transport.get_remote_server_key()
         if pinned is not None and (offered.get_name(), offered.asbytes()) != pinned:
