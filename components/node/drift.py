@@ -48,8 +48,8 @@ from components.node.drift_check import KUBELET, WrittenFile
 from components.node.rendering import Scripts
 
 SSH_CONFIG_KEY = "kubelet-bootstrap:ssh"
-CARRIED = ("repairs",)
-"""Inputs the program does not set: the state's value is kept (refresh writes them)."""
+REPAIRS = "repairs"
+"""The input the program does not set: the state's value is kept (refresh writes it)."""
 OUTPUT_ONLY = ("generation", "drift")
 BOOTSTRAP_KUBECONFIG = "bootstrap-kubeconfig"
 
@@ -73,14 +73,13 @@ class NodeDriftProvider(ResourceProvider):
             self._problem = f"{SSH_CONFIG_KEY} does not give a private key: {_first_line(error)}"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        carried = {key: (olds or {}).get(key) or {} for key in CARRIED}
-        return CheckResult({**news, **carried}, [])
+        return CheckResult({**news, REPAIRS: (olds or {}).get(REPAIRS) or {}}, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """A change when the inputs changed, or when `drift` says something: the update clears
         it, as the node's commands put back what it names in the same run."""
         # Over both sides' keys: the SDK leaves out an input that became None (`bastion`).
-        compared = (olds.keys() | news.keys()) - {*CARRIED, *OUTPUT_ONLY, "__provider"}
+        compared = (olds.keys() | news.keys()) - {REPAIRS, *OUTPUT_ONLY, "__provider"}
         changed = any(olds.get(key) != news.get(key) for key in compared)
         return DiffResult(changes=changed or bool(olds.get("drift")), replaces=[])
 

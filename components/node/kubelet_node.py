@@ -70,11 +70,13 @@ class KubeletNode(pulumi.ComponentResource):
             )
         )
         restart_files = rendering.node_files(settings, node)
-        # With kubelet.download, the binary is one more file the kubelet restarts for.
+        # With kubelet.download, the binary is one more file the kubelet restarts for. Each
+        # such file goes with the key of the command that writes it.
         fetched = kubelet_binary.fetched_binary(kubelet)
-        started_files: list[rendering.RestartFile] = [*restart_files]
+        keyed: list[tuple[str, rendering.RestartFile]] = [(f.key, f) for f in restart_files]
         if fetched is not None:
-            started_files.append(fetched)
+            keyed.append((BINARY, fetched))
+        started_files = [file for _, file in keyed]
         # Every other command of the node waits for its read-only checks (see _command).
         self._preflight: list[pulumi.Resource] = []
         script = preflight_script(settings, node, started_files)
@@ -84,11 +86,15 @@ class KubeletNode(pulumi.ComponentResource):
         # What refresh finds changed on the node (none on a decommissioned one, left as it is).
         self._repairs: pulumi.Output[dict[str, int]] = pulumi.Output.from_input({})
         if not node.decommissioned:
-            self._repairs = self._drift(node, settings, started_files, bootstrap).repairs
+            self._repairs = self._drift(node, settings, keyed, bootstrap).repairs
         # A new version of a file the kubelet restarts for waits for the node's rollout batch.
         writes = [
             self._write(
-                "bootstrap-kubeconfig", kubelet.bootstrap_kubeconfig, "0600", bootstrap, secret=True
+                drift.BOOTSTRAP_KUBECONFIG,
+                kubelet.bootstrap_kubeconfig,
+                "0600",
+                bootstrap,
+                secret=True,
             )
         ] + [self._write(f.key, f.path, f.mode, f.content, restarts=kubelet) for f in restart_files]
         if fetched is not None:
@@ -126,7 +132,7 @@ class KubeletNode(pulumi.ComponentResource):
             ],
         )
         # Created, it acts only on files staged before the start (see restart_scripts).
-        restart_keys = [f.key for f in restart_files] + ([BINARY] if fetched else [])
+        restart_keys = [key for key, _ in keyed]
         self.restart = self._command(
             "restart-kubelet",
             self._repairs.apply(
@@ -170,12 +176,11 @@ class KubeletNode(pulumi.ComponentResource):
         self,
         node: NodeSettings,
         settings: Settings,
-        started_files: Sequence[rendering.RestartFile],
+        keyed: Sequence[tuple[str, rendering.RestartFile]],
         bootstrap: pulumi.Output[str],
     ) -> drift.NodeDrift:
         """The node's `<node>-drift`, which refresh reads (`components.node.drift`)."""
         kubelet = settings.kubelet_for(node)
-        keys = {f.path: getattr(f, "key", BINARY) for f in started_files}
         # With bootstrapToken.removeKubeconfig the start removes it: not checked, not put back.
         bootstrap_file = None
         if not settings.bootstrap_token.remove_kubeconfig:
@@ -196,7 +201,7 @@ class KubeletNode(pulumi.ComponentResource):
                 target=ssh_endpoint(settings.ssh, node),
                 bastion=bastion_endpoint(settings.ssh),
                 become=self._become,
-                files=[drift.WrittenFile(keys[f.path], f.path, f.sha256) for f in started_files],
+                files=[drift.WrittenFile(key, f.path, f.sha256) for key, f in keyed],
                 bootstrap=bootstrap_file,
                 started=rendering.started_record(kubelet),
                 unit=kubelet.unit_name,

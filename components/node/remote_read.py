@@ -12,7 +12,7 @@ import base64
 import io
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,18 +63,19 @@ def read_as_root(target: Endpoint, bastion: Endpoint | None, private_key: str, c
 @contextmanager
 def _transport(target: Endpoint, bastion: Endpoint | None, key: Any) -> Iterator[Any]:
     """An authenticated transport to `target`, through `bastion` when there is one."""
-    if bastion is None:
-        sock = socket.create_connection((target.host, target.port), timeout=CONNECT_SECONDS)
-        with _logged_in(sock, target, key) as transport:
-            yield transport
-        return
-    first = socket.create_connection((bastion.host, bastion.port), timeout=CONNECT_SECONDS)
-    with _logged_in(first, bastion, key) as hop:
-        tunnel = hop.open_channel(
-            "direct-tcpip", (target.host, target.port), ("127.0.0.1", 0), timeout=CONNECT_SECONDS
-        )
-        with _logged_in(tunnel, target, key) as transport:
-            yield transport
+    with ExitStack() as hops:
+        if bastion is None:
+            sock = socket.create_connection((target.host, target.port), timeout=CONNECT_SECONDS)
+        else:
+            first = socket.create_connection((bastion.host, bastion.port), timeout=CONNECT_SECONDS)
+            hop = hops.enter_context(_logged_in(first, bastion, key))
+            sock = hop.open_channel(
+                "direct-tcpip",
+                (target.host, target.port),
+                ("127.0.0.1", 0),
+                timeout=CONNECT_SECONDS,
+            )
+        yield hops.enter_context(_logged_in(sock, target, key))
 
 
 @contextmanager
