@@ -150,8 +150,7 @@ func (c *curve) decodePoint(data []byte) (x, y *big.Int, err error) {
 type subjectPublicKeyInfo struct {
 	algorithm oid
 	params    element // the parameters; a zero element when absent
-	hasParams bool
-	key       []byte // the BIT STRING's bytes
+	key       []byte  // the BIT STRING's bytes
 }
 
 func parseSubjectPublicKeyInfo(contents []byte) (subjectPublicKeyInfo, error) {
@@ -160,7 +159,7 @@ func parseSubjectPublicKeyInfo(contents []byte) (subjectPublicKeyInfo, error) {
 	if err != nil {
 		return subjectPublicKeyInfo{}, err
 	}
-	id, params, present, err := parseAlgorithmIdentifier(algorithm)
+	id, params, _, err := parseAlgorithmIdentifier(algorithm)
 	if err != nil {
 		return subjectPublicKeyInfo{}, err
 	}
@@ -172,7 +171,7 @@ func parseSubjectPublicKeyInfo(contents []byte) (subjectPublicKeyInfo, error) {
 	if err != nil {
 		return subjectPublicKeyInfo{}, err
 	}
-	return subjectPublicKeyInfo{algorithm: id, params: params, hasParams: present, key: key}, r.end()
+	return subjectPublicKeyInfo{algorithm: id, params: params, key: key}, r.end()
 }
 
 // publicKey is what `request.public_key()` returns.

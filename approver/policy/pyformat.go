@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -81,11 +80,7 @@ func pyReprValue(value any) string {
 		}
 		return "[" + strings.Join(items, ", ") + "]"
 	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for key := range v {
-			keys = append(keys, key)
-		}
-		sort.Strings(keys) // Python keeps the document's order, which a Go map has lost
+		keys := sortedKeys(v) // Python keeps the document's order, which a Go map has lost
 		items := make([]string, len(keys))
 		for i, key := range keys {
 			items[i] = pyRepr(key) + ": " + pyReprValue(v[key])

@@ -121,14 +121,12 @@ func b64decodeStrict(s string) ([]byte, bool) {
 // every block is parsed (`pem::parse_many`), and a malformed one fails the whole text.
 func pemRequest(data []byte) ([]byte, error) {
 	var first []byte
-	sections := 0
 	for len(data) > 0 {
 		label, headers, payload, end, rest, ok := pemSection(data)
 		if !ok {
 			break
 		}
 		data = rest
-		sections++
 		contents, err := pemContents(label, headers, payload, end)
 		if err != nil {
 			return nil, err

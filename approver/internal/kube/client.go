@@ -113,8 +113,11 @@ func FromKubeconfig(path string) (*Client, error) {
 		}
 		tlsConfig.RootCAs = pool
 	}
-	if u, err := url.Parse(server); err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("%s: cluster %q: server %q is not an https URL", path, clusterName, server)
+	// The URL is named only redacted: a user:password in it stays out of logs and /healthz.
+	if u, err := url.Parse(server); err != nil {
+		return nil, fmt.Errorf("%s: cluster %q: server is not a URL", path, clusterName)
+	} else if u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%s: cluster %q: server %q is not an https URL", path, clusterName, u.Redacted())
 	}
 	client := &Client{server: strings.TrimRight(server, "/")}
 	found := false

@@ -25,13 +25,7 @@ var errNotFileAsset = errors.New("source: not a FileAsset (the stand-in copies F
 func readCopySpec(props resource.PropertyMap) (CopySpec, error) {
 	r := shape.NewReader(props, "")
 	var s CopySpec
-	if c := r.Object("connection"); c != nil {
-		s.Connection = readConnection(c)
-		if p := c.Object("proxy"); p != nil {
-			proxy := readConnection(p)
-			s.Connection.Proxy = &proxy
-		}
-	}
+	s.Connection = readHostConnection(r)
 	a, _ := r.AssetOrArchive("source")
 	if rp := r.String("remotePath"); rp != nil {
 		s.RemotePath = *rp

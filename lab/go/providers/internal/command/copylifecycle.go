@@ -34,20 +34,10 @@ func createCopy(ctx context.Context, cp copier, inputs resource.PropertyMap, pre
 // triggers never reach here: a change of them replaces.
 func updateCopy(ctx context.Context, cp copier, olds, news resource.PropertyMap, preview bool, log Logger,
 ) (resource.PropertyMap, error) {
-	if preview {
-		return withSecretConnection(news), nil
-	}
 	oldHash, oldPath := copyTarget(olds)
 	newHash, newPath := copyTarget(news)
 	if oldHash == newHash && oldPath == newPath {
 		return withSecretConnection(news), nil
 	}
-	spec, err := readCopySpec(news)
-	if err != nil {
-		return nil, fmt.Errorf("invalid inputs: %w", err)
-	}
-	if err := cp(ctx, spec, log); err != nil {
-		return nil, err
-	}
-	return withSecretConnection(news), nil
+	return createCopy(ctx, cp, news, preview, log)
 }

@@ -41,13 +41,7 @@ var errMissingHost = errors.New("connection.host: missing required property")
 func readSpec(props resource.PropertyMap) (Spec, error) {
 	r := shape.NewReader(props, "")
 	var s Spec
-	if c := r.Object("connection"); c != nil {
-		s.Connection = readConnection(c)
-		if p := c.Object("proxy"); p != nil {
-			proxy := readConnection(p)
-			s.Connection.Proxy = &proxy
-		}
-	}
+	s.Connection = readHostConnection(r)
 	s.Create = r.String("create")
 	s.Update = r.String("update")
 	s.Delete = r.String("delete")
@@ -67,6 +61,20 @@ func readSpec(props resource.PropertyMap) (Spec, error) {
 		return s, errMissingHost
 	}
 	return s, r.Err()
+}
+
+// readHostConnection reads `connection` and its `proxy`, as both resources hold them; a zero
+// Connection (no host) when there is none.
+func readHostConnection(r *shape.Reader) Connection {
+	var connection Connection
+	if c := r.Object("connection"); c != nil {
+		connection = readConnection(c)
+		if p := c.Object("proxy"); p != nil {
+			proxy := readConnection(p)
+			connection.Proxy = &proxy
+		}
+	}
+	return connection
 }
 
 func readConnection(r *shape.Reader) Connection {

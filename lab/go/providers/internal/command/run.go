@@ -88,10 +88,7 @@ func Run(ctx context.Context, spec Spec, cmd string, log Logger) (Result, error)
 	_ = w.Close()
 	<-done
 
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
+	if err := withCtxErr(ctx, err); err != nil {
 		return Result{}, fmt.Errorf("%w: running %q:\n%s", err, cmd, combined.String())
 	}
 	return Result{
